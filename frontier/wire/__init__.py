@@ -1,0 +1,1 @@
+"""Sans-io wire protocol of frontier: frames, events, the connection machine, errors."""
