@@ -179,6 +179,12 @@ class InvalidArgument(FrontierError):
     code = ErrorCode.INVALID_ARGUMENT
 
 
+class ConfigError(FrontierError):
+    """A configuration file or environment override is wrong; the text says which key."""
+
+    code = ErrorCode.INVALID_ARGUMENT
+
+
 class InternalError(FrontierError):
     """The gateway failed in a way it did not expect; the message says where."""
 
