@@ -1,0 +1,752 @@
+"""One schema for the gateway's configuration: YAML file, environment, validation.
+
+The file format is the Go Frontier's ``frontier.yaml`` as it is (``etc/frontier.yaml``
+is a documented example).  Every section is a frozen dataclass whose field names are
+the YAML keys, so ``config.edgebound.listen.addr`` reads like the file.  ``limits`` is
+our own section (the Go original has no such tunables); ``mqm`` is parsed by
+:func:`frontier.mqm.config.parse_mqm`.
+
+Precedence, lowest first: built-in defaults, the YAML file, ``FRONTIER__*``
+environment variables, command-line flags (``--log-level``).
+
+Environment overrides
+    ``FRONTIER__<SECTION>__<KEY>[__<KEY>...]=<value>`` sets one key.  Double
+    underscores separate the levels of nesting; names are case-insensitive; the value
+    is parsed as YAML, so ``true``, ``42``, ``1.5`` and ``[a, b]`` keep their types::
+
+        FRONTIER__EDGEBOUND__LISTEN__ADDR=0.0.0.0:4000
+        FRONTIER__EXCHANGE__HASHBY=random
+        FRONTIER__LIMITS__MAX_FRAME_SIZE=65536
+        FRONTIER__CONTROLPLANE__AUTH__BEARER_TOKENS='[token-a, token-b]'
+
+Numbers follow YAML 1.2: ``10:30`` and ``0123`` stay strings (no base-60, no octal).
+
+Errors and warnings
+    A wrong value (wrong type, unknown choice, bad ``host:port``, negative limit)
+    raises :class:`~frontier.wire.errors.ConfigError` whose message starts with the
+    key path and says what was expected.  A key this schema does not know, or a Go
+    feature frontier-gevent does not implement being turned on, is accepted and
+    reported through the ``warn`` callback (default: a warning on the
+    ``frontier.config`` logger), naming the key path.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import logging
+import math
+import os
+import re
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from frontier.mqm.config import MQMConfig, parse_mqm
+from frontier.wire.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "Auth",
+    "Bypass",
+    "CertKey",
+    "Config",
+    "ConfigError",
+    "ControlPlane",
+    "Daemon",
+    "Dao",
+    "Dial",
+    "Edgebound",
+    "Exchange",
+    "Frontlas",
+    "FrontlasMetrics",
+    "Limits",
+    "Listen",
+    "Log",
+    "LogFile",
+    "Observability",
+    "PProf",
+    "RLimit",
+    "Servicebound",
+    "TLS",
+    "Warn",
+    "apply_env_overrides",
+    "load_config",
+    "parse_addr",
+    "read_yaml",
+]
+
+#: A callback that reports one accepted-but-ignored key; the text starts with its path.
+Warn = Callable[[str], None]
+
+#: Environment variables with this prefix override keys (see the module docstring).
+ENV_PREFIX = "FRONTIER__"
+
+_log = logging.getLogger("frontier.config")
+
+
+def _log_warning(message: str) -> None:
+    _log.warning("%s", message)
+
+
+# -- YAML with 1.2-style numbers ------------------------------------------------------
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose numbers are YAML 1.2's: no base-60 (``10:30``), no octal (``0123``)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _INT_TAG,
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+# -- small helpers ----------------------------------------------------------------------
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a wrong value for an error message."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _expected(path: str, what: str, value: Any) -> ConfigError:
+    return ConfigError(f"{path}: expected {what}, got {_show(value)}")
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+_ADDR_RE = re.compile(r"^(?:\[(?P<v6>[^\[\]]*)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})$")
+
+
+def parse_addr(addr: str, path: str = "addr") -> tuple[str, int]:
+    """Split ``"host:port"`` (or ``"[v6]:port"``, or ``":port"``) into ``(host, port)``.
+
+    Port 0 is allowed (the OS picks one); an empty host means all interfaces. Raises
+    :class:`ConfigError` naming ``path`` when ``addr`` is not of that form.
+    """
+    if not isinstance(addr, str):
+        raise _expected(path, '"host:port"', addr)
+    match = _ADDR_RE.match(addr.strip())
+    port = int(match["port"]) if match else -1
+    if not match or port > 65535:
+        raise _expected(path, '"host:port" with a port in 0..65535', addr)
+    host = match["v6"] if match["v6"] is not None else match["host"]
+    return host, port
+
+
+def _listen_addr(value: str, path: str) -> str:
+    parse_addr(value, path)
+    return value
+
+
+def _dial_addr(value: str, path: str) -> str:
+    host, port = parse_addr(value, path)
+    if not host or port == 0:
+        raise _expected(path, '"host:port" with a host and a port in 1..65535', value)
+    return value
+
+
+def _optional_dial_addr(value: str, path: str) -> str:
+    return _dial_addr(value, path) if value else value
+
+
+def _dial_addrs(value: tuple[str, ...], path: str) -> tuple[str, ...]:
+    for index, item in enumerate(value):
+        _dial_addr(item, f"{path}[{index}]")
+    return value
+
+
+def _non_empty_strings(value: tuple[str, ...], path: str) -> tuple[str, ...]:
+    for index, item in enumerate(value):
+        if not item:
+            raise _expected(f"{path}[{index}]", "a non-empty string", item)
+    return value
+
+
+def _opt(default: Any, **checks: Any) -> Any:
+    """A dataclass field with a default and validation metadata.
+
+    ``checks`` keys: ``aliases`` (dict, other spelling -> canonical value),
+    ``choices`` (allowed values, strings compared lower-cased), ``min`` (inclusive),
+    ``above`` (exclusive), ``check`` (``fn(value, path) -> value``), ``hint`` (added
+    to the message when a value is not among ``choices``).
+    """
+    if dataclasses.is_dataclass(default):
+        return field(default_factory=lambda: default, metadata=checks)
+    # MISSING as the default makes a required (keyword-only) field
+    return field(default=default, metadata=checks)
+
+
+def _check_value(value: Any, meta: Mapping[str, Any], path: str) -> Any:
+    """Apply a field's metadata checks (see :func:`_opt`) to an already-typed value."""
+    if "choices" in meta and isinstance(value, str):
+        value = value.strip().lower()
+    if "aliases" in meta:
+        value = meta["aliases"].get(value, value)
+    if "choices" in meta and value not in meta["choices"]:
+        hint = f" ({meta['hint']})" if "hint" in meta else ""
+        raise _expected(path, "one of " + ", ".join(meta["choices"]) + hint, value)
+    if "min" in meta and value < meta["min"]:
+        raise _expected(path, f"a number >= {meta['min']}", value)
+    if "above" in meta and value <= meta["above"]:
+        raise _expected(path, f"a number > {meta['above']}", value)
+    if "check" in meta:
+        value = meta["check"](value, path)
+    return value
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(hint: Any, value: Any, path: str, current: Any, warn: Warn) -> Any:
+    """Turn one raw YAML value into the field's type; ``null`` keeps the default."""
+    if dataclasses.is_dataclass(hint):
+        return _parse_section(hint, value, path, current, warn)
+    if value is None:
+        return current
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _expected(path, "true or false", value)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _expected(path, "an integer", value)
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise _expected(path, "a finite number", value)
+            return float(value)
+        raise _expected(path, "a number", value)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # as Go's yaml does for `frontier_id: 7`
+        raise _expected(path, "a string (quote it)", value)
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, str) and item is str:
+            value = [value]  # a lone string is a list of one
+        if not isinstance(value, list):
+            raise _expected(path, "a list", value)
+        items = []
+        for index, raw in enumerate(value):
+            item_path = f"{path}[{index}]"
+            if dataclasses.is_dataclass(item):
+                if not isinstance(raw, Mapping):
+                    raise _expected(item_path, "a mapping", raw)
+                items.append(_parse_section(item, raw, item_path, item(), warn))
+            elif raw is None:
+                raise _expected(item_path, "a value", raw)
+            else:
+                items.append(_coerce(item, raw, item_path, None, warn))
+        return tuple(items)
+    raise TypeError(f"{path}: no coercion for type {hint!r}")  # a bug in this module
+
+
+def _parse_section(cls: type, raw: Any, path: str, base: Any, warn: Warn) -> Any:
+    """Validate one YAML mapping into ``cls``, starting from ``base`` (its defaults)."""
+    if raw is None:
+        return base
+    if not isinstance(raw, Mapping):
+        raise _expected(path or "config", "a mapping of keys", raw)
+    normalize = getattr(cls, "_normalize", None)
+    if normalize is not None:
+        raw = normalize(raw, path, warn)
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    changes: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_path = _join(path, key)
+        spec = fields.get(key) if isinstance(key, str) else None
+        if spec is None:
+            warn(f"{key_path}: unknown key, ignored")
+            continue
+        typed = _coerce(hints[key], value, key_path, getattr(base, key), warn)
+        changes[key] = _check_value(typed, spec.metadata, key_path)
+    section = dataclasses.replace(base, **changes) if changes else base
+    validate = getattr(section, "_validate", None)
+    if validate is not None:
+        validate(path, warn)
+    return section
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, tuples and mappings as plain dicts/lists, for YAML output.
+
+    A field named with a trailing underscore because its key is a Python keyword
+    (``async_``) is written under the key (``async``).
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name.removesuffix("_"): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _check_files(paths: Mapping[str, str]) -> None:
+    for path, name in paths.items():
+        if not os.path.isfile(name):
+            raise ConfigError(f"{path}: file not found: {name!r}")
+
+
+_NO_UDP = "Go's udp is not implemented"
+
+
+# -- sections shared by several places --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertKey:
+    """One certificate and its private key (PEM file paths)."""
+
+    cert: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TLS:
+    """TLS of one listener or dialer (``...tls``), Go's ``config.TLS``.
+
+    Files are checked to exist when ``enable`` is true.
+    """
+
+    #: turn TLS on (off by default)
+    enable: bool = False
+    #: listeners: require and verify a client certificate against ``ca_certs``;
+    #: dialers: present ``certs[0]`` to the server
+    mtls: bool = False
+    #: CA certificate files (PEM): listeners verify clients with them, dialers the server
+    ca_certs: tuple[str, ...] = ()
+    #: certificate/key pairs (PEM); a listener may hold several for SNI negotiation
+    certs: tuple[CertKey, ...] = ()
+    #: dialers only: do not verify the server's certificate
+    insecure_skip_verify: bool = False
+
+    def _check(self, path: str, *, server: bool) -> None:
+        """Check the files of an enabled TLS block; ``server`` for a listener."""
+        if not self.enable:
+            return
+        if server and not self.certs:
+            raise ConfigError(f"{path}.certs: expected at least one cert/key pair when {path}.enable is true")
+        if self.mtls and not server and not self.certs:
+            raise ConfigError(f"{path}.certs: expected a client cert/key pair when {path}.mtls is true")
+        if self.mtls and server and not self.ca_certs:
+            raise ConfigError(f"{path}.ca_certs: expected at least one CA file when {path}.mtls is true")
+        files: dict[str, str] = {}
+        for index, pair in enumerate(self.certs):
+            for name in ("cert", "key"):
+                item_path = f"{path}.certs[{index}].{name}"
+                if not getattr(pair, name):
+                    raise ConfigError(f"{item_path}: expected a file path")
+                files[item_path] = getattr(pair, name)
+        for index, name in enumerate(self.ca_certs):
+            files[f"{path}.ca_certs[{index}]"] = name
+        _check_files(files)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listen:
+    """Where a listener binds (``...listen``), Go's ``config.Listen``."""
+
+    #: only ``tcp`` (Go's ``udp`` is not implemented)
+    network: str = _opt("tcp", choices=("tcp",), aliases={"": "tcp"}, hint=_NO_UDP)
+    #: ``host:port`` to bind; port 0 lets the OS pick one
+    addr: str = _opt(dataclasses.MISSING, check=_listen_addr)
+    #: ``host:port`` clients should use when it differs from ``addr`` (told to Frontlas)
+    advertised_addr: str = _opt("", check=_optional_dial_addr)
+    tls: TLS = _opt(TLS())
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """``addr`` split by :func:`parse_addr`."""
+        return parse_addr(self.addr)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        self.tls._check(_join(path, "tls"), server=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dial:
+    """Where a client connects (``...dial``), Go's ``config.Dial``.
+
+    ``addr`` (as the Go README spells it) is accepted for ``addrs``, string or list.
+    """
+
+    #: only ``tcp``
+    network: str = _opt("tcp", choices=("tcp",), aliases={"": "tcp"}, hint=_NO_UDP)
+    #: ``host:port`` addresses, tried in order
+    addrs: tuple[str, ...] = _opt((), check=_dial_addrs)
+    #: ``host:port`` this process is reachable at, when it differs from what peers see
+    advertised_addr: str = _opt("", check=_optional_dial_addr)
+    tls: TLS = _opt(TLS())
+
+    @staticmethod
+    def _normalize(raw: Mapping[Any, Any], path: str, warn: Warn) -> Mapping[Any, Any]:
+        if "addr" not in raw:
+            return raw
+        out = dict(raw)
+        alias = out.pop("addr")
+        if out.get("addrs") is not None and alias is not None and out["addrs"] != alias:
+            raise ConfigError(f"{_join(path, 'addr')}: give either addr or addrs, not both")
+        if out.get("addrs") is None:
+            out["addrs"] = alias
+        return out
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        self.tls._check(_join(path, "tls"), server=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bypass(Dial):
+    """Go's legacy-gateway bypass dialer (``edgebound.bypass``): accepted, not implemented,
+    so its TLS files are not checked."""
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        pass
+
+
+# -- the sections of frontier.yaml ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogFile:
+    """Log file rotation (``log.file``), used when ``log.output`` is ``file`` or ``both``."""
+
+    #: file to write
+    path: str = "/var/log/frontier/frontier.log"
+    #: megabytes before the file is rotated; 0 means the default, as in Go
+    max_size: int = _opt(100, min=0, aliases={0: 100})
+    #: rotated files to keep; 0 means the default, as in Go
+    max_backups: int = _opt(5, min=0, aliases={0: 5})
+    #: days to keep rotated files; 0 keeps them regardless of age
+    max_age: int = _opt(30, min=0)
+    #: gzip rotated files
+    compress: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Log:
+    """Logging (``log``): one line per record."""
+
+    #: ``debug``, ``info``, ``warn`` (or ``warning``), ``error``
+    level: str = _opt("info", choices=("debug", "info", "warn", "error"), aliases={"warning": "warn", "": "info"})
+    #: ``stdout``, ``stderr``, ``file`` or ``both`` (stdout and file)
+    output: str = _opt("stdout", choices=("stdout", "stderr", "file", "both"), aliases={"": "stdout"})
+    #: ``text`` or ``json`` (one JSON object per line)
+    format: str = _opt("text", choices=("text", "json"), aliases={"": "text"})
+    file: LogFile = _opt(LogFile())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RLimit:
+    """Open-file limit raised at start (``daemon.rlimit``)."""
+
+    enable: bool = False
+    #: soft RLIMIT_NOFILE to ask for (the hard limit is raised too when allowed)
+    nofile: int = _opt(102400, above=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PProf:
+    """Go's pprof profiler (``daemon.pprof``): accepted for compatibility, not implemented."""
+
+    enable: bool = False
+    addr: str = _opt("0.0.0.0:6060", check=_listen_addr)
+    cpu_profile_rate: int = _opt(0, min=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Daemon:
+    """Process settings (``daemon``)."""
+
+    rlimit: RLimit = _opt(RLimit())
+    pprof: PProf = _opt(PProf())
+    #: this instance's unique id within a Frontlas cluster
+    frontier_id: str = ""
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.pprof.enable:
+            warn(f"{_join(path, 'pprof.enable')}: Go's pprof profiler is not implemented in frontier-gevent, ignored")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Servicebound:
+    """The listener services connect to (``servicebound``)."""
+
+    listen: Listen = _opt(Listen(addr="0.0.0.0:30011"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edgebound:
+    """The listener edges connect to (``edgebound``)."""
+
+    listen: Listen = _opt(Listen(addr="0.0.0.0:30012"))
+    #: Go's legacy-gateway bypass: accepted, not implemented
+    bypass: Bypass = _opt(Bypass())
+    bypass_enable: bool = False
+    #: give an edge an id from the gateway when no service answers ``get_edge_id``
+    edgeid_alloc_when_no_idservice_on: bool = True
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.bypass_enable:
+            warn(f"{_join(path, 'bypass_enable')}: the legacy-gateway bypass is not implemented in frontier-gevent, ignored")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Auth:
+    """Control-plane authentication (``controlplane.auth``; ours, not in Go)."""
+
+    #: accepted ``Authorization: Bearer <token>`` values; empty means no authentication
+    bearer_tokens: tuple[str, ...] = _opt((), check=_non_empty_strings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControlPlane:
+    """The REST + gRPC control plane (``controlplane``)."""
+
+    #: off by default, as in Go
+    enable: bool = False
+    listen: Listen = _opt(Listen(addr="0.0.0.0:30010"))
+    auth: Auth = _opt(Auth())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exchange:
+    """Routing (``exchange``)."""
+
+    #: which service gets an edge's traffic when several can: ``edgeid`` (the same edge
+    #: always lands on the same service), ``srcip`` or ``random``
+    hashby: str = _opt("edgeid", choices=("edgeid", "srcip", "random"), aliases={"": "edgeid"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dao:
+    """The in-memory query store behind the control plane (``dao``)."""
+
+    #: ``buntdb`` (fast in-memory index; list counts are -1, as in Go; ``memory`` is an
+    #: alias) or ``sqlite3`` (in-memory SQLite; exact counts)
+    backend: str = _opt("buntdb", choices=("buntdb", "sqlite3"), aliases={"memory": "buntdb", "": "buntdb"})
+    #: log every store query
+    debug: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FrontlasMetrics:
+    """Stats reports to Frontlas (``frontlas.metrics``)."""
+
+    enable: bool = False
+    #: seconds between reports; must be > 0 when enabled
+    interval: int = _opt(0, min=0)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.enable and self.interval == 0:
+            raise ConfigError(f"{_join(path, 'interval')}: expected seconds > 0 when {_join(path, 'enable')} is true")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frontlas:
+    """The cluster registry this instance reports to (``frontlas``)."""
+
+    enable: bool = False
+    dial: Dial = _opt(Dial(addrs=("127.0.0.1:40012",)))
+    metrics: FrontlasMetrics = _opt(FrontlasMetrics())
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.enable and not self.dial.addrs:
+            raise ConfigError(f"{_join(path, 'dial.addrs')}: expected at least one host:port when {_join(path, 'enable')} is true")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observability:
+    """Go's separate ``/healthz``, ``/readyz``, ``/metrics`` HTTP listener (``observability``).
+
+    Off by default here (Go turns it on); whether the gateway serves it is up to
+    :mod:`frontier.server`.
+    """
+
+    enable: bool = False
+    addr: str = _opt("0.0.0.0:9091", check=_listen_addr)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Our own tunables (``limits``; not in Go). Each has one default, documented here."""
+
+    #: largest frame body, in bytes, a peer may send; a larger one closes the connection
+    max_frame_size: int = _opt(1048576, above=0)
+    #: seconds a new connection has to complete its handshake
+    handshake_timeout: float = _opt(10.0, above=0)
+    #: seconds between heartbeats; the gateway closes a connection silent for 3 intervals
+    heartbeat_interval: float = _opt(15.0, above=0)
+    #: initial per-stream flow-control window (credit), in bytes
+    stream_window: int = _opt(1048576, above=0)
+    #: calls and publishes in flight per connection before the gateway answers BufferFull
+    max_inflight: int = _opt(1024, above=0)
+    #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline)
+    hook_timeout: float = _opt(5.0, above=0)
+    #: seconds a call may take when the caller sent no deadline
+    default_call_timeout: float = _opt(30.0, above=0)
+    #: seconds a graceful stop waits for in-flight work after telling clients to go away
+    drain_timeout: float = _opt(10.0, min=0)
+    #: most connections (edges and services together) at once; 0 means unlimited
+    max_connections: int = _opt(0, min=0)
+
+
+def _ignore(message: str) -> None:
+    """A ``warn`` callback that drops the message."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole configuration of one gateway process; build it with :func:`load_config`."""
+
+    log: Log = _opt(Log())
+    daemon: Daemon = _opt(Daemon())
+    servicebound: Servicebound = _opt(Servicebound())
+    edgebound: Edgebound = _opt(Edgebound())
+    controlplane: ControlPlane = _opt(ControlPlane())
+    exchange: Exchange = _opt(Exchange())
+    dao: Dao = _opt(Dao())
+    frontlas: Frontlas = _opt(Frontlas())
+    #: external MQ sinks, as parsed by :func:`frontier.mqm.config.parse_mqm`
+    mqm: MQMConfig = field(default_factory=lambda: parse_mqm(None, _ignore))
+    observability: Observability = _opt(Observability())
+    limits: Limits = _opt(Limits())
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None, warn: Warn | None = None) -> Config:
+        """Validate a parsed ``frontier.yaml`` mapping; missing keys take their defaults.
+
+        Raises :class:`ConfigError` on a wrong value; reports unknown keys to ``warn``
+        (default: a warning on the ``frontier.config`` logger).
+        """
+        warn = warn or _log_warning
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise _expected("config", "a mapping of sections", raw)
+        rest = {key: value for key, value in raw.items() if key != "mqm"}
+        config = _parse_section(cls, rest, "", cls(), warn)
+        return dataclasses.replace(config, mqm=parse_mqm(raw.get("mqm"), warn))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective configuration as plain dicts and lists, in ``frontier.yaml`` shape."""
+        out = {}
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            to_dict = getattr(value, "to_dict", None)
+            out[spec.name] = _plain(to_dict() if callable(to_dict) else value)
+        return out
+
+    def to_yaml(self) -> str:
+        """The effective configuration as ``frontier.yaml`` text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+
+# -- loading ----------------------------------------------------------------------------
+
+
+def read_yaml(path: str) -> dict[str, Any]:
+    """Read a YAML file into a mapping (an empty file is ``{}``); ConfigError if unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.load(handle, Loader=_Loader)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {_show(raw)}")
+    return raw
+
+
+def apply_env_overrides(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with every ``FRONTIER__A__B=value`` variable applied.
+
+    Names match existing keys case-insensitively (new keys are lower-cased); the value
+    is parsed as YAML. Raises :class:`ConfigError` for a malformed name or value.
+    """
+    out = copy.deepcopy(dict(raw))
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX):].split("__")
+        if not all(parts):
+            raise ConfigError(f"{name}: expected {ENV_PREFIX}SECTION__KEY with non-empty names between double underscores")
+        try:
+            value = yaml.load(env[name], Loader=_Loader)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{name}: cannot parse {env[name]!r} as a YAML value: {exc}") from exc
+        node, path = out, ""
+        for part in parts[:-1]:
+            key = _match_key(node, part)
+            path = _join(path, key)
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"{name}: {path} is a value, not a section, so it has no key {parts[-1].lower()!r}")
+            node = child
+        node[_match_key(node, parts[-1])] = value
+    return out
+
+
+def _match_key(node: Mapping[Any, Any], part: str) -> str:
+    for key in node:
+        if isinstance(key, str) and key.lower() == part.lower():
+            return key
+    return part.lower()
+
+
+def load_config(
+    path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    warn: Warn | None = None,
+) -> Config:
+    """Load the configuration: defaults, then the YAML file ``path`` (if any), then
+    ``FRONTIER__*`` variables from ``env`` (default: ``os.environ``).
+
+    Raises :class:`ConfigError` naming the key path on a wrong value.
+    """
+    raw = read_yaml(path) if path else {}
+    raw = apply_env_overrides(raw, os.environ if env is None else env)
+    return Config.from_dict(raw, warn=warn)
