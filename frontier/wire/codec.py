@@ -1,0 +1,93 @@
+"""Frame codec: ``[4-byte big-endian body length][msgpack body]``.
+
+One frame is packed or unpacked at a time (no streaming ``Unpacker`` kept per
+connection). :func:`decode_body` checks the frame against its event's schema, so any
+garbage raises :class:`RemoteProtocolError` and nothing else.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import fields
+from operator import attrgetter
+from typing import Any, Callable
+
+import msgpack
+
+from .errors import RemoteProtocolError
+from .events import FRAME_TYPES, Event
+
+HEADER = struct.Struct(">I")
+HEADER_SIZE = HEADER.size
+#: the largest length a header can announce
+MAX_LENGTH = 2**32 - 1
+#: integers on the wire are unsigned 64-bit at most
+_U64 = 2**64
+
+_pack_header = HEADER.pack
+
+
+def _getter(cls: type[Event]) -> Callable[[Event], tuple]:
+    names = [f.name for f in fields(cls)]
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda ev: (one(ev),)
+    return attrgetter(*names)
+
+
+_GETTERS: dict[type[Event], Callable[[Event], tuple]] = {cls: _getter(cls) for cls in FRAME_TYPES.values()}
+
+
+def encode_body(event: Event) -> bytes:
+    """Pack an event into a msgpack frame body (no header)."""
+    return msgpack.packb((event.TYPE, *_GETTERS[type(event)](event)))
+
+
+def encode_frame(event: Event) -> bytes:
+    """Pack an event into a whole frame: header and body."""
+    body = encode_body(event)
+    return _pack_header(len(body)) + body
+
+
+def _check(kind: str, value: Any) -> Any:
+    """Return ``value`` converted for its schema kind, or raise ``ValueError``."""
+    if kind == "u":
+        if type(value) is int and 0 <= value < _U64:
+            return value
+    elif kind == "b":
+        if type(value) is bytes:
+            return value
+    elif kind == "s":
+        if type(value) is str:
+            return value
+    elif kind == "o":
+        if value is None or (type(value) is int and 0 <= value < _U64):
+            return value
+    elif kind == "l":
+        if type(value) is list and all(type(x) is str for x in value):
+            return tuple(value)
+    elif kind == "n":
+        if type(value) in (int, float) and value >= 0:
+            return value
+    raise ValueError(kind)
+
+
+def decode_body(body: bytes | memoryview) -> Event:
+    """Unpack and check one frame body; raise ``RemoteProtocolError`` on anything wrong."""
+    try:
+        obj = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise RemoteProtocolError(f"undecodable frame: {exc.__class__.__name__}") from None
+    if type(obj) is not list or not obj or type(obj[0]) is not int:
+        raise RemoteProtocolError("a frame must be an array starting with its type")
+    cls = FRAME_TYPES.get(obj[0])
+    if cls is None:
+        raise RemoteProtocolError(f"unknown frame type {obj[0]}")
+    schema = cls.SCHEMA
+    if len(obj) != len(schema) + 1:
+        raise RemoteProtocolError(f"{cls.__name__} needs {len(schema)} fields, got {len(obj) - 1}")
+    try:
+        args = [_check(kind, value) for kind, value in zip(schema, obj[1:])]
+    except ValueError:
+        raise RemoteProtocolError(f"{cls.__name__} has a field of the wrong type") from None
+    return cls(*args)

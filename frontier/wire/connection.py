@@ -1,0 +1,261 @@
+"""The sans-io connection machine: bytes in, events out; events in, bytes out.
+
+No sockets, no threads, no clock. Drive it like h11::
+
+    conn = Connection(Side.CLIENT)
+    sock.sendall(conn.send(Hello(PROTOCOL_VERSION, ROLE_EDGE)))
+    conn.receive_data(sock.recv(65536))      # b"" means the peer closed
+    while (event := conn.next_event()) is not NEED_DATA:
+        ...
+
+It checks frame sizes (before a body is read), frame schemas, the connection and
+stream transitions of :mod:`frontier.wire.state`, and per-stream flow-control
+windows. It does not correlate call ids: that is the application's table.
+Peer violations raise :class:`RemoteProtocolError` (``.code`` says what to send
+back: see :meth:`Connection.close_frame`); misuse raises :class:`LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .codec import HEADER, HEADER_SIZE, decode_body, encode_frame
+from .errors import FrameTooLarge, LocalProtocolError, ProtocolError, RemoteProtocolError, UnsupportedVersion
+from .events import (
+    PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, Event, GoAway, Hello, PeerClosed, Refuse,
+    StreamAccept, StreamCredit, StreamData, StreamOpen, Welcome,
+)
+from .state import (
+    CONNECTION_TRANSITIONS, MAX_WINDOW, STREAM_EVENTS, STREAM_TRANSITIONS, ConnState, Direction, Side,
+    StreamState,
+)
+
+#: default largest frame body, both directions, until ``Welcome`` says otherwise
+DEFAULT_MAX_FRAME_SIZE: Final = 1 << 20
+
+
+class _NeedData:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+#: returned by :meth:`Connection.next_event` when a whole frame is not buffered yet
+NEED_DATA: Final = _NeedData()
+
+_STREAM_EVENT_TYPES = frozenset(STREAM_EVENTS)
+_SEND, _RECV = Direction.SEND, Direction.RECV
+_COMPACT_AT = 1 << 16
+
+
+class _Stream:
+    """Flow-control account of one stream."""
+
+    __slots__ = ("state", "send_window", "recv_window")
+
+    def __init__(self, state: StreamState) -> None:
+        self.state = state
+        self.send_window = 0  #: bytes we may still send
+        self.recv_window = 0  #: bytes the peer may still send us
+
+
+class Connection:
+    """One end of a frontier connection, as a pure state machine."""
+
+    __slots__ = ("our_side", "state", "max_frame_size", "_buf", "_pos", "_eof", "_streams", "_highest", "_next_stream_id")
+
+    def __init__(self, our_side: Side, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        self.our_side = our_side
+        self.state = ConnState.IDLE
+        #: largest frame body accepted and sent; a client adopts the gateway's on ``Welcome``
+        self.max_frame_size = max_frame_size
+        self._buf = bytearray()
+        self._pos = 0
+        self._eof = False
+        self._streams: dict[int, _Stream] = {}
+        self._highest = [0, 0]  # highest stream id seen, by parity (0: gateway's, 1: client's)
+        self._next_stream_id = 1 if our_side is Side.CLIENT else 2
+
+    # -- bytes in, events out -------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Buffer bytes read from the peer; ``b""`` means the peer closed."""
+        if data:
+            if self._eof:
+                raise LocalProtocolError("data received after end of stream")
+            self._buf += data
+        else:
+            self._eof = True
+
+    def next_event(self) -> Event | _NeedData:
+        """Return the next complete event, ``NEED_DATA``, or ``PeerClosed`` at the end."""
+        while True:
+            buf, pos = self._buf, self._pos
+            avail = len(buf) - pos
+            if avail >= HEADER_SIZE:
+                size = HEADER.unpack_from(buf, pos)[0]
+                if size > self.max_frame_size:
+                    raise FrameTooLarge(f"frame of {size} bytes exceeds the maximum of {self.max_frame_size}")
+                end = pos + HEADER_SIZE + size
+                if len(buf) >= end:
+                    with memoryview(buf) as view:
+                        event = decode_body(view[pos + HEADER_SIZE:end])
+                    self._consumed(end)
+                    if self._process(event, _RECV):
+                        return event
+                    continue  # a late frame for a stream already closed: dropped
+            if self._eof:
+                if avail:
+                    raise RemoteProtocolError("connection closed in the middle of a frame")
+                self.state = ConnState.CLOSED
+                return PeerClosed()
+            return NEED_DATA
+
+    def _consumed(self, end: int) -> None:
+        if end == len(self._buf):
+            if end > _COMPACT_AT:
+                self._buf = bytearray()
+            else:
+                self._buf.clear()
+            self._pos = 0
+        elif end > _COMPACT_AT:
+            del self._buf[:end]
+            self._pos = 0
+        else:
+            self._pos = end
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet turned into events."""
+        return len(self._buf) - self._pos
+
+    # -- events in, bytes out --------------------------------------------------------
+
+    def send(self, event: Event) -> bytes:
+        """Check ``event`` against the state and return its frame (``b""``: nothing to send)."""
+        frame = encode_frame(event)
+        if len(frame) - HEADER_SIZE > self.max_frame_size:
+            raise LocalProtocolError(
+                f"{type(event).__name__} frame of {len(frame) - HEADER_SIZE} bytes exceeds the maximum of {self.max_frame_size}"
+            )
+        return frame if self._process(event, _SEND) else b""
+
+    def close_frame(self, code: int, message: str = "") -> bytes:
+        """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``);
+        ``b""`` for a client, which just closes. The machine is CLOSED afterwards."""
+        frame = b""
+        if self.our_side is Side.GATEWAY and self.state is not ConnState.CLOSED:
+            if self.state in (ConnState.IDLE, ConnState.HANDSHAKING):
+                frame = encode_frame(Refuse(code, message))
+            else:
+                frame = encode_frame(GoAway(code, message))
+        self.state = ConnState.CLOSED
+        return frame
+
+    # -- streams ---------------------------------------------------------------------
+
+    def new_stream_id(self) -> int:
+        """A fresh id for a stream we open (clients odd, gateway even)."""
+        sid = self._next_stream_id
+        self._next_stream_id += 2
+        return sid
+
+    def stream_state(self, stream_id: int) -> StreamState:
+        """State of a stream; ``CLOSED`` for ids not open now."""
+        rec = self._streams.get(stream_id)
+        return rec.state if rec is not None else StreamState.CLOSED
+
+    def send_window(self, stream_id: int) -> int:
+        """Bytes we may send on a stream now (0 when closed)."""
+        rec = self._streams.get(stream_id)
+        return rec.send_window if rec is not None else 0
+
+    @property
+    def open_streams(self) -> int:
+        """Number of streams not yet closed."""
+        return len(self._streams)
+
+    # -- the rules ---------------------------------------------------------------------
+
+    def _process(self, event: Event, direction: Direction) -> bool:
+        """Apply ``event`` to the state; False means drop it (a late stream frame)."""
+        sending = direction is _SEND
+        sender = self.our_side if sending else self.our_side.other
+        etype = type(event)
+        new_state = CONNECTION_TRANSITIONS.get((self.state, sender, etype))
+        if new_state is None:
+            raise self._violation(sending, f"{etype.__name__} from the {sender.value} is not allowed while {self.state.value}")
+        if etype in _STREAM_EVENT_TYPES:
+            if not self._process_stream(event, direction, sending):
+                return False
+        elif etype is Hello:
+            if event.version != PROTOCOL_VERSION:
+                raise (LocalProtocolError if sending else UnsupportedVersion)(
+                    f"protocol version {event.version} is not supported (this end speaks {PROTOCOL_VERSION})"
+                )
+            if event.role not in (ROLE_SERVICE, ROLE_EDGE):
+                raise self._violation(sending, f"unknown role {event.role!r}")
+        elif etype is Welcome:
+            self.max_frame_size = event.max_frame_size
+        self.state = new_state
+        return True
+
+    def _process_stream(self, event: Event, direction: Direction, sending: bool) -> bool:
+        sid = event.stream_id
+        etype = type(event)
+        rec = self._streams.get(sid)
+        if rec is None:
+            parity = sid & 1
+            if etype is StreamOpen:
+                opener = self.our_side if sending else self.our_side.other
+                if sid == 0 or parity != (opener is Side.CLIENT):
+                    raise self._violation(sending, f"stream id {sid} has the wrong parity for the {opener.value}")
+                if sid <= self._highest[parity]:
+                    raise self._violation(sending, f"stream id {sid} was used before")
+                self._highest[parity] = sid
+            elif 0 < sid <= self._highest[parity]:
+                if sending and etype is StreamData:
+                    raise LocalProtocolError(f"stream {sid} is closed")
+                return False  # it closed while this frame was on its way: drop it
+            else:
+                raise self._violation(sending, f"{etype.__name__} for unknown stream {sid}")
+        new_state = STREAM_TRANSITIONS.get((rec.state if rec is not None else None, direction, etype))
+        if new_state is None:
+            state = rec.state.value if rec is not None else "new"
+            raise self._violation(sending, f"{etype.__name__} is not allowed on stream {sid} while {state}")
+        if rec is None:
+            rec = self._streams[sid] = _Stream(new_state)
+        if etype is StreamData:
+            n = len(event.data)
+            if sending:
+                if n > rec.send_window:
+                    raise LocalProtocolError(f"{n} bytes exceed the send window of {rec.send_window} on stream {sid}")
+                rec.send_window -= n
+            else:
+                if n > rec.recv_window:
+                    raise RemoteProtocolError(f"peer sent {n} bytes on stream {sid} with only {rec.recv_window} of window")
+                rec.recv_window -= n
+        elif etype is StreamCredit:
+            if sending:
+                rec.recv_window += event.amount
+            else:
+                rec.send_window += event.amount
+                if rec.send_window > MAX_WINDOW:
+                    raise RemoteProtocolError(f"credit on stream {sid} overflows the window")
+        elif etype is StreamOpen or etype is StreamAccept:
+            if event.window > MAX_WINDOW:
+                raise self._violation(sending, f"window {event.window} is larger than {MAX_WINDOW}")
+            if sending:
+                rec.recv_window = event.window
+            else:
+                rec.send_window = event.window
+        if new_state is StreamState.CLOSED:
+            del self._streams[sid]
+        else:
+            rec.state = new_state
+        return True
+
+    @staticmethod
+    def _violation(sending: bool, message: str) -> ProtocolError:
+        return LocalProtocolError(message) if sending else RemoteProtocolError(message)
