@@ -1,0 +1,37 @@
+# frontier-gevent developer entry points.
+#   make serve [CONFIG=etc/frontier.yaml]   run the gateway from a local .venv
+#   make test [PYTEST_ARGS='-k config']     install test deps, start brokers, run pytest
+
+PYTHON ?= python3
+VENV ?= .venv
+CONFIG ?=
+PYTEST_ARGS ?=
+
+PY := $(VENV)/bin/python
+# Reinstall only when the package metadata changes; the stamps live inside .venv.
+SERVE_STAMP := $(VENV)/.installed-serve
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: serve test
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# --no-build-isolation: build with the venv's own setuptools, so an already
+# installed tree needs no network.
+$(SERVE_STAMP): setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install -q 'setuptools>=64'
+	$(PY) -m pip install -q --no-build-isolation -e .
+	touch $@
+
+$(TEST_STAMP): setup.cfg pyproject.toml | $(PY)
+	$(PY) -m pip install -q 'setuptools>=64'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	touch $@ $(SERVE_STAMP)
+
+serve: $(SERVE_STAMP)
+	$(VENV)/bin/frontier-gevent serve $(if $(CONFIG),--config $(CONFIG))
+
+test: $(TEST_STAMP)
+	scripts/ensure-services.sh
+	$(PY) -m pytest -q $(PYTEST_ARGS)
