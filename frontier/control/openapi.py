@@ -1,0 +1,201 @@
+"""The OpenAPI 3 document of the REST API, served at ``/openapi.json``.
+
+Written as data. Query parameters come from :mod:`frontier.control.params`, the
+same tables the server parses requests with; a test checks that every path here
+is served and every served path is here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+from frontier.control import params as P
+
+_KINDS = {
+    "string": {"type": "string"},
+    "int64": {"type": "integer", "format": "int64"},
+    "uint64": {"type": "integer", "format": "uint64", "minimum": 0, "maximum": 2**64 - 1},
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "400": _json(_ref("Error"), "bad input: unknown, repeated or malformed parameter"),
+    "401": _json(_ref("Error"), "missing or invalid bearer token (when auth is on)"),
+}
+_NOT_FOUND = {"404": _json(_ref("Error"), "no such edge or service online")}
+
+
+def _query(spec: Sequence[P.Param]) -> list[dict[str, Any]]:
+    return [
+        {"name": p.name, "in": "query", "required": False, "description": p.doc, "schema": dict(_KINDS[p.kind])}
+        for p in spec
+    ]
+
+
+def _id_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": dict(_KINDS["uint64"])}
+
+
+def _list(op: str, summary: str, spec: Sequence[P.Param], response: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": op,
+            "summary": summary,
+            "tags": ["edges" if "Edge" in op else "services"],
+            "parameters": _query(spec),
+            "responses": {"200": _json(_ref(response), "one page and the total count of matches"), **_ERRORS},
+        }
+    }
+
+
+def _item(kind: str, id_name: str) -> dict[str, Any]:
+    cap = kind.capitalize()
+    return {
+        "parameters": [_id_param(id_name)],
+        "get": {
+            "operationId": f"Get{cap}",
+            "summary": f"Get one online {kind}",
+            "tags": [f"{kind}s"],
+            "responses": {"200": _json(_ref(cap), f"the {kind}"), **_ERRORS, **_NOT_FOUND},
+        },
+        "delete": {
+            "operationId": f"Kick{cap}",
+            "summary": f"Kick the {kind} offline (closes its connection)",
+            "tags": [f"{kind}s"],
+            "responses": {"200": _json(_ref("Empty"), "kicked"), **_ERRORS, **_NOT_FOUND},
+        },
+    }
+
+
+def _probe(op: str, summary: str, codes: dict[str, str], content_type: str = "application/json") -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": op,
+            "summary": summary,
+            "tags": ["operations"],
+            "security": [],
+            "responses": {
+                code: {"description": text, "content": {content_type: {"schema": {"type": "object"}
+                                                                      if content_type == "application/json"
+                                                                      else {"type": "string"}}}}
+                for code, text in codes.items()
+            },
+        }
+    }
+
+
+def _list_of(field: str, items: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [field, "count"],
+        "properties": {
+            field: {"type": "array", "items": items},
+            "count": {"type": "integer", "description": "all matches over all pages (never -1)"},
+        },
+    }
+
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "frontier-gevent control plane",
+        "version": "1.0",
+        "description": (
+            "Query and kick the edges and services connected to one frontier-gevent "
+            "gateway. The same calls are served over gRPC (controlplane.ControlPlane) "
+            "on the same port."
+        ),
+        "license": {"name": "Apache 2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0.html"},
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"bearerAuth": []}],
+    "paths": {
+        "/v1/edges": _list("ListEdges", "List online edges", P.LIST_EDGES, "ListEdgesResponse"),
+        "/v1/edges/rpcs": _list("ListEdgeRPCs", "List RPCs registered by edges", P.LIST_EDGE_RPCS, "ListEdgeRPCsResponse"),
+        "/v1/edges/{edge_id}": _item("edge", "edge_id"),
+        "/v1/services": _list("ListServices", "List online services", P.LIST_SERVICES, "ListServicesResponse"),
+        "/v1/services/rpcs": _list(
+            "ListServiceRPCs", "List RPCs registered by services", P.LIST_SERVICE_RPCS, "ListServiceRPCsResponse"
+        ),
+        "/v1/services/topics": _list(
+            "ListServiceTopics", "List topics declared by services", P.LIST_SERVICE_TOPICS, "ListServiceTopicsResponse"
+        ),
+        "/v1/services/{service_id}": _item("service", "service_id"),
+        "/healthz": _probe("Healthz", "Liveness: the process answers", {"200": "alive"}),
+        "/readyz": _probe("Readyz", "Readiness: the gateway is ready", {"200": "ready", "503": "not ready yet"}),
+        "/metrics": _probe("Metrics", "Prometheus metrics", {"200": "text exposition format"}, "text/plain"),
+        "/openapi.json": {
+            "get": {
+                "operationId": "OpenAPI",
+                "summary": "This document",
+                "tags": ["operations"],
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document"), "401": _ERRORS["401"]},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "required only when controlplane.auth.bearer_tokens is set",
+            }
+        },
+        "schemas": {
+            "Edge": {
+                "type": "object",
+                "required": ["edge_id", "meta", "addr", "create_time", "rpcs"],
+                "properties": {
+                    "edge_id": dict(_KINDS["uint64"]),
+                    "meta": {"type": "string", "description": "meta as UTF-8 (bad bytes become U+FFFD)"},
+                    "addr": {"type": "string", "description": "remote address of the connection"},
+                    "create_time": {"type": "integer", "format": "int64", "description": "unix seconds"},
+                    "rpcs": _STRINGS,
+                },
+            },
+            "Service": {
+                "type": "object",
+                "required": ["service_id", "service", "addr", "create_time", "rpcs", "topics"],
+                "properties": {
+                    "service_id": dict(_KINDS["uint64"]),
+                    "service": {"type": "string", "description": "service name"},
+                    "addr": {"type": "string"},
+                    "create_time": {"type": "integer", "format": "int64", "description": "unix seconds"},
+                    "rpcs": _STRINGS,
+                    "topics": _STRINGS,
+                },
+            },
+            "ListEdgesResponse": _list_of("edges", _ref("Edge")),
+            "ListEdgeRPCsResponse": _list_of("rpcs", {"type": "string"}),
+            "ListServicesResponse": _list_of("services", _ref("Service")),
+            "ListServiceRPCsResponse": _list_of("rpcs", {"type": "string"}),
+            "ListServiceTopicsResponse": _list_of("topics", {"type": "string"}),
+            "Empty": {"type": "object", "description": "KickEdgeResponse / KickServiceResponse"},
+            "Error": {
+                "type": "object",
+                "required": ["code", "reason", "message"],
+                "properties": {
+                    "code": {"type": "integer", "description": "the HTTP status"},
+                    "reason": {"type": "string", "description": "e.g. INVALID_ARGUMENT, EDGE_NOT_ONLINE"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the OpenAPI 3 document (callers may modify it)."""
+    return copy.deepcopy(_DOCUMENT)

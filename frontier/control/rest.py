@@ -1,0 +1,173 @@
+"""The REST front end: a Flask app with the Go frontier's ``/v1`` paths.
+
+Every answer is JSON, errors included: ``{"code": <http status>, "reason":
+<ERROR_NAME>, "message": <text>}``. Bad input is 400, an unknown id 404, a missing
+or wrong token 401; nothing ever answers with a stack trace. ``/healthz``,
+``/readyz`` and ``/metrics`` need no token.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from werkzeug.exceptions import HTTPException
+
+import frontier.metrics  # noqa: F401  (registers the gateway metrics served at /metrics)
+from frontier.control import params as P
+from frontier.control.auth import EXEMPT_PATHS, BearerTokens
+from frontier.control.openapi import openapi_document
+from frontier.control.query import (
+    UINT64_MAX,
+    make_edge_query,
+    make_edge_rpc_query,
+    make_service_names_query,
+    make_service_query,
+)
+from frontier.control.service import ControlService, edge_json, http_status, service_json
+from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, reason: str, message: str) -> Response:
+    resp = jsonify({"code": status, "reason": reason, "message": message})
+    resp.status_code = status
+    return resp
+
+
+def _args(spec: tuple[P.Param, ...]) -> dict[str, Any]:
+    return P.parse_params(request.args.to_dict(flat=False), spec)
+
+
+def _id(name: str, raw: str) -> int:
+    value = P.parse_int(name, raw)
+    if not 0 <= value <= UINT64_MAX:
+        raise InvalidArgument(f"{name}: {value} is out of range [0, {UINT64_MAX}]")
+    return value
+
+
+def _no_args() -> None:
+    if request.args:
+        raise InvalidArgument(f"unknown query parameter {next(iter(request.args))!r}; this call takes none")
+
+
+def create_app(
+    service: ControlService,
+    *,
+    tokens: BearerTokens = BearerTokens(),
+    ready: Callable[[], bool] = lambda: True,
+) -> Flask:
+    """The WSGI app of the control plane's REST API."""
+    app = Flask("frontier.control")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.before_request
+    def _authenticate() -> Response | None:
+        if request.path in EXEMPT_PATHS or tokens.check(request.headers.get("Authorization")):
+            return None
+        resp = _error(401, ErrorCode.UNAUTHORIZED.name, "missing or invalid bearer token")
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="frontier"'
+        return resp
+
+    @app.errorhandler(FrontierError)
+    def _frontier_error(err: FrontierError) -> Response:
+        return _error(http_status(err), ErrorCode(err.code).name, err.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        code = err.code or 500
+        reason = (err.name or "error").upper().replace(" ", "_")
+        resp = _error(code, reason, err.description or err.name)
+        for name, value in err.get_headers():
+            if name.lower() == "allow":  # 405 says which methods exist
+                resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        log.exception("control plane REST %s %s failed", request.method, request.path)
+        return _error(500, ErrorCode.INTERNAL.name, f"internal error ({err.__class__.__name__})")
+
+    # -- edges --------------------------------------------------------------------
+
+    @app.get("/v1/edges")
+    def list_edges() -> Any:
+        page = service.list_edges(make_edge_query(**_args(P.LIST_EDGES)))
+        return {"edges": [edge_json(e) for e in page.items], "count": page.count}
+
+    @app.get("/v1/edges/rpcs")
+    def list_edge_rpcs() -> Any:
+        page = service.list_edge_rpcs(make_edge_rpc_query(**_args(P.LIST_EDGE_RPCS)))
+        return {"rpcs": list(page.items), "count": page.count}
+
+    @app.get("/v1/edges/<edge_id>")
+    def get_edge(edge_id: str) -> Any:
+        _no_args()
+        return edge_json(service.get_edge(_id("edge_id", edge_id)))
+
+    @app.delete("/v1/edges/<edge_id>")
+    def kick_edge(edge_id: str) -> Any:
+        _no_args()
+        service.kick_edge(_id("edge_id", edge_id))
+        return {}
+
+    # -- services -----------------------------------------------------------------
+
+    @app.get("/v1/services")
+    def list_services() -> Any:
+        page = service.list_services(make_service_query(**_args(P.LIST_SERVICES)))
+        return {"services": [service_json(s) for s in page.items], "count": page.count}
+
+    @app.get("/v1/services/rpcs")
+    def list_service_rpcs() -> Any:
+        query = make_service_names_query(kind="rpc", **_args(P.LIST_SERVICE_RPCS))
+        page = service.list_service_rpcs(query)
+        return {"rpcs": list(page.items), "count": page.count}
+
+    @app.get("/v1/services/topics")
+    def list_service_topics() -> Any:
+        query = make_service_names_query(kind="topic", **_args(P.LIST_SERVICE_TOPICS))
+        page = service.list_service_topics(query)
+        return {"topics": list(page.items), "count": page.count}
+
+    @app.get("/v1/services/<service_id>")
+    def get_service(service_id: str) -> Any:
+        _no_args()
+        return service_json(service.get_service(_id("service_id", service_id)))
+
+    @app.delete("/v1/services/<service_id>")
+    def kick_service(service_id: str) -> Any:
+        _no_args()
+        service.kick_service(_id("service_id", service_id))
+        return {}
+
+    # -- operations ---------------------------------------------------------------
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        try:
+            is_ready = bool(ready())
+        except Exception as exc:
+            log.exception("readiness check failed")
+            return _error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
+        if not is_ready:
+            return _error(503, "NOT_READY", "not ready")
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/openapi.json")
+    def openapi() -> Any:
+        return openapi_document()
+
+    return app
+

@@ -1,0 +1,144 @@
+"""What the control plane does, independent of REST or gRPC.
+
+:class:`ControlService` answers queries from the store and kicks through the
+gateway's :class:`~frontier.sessions.info.Kicker`, raising the project's errors
+(``EdgeNotOnline``, ``InvalidArgument``, ...). The front ends translate those with
+:func:`http_status` and :func:`grpc_status_name`, so both speak the same errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from frontier.control.query import (
+    EdgeQuery,
+    EdgeRPCQuery,
+    Page,
+    ServiceNamesQuery,
+    ServiceQuery,
+    text_of,
+)
+from frontier.control.store import QueryStore
+from frontier.sessions.info import EdgeInfo, Kicker, ServiceInfo
+from frontier.wire.errors import (
+    EdgeNotOnline,
+    ErrorCode,
+    FrontierError,
+    InternalError,
+    ServiceNotOnline,
+)
+
+log = logging.getLogger(__name__)
+
+#: frontier error code -> (HTTP status, gRPC status code name); anything else is 500 / INTERNAL
+_STATUS: dict[int, tuple[int, str]] = {
+    ErrorCode.INVALID_ARGUMENT: (400, "INVALID_ARGUMENT"),
+    ErrorCode.UNAUTHORIZED: (401, "UNAUTHENTICATED"),
+    ErrorCode.EDGE_NOT_ONLINE: (404, "NOT_FOUND"),
+    ErrorCode.SERVICE_NOT_ONLINE: (404, "NOT_FOUND"),
+    ErrorCode.TIMEOUT: (504, "DEADLINE_EXCEEDED"),
+}
+
+
+def http_status(err: FrontierError) -> int:
+    """The HTTP status a REST client gets for ``err``."""
+    return _STATUS.get(err.code, (500, "INTERNAL"))[0]
+
+
+def grpc_status_name(err: FrontierError) -> str:
+    """The name of the ``grpc.StatusCode`` a gRPC client gets for ``err``."""
+    return _STATUS.get(err.code, (500, "INTERNAL"))[1]
+
+
+def create_time(created_at: float) -> int:
+    """``created_at`` as the API shows it: whole unix seconds, as in Go."""
+    return math.floor(created_at)
+
+
+def edge_json(edge: EdgeInfo) -> dict[str, Any]:
+    """The REST (JSON) form of an edge; the same fields as the proto ``Edge``."""
+    return {
+        "edge_id": edge.edge_id,
+        "meta": text_of(edge.meta),
+        "addr": text_of(edge.addr),
+        "create_time": create_time(edge.created_at),
+        "rpcs": [text_of(r) for r in edge.rpcs],
+    }
+
+
+def service_json(service: ServiceInfo) -> dict[str, Any]:
+    """The REST (JSON) form of a service; the same fields as the proto ``Service``."""
+    return {
+        "service_id": service.service_id,
+        "service": text_of(service.name),
+        "addr": text_of(service.addr),
+        "create_time": create_time(service.created_at),
+        "rpcs": [text_of(r) for r in service.rpcs],
+        "topics": [text_of(t) for t in service.topics],
+    }
+
+
+class ControlService:
+    """Queries over a :class:`QueryStore` and kicks through a :class:`Kicker`."""
+
+    def __init__(self, store: QueryStore, kicker: Kicker) -> None:
+        self.store = store
+        self.kicker = kicker
+
+    def list_edges(self, query: EdgeQuery) -> Page[EdgeInfo]:
+        """``ListEdges``."""
+        return self.store.list_edges(query)
+
+    def get_edge(self, edge_id: int) -> EdgeInfo:
+        """``GetEdge``; :class:`EdgeNotOnline` if there is no such edge."""
+        edge = self.store.get_edge(edge_id)
+        if edge is None:
+            raise EdgeNotOnline(f"edge {edge_id} is not online")
+        return edge
+
+    def kick_edge(self, edge_id: int) -> None:
+        """``KickEdge``: close the edge's connection; :class:`EdgeNotOnline` if unknown."""
+        if not self._kick("edge", self.kicker.kick_edge, edge_id):
+            raise EdgeNotOnline(f"edge {edge_id} is not online")
+        log.info("control plane kicked edge %d", edge_id)
+
+    def list_edge_rpcs(self, query: EdgeRPCQuery) -> Page[str]:
+        """``ListEdgeRPCs``."""
+        return self.store.list_edge_rpcs(query)
+
+    def list_services(self, query: ServiceQuery) -> Page[ServiceInfo]:
+        """``ListServices``."""
+        return self.store.list_services(query)
+
+    def get_service(self, service_id: int) -> ServiceInfo:
+        """``GetService``; :class:`ServiceNotOnline` if there is no such service."""
+        service = self.store.get_service(service_id)
+        if service is None:
+            raise ServiceNotOnline(f"service {service_id} is not online")
+        return service
+
+    def kick_service(self, service_id: int) -> None:
+        """``KickService``; :class:`ServiceNotOnline` if unknown."""
+        if not self._kick("service", self.kicker.kick_service, service_id):
+            raise ServiceNotOnline(f"service {service_id} is not online")
+        log.info("control plane kicked service %d", service_id)
+
+    def list_service_rpcs(self, query: ServiceNamesQuery) -> Page[str]:
+        """``ListServiceRPCs``."""
+        return self.store.list_service_rpcs(query)
+
+    def list_service_topics(self, query: ServiceNamesQuery) -> Page[str]:
+        """``ListServiceTopics``."""
+        return self.store.list_service_topics(query)
+
+    @staticmethod
+    def _kick(what: str, kick, ident: int) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            return bool(kick(ident))
+        except FrontierError:
+            raise
+        except Exception as exc:
+            log.exception("kicker failed to kick %s %d", what, ident)
+            raise InternalError(f"kicking {what} {ident} failed: {exc.__class__.__name__}") from exc
