@@ -117,6 +117,7 @@ def serve(config_path: str | None, log_level: str | None = None) -> int:
 
     import dataclasses
     import logging
+    import os
     import signal
 
     import gevent
@@ -152,15 +153,23 @@ def serve(config_path: str | None, log_level: str | None = None) -> int:
         return _config_error(exc)
     signals_seen: list[int] = []
 
+    def stop(timeout: float | None) -> None:
+        try:
+            gateway.stop(timeout=timeout)
+        except Exception:  # a server that cannot stop cleanly must still exit
+            log.exception("gateway.stop(timeout=%s) failed; exiting with status 1", timeout)
+            logging.shutdown()
+            os._exit(1)
+
     def on_signal(signum: int) -> None:
         name = signal.Signals(signum).name
         if not signals_seen:
             log.info("%s received: draining (send it again to stop at once)", name)
             signals_seen.append(signum)
-            gevent.spawn(gateway.stop)
+            gevent.spawn(stop, None)
         else:
             log.warning("%s received again: stopping now", name)
-            gevent.spawn(gateway.stop, 0)
+            gevent.spawn(stop, 0)
 
     handlers = [gevent.signal_handler(signum, on_signal, signum) for signum in (signal.SIGINT, signal.SIGTERM)]
     for handler in handlers:

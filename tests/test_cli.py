@@ -145,6 +145,8 @@ STUB = textwrap.dedent(
         def stop(self, timeout=None):
             import gevent
             print("STUB stop timeout=%s" % timeout, file=sys.stderr, flush=True)
+            if "--fail-stop" in sys.argv:
+                raise RuntimeError("boom")
             if timeout is None and "--hold" in sys.argv:
                 gevent.sleep(30)  # a long drain: only a second signal ends it
             self.stopped.set()
@@ -155,7 +157,7 @@ STUB = textwrap.dedent(
     module = types.ModuleType("frontier.server")
     module.Gateway = Gateway
     sys.modules["frontier.server"] = module
-    argv = [arg for arg in sys.argv[1:] if arg != "--hold"]
+    argv = [arg for arg in sys.argv[1:] if arg not in ("--hold", "--fail-stop")]
     from frontier.cli import main
     sys.exit(main(argv))
     """
@@ -256,3 +258,14 @@ def test_serve_logs_json_and_config_warnings(tmp_path: Path) -> None:
     records = [json.loads(line) for line in lines]
     assert {"level": "warning", "logger": "frontier.config", "msg": "limits.max_frame: unknown key, ignored"}.items() <= records[0].items()
     assert records[-1]["msg"] == "frontier-gevent stopped"
+
+
+@pytest.mark.timeout(90)
+def test_serve_exits_1_when_stop_fails() -> None:
+    with Served("serve", "--fail-stop") as served:
+        served.wait_for("STUB started")
+        served.proc.send_signal(signal.SIGTERM)
+        code, records = served.finish()
+    assert code == 1
+    assert any("ERROR frontier.cli: gateway.stop(timeout=None) failed; exiting with status 1" in line for line in records), records
+    assert any("RuntimeError: boom" in line for line in records), records
