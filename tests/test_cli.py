@@ -269,3 +269,72 @@ def test_serve_exits_1_when_stop_fails() -> None:
     assert code == 1
     assert any("ERROR frontier.cli: gateway.stop(timeout=None) failed; exiting with status 1" in line for line in records), records
     assert any("RuntimeError: boom" in line for line in records), records
+
+
+# -- logging and rlimit, in process ------------------------------------------------------
+
+
+@pytest.fixture
+def restore_root_logger() -> typing.Iterator[None]:
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_log_file_rotates_and_compresses(tmp_path: Path, restore_root_logger: None) -> None:
+    import gzip
+    import logging
+
+    from frontier.cli import configure_logging
+    from frontier.config import Log, LogFile
+
+    path = tmp_path / "logs" / "frontier.log"
+    configure_logging(Log(output="file", level="info", file=LogFile(path=str(path), max_size=1, max_backups=2, compress=True)))
+    logger = logging.getLogger("frontier.test")
+    logger.debug("not written at info")
+    for index in range(1200):
+        logger.info("record %04d %s", index, "x" * 1000)
+    rotated = tmp_path / "logs" / "frontier.log.1.gz"
+    assert path.exists() and rotated.exists()
+    with gzip.open(rotated, "rt") as handle:
+        first = handle.readline()
+    assert "INFO frontier.test: record 0000" in first
+    assert "not written" not in path.read_text()
+
+
+def test_unwritable_log_file_is_a_config_error(tmp_path: Path, restore_root_logger: None) -> None:
+    from frontier.cli import configure_logging
+    from frontier.config import Log, LogFile
+    from frontier.wire.errors import ConfigError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=r"^log\.file\.path: cannot open"):
+        configure_logging(Log(output="both", file=LogFile(path=str(blocker / "sub" / "x.log"))))
+
+
+def test_rlimit_is_raised_never_lowered() -> None:
+    import resource
+
+    from frontier.cli import apply_rlimit
+    from frontier.config import RLimit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        pytest.skip("the open-file limit is already unlimited")
+    try:
+        apply_rlimit(RLimit(enable=True, nofile=16))
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == soft
+        target = soft + 1 if hard == resource.RLIM_INFINITY or soft < hard else soft
+        apply_rlimit(RLimit(enable=True, nofile=target))
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == target
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
