@@ -1,0 +1,1 @@
+"""Tests of the sans-io wire protocol (``frontier.wire``): no sockets anywhere."""
