@@ -95,7 +95,8 @@ class MemoryStore(QueryStore):
 
     backend = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, *, debug: bool = False) -> None:
+        self.debug = debug
         self._lock = threading.Lock()
         self._edges: dict[int, _EdgeRow] = {}
         self._services: dict[int, _ServiceRow] = {}
@@ -142,6 +143,7 @@ class MemoryStore(QueryStore):
         return [r for r in rows if _prefix(r.meta, meta) and _in_window(r.info.created_at, w)]
 
     def list_edges(self, query: EdgeQuery) -> Page[EdgeInfo]:
+        self._trace("list_edges", query)
         w = query.window
         rows = [
             r
@@ -156,6 +158,7 @@ class MemoryStore(QueryStore):
         return Page(tuple(r.info for r in page), len(rows))
 
     def list_edge_rpcs(self, query: EdgeRPCQuery) -> Page[str]:
+        self._trace("list_edge_rpcs", query)
         rows = self._matching_edges(query.meta, query.edge_id, query.window)
         seen = _first_seen((r.info.created_at, r.rpcs) for r in rows)
         return _page_names(seen, query.window.order, query.window)
@@ -176,6 +179,7 @@ class MemoryStore(QueryStore):
         return [r for r in rows if _prefix(r.name, name) and _in_window(r.info.created_at, w)]
 
     def list_services(self, query: ServiceQuery) -> Page[ServiceInfo]:
+        self._trace("list_services", query)
         w = query.window
         rows = [
             r
@@ -192,11 +196,13 @@ class MemoryStore(QueryStore):
         return Page(tuple(r.info for r in page), len(rows))
 
     def list_service_rpcs(self, query: ServiceNamesQuery) -> Page[str]:
+        self._trace("list_service_rpcs", query)
         rows = self._matching_services(query.service, query.service_id, query.window)
         seen = _first_seen((r.info.created_at, r.rpcs) for r in rows)
         return _page_names(seen, query.window.order, query.window)
 
     def list_service_topics(self, query: ServiceNamesQuery) -> Page[str]:
+        self._trace("list_service_topics", query)
         rows = self._matching_services(query.service, query.service_id, query.window)
         seen = _first_seen((r.info.created_at, r.topics) for r in rows)
         return _page_names(seen, query.window.order, query.window)

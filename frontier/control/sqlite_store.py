@@ -26,7 +26,7 @@ from frontier.control.query import (
     Window,
     text_of,
 )
-from frontier.control.store import QueryStore
+from frontier.control.store import QueryStore, log
 from frontier.sessions.info import EdgeInfo, ServiceInfo
 
 _SHIFT = 2**63
@@ -140,10 +140,13 @@ class SqliteStore(QueryStore):
 
     backend = "sqlite3"
 
-    def __init__(self) -> None:
+    def __init__(self, *, debug: bool = False) -> None:
+        self.debug = debug
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._db.executescript(_SCHEMA)
+        if debug:
+            self._db.set_trace_callback(lambda sql: log.debug("query store (sqlite3): %s", sql))
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:

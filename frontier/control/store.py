@@ -46,6 +46,12 @@ class QueryStore(abc.ABC):
 
     #: the backend name this store answers to (``"memory"``, ``"sqlite3"``)
     backend: str = ""
+    #: log every query (``dao.debug``)
+    debug: bool = False
+
+    def _trace(self, what: str, query: object) -> None:
+        if self.debug:
+            log.debug("query store (%s): %s %r", self.backend, what, query)
 
     # -- SessionObserver -------------------------------------------------------
 
@@ -151,17 +157,20 @@ class QueryStore(abc.ABC):
         """Release what the store holds; it answers nothing afterwards."""
 
 
-def make_store(backend: str) -> QueryStore:
-    """The query store for a ``dao.backend`` value: ``buntdb``/``memory`` or ``sqlite3``."""
+def make_store(backend: str, *, debug: bool = False) -> QueryStore:
+    """The query store for a ``dao.backend`` value: ``buntdb``/``memory`` or ``sqlite3``.
+
+    ``debug`` (``dao.debug``) logs every query at DEBUG level on this module's logger.
+    """
     name = (backend or "buntdb").strip().lower()
     if name in MEMORY_BACKENDS:
         from frontier.control.memory_store import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(debug=debug)
     if name in SQLITE_BACKENDS:
         from frontier.control.sqlite_store import SqliteStore
 
-        return SqliteStore()
+        return SqliteStore(debug=debug)
     raise ConfigError(
         f"dao.backend: unknown backend {backend!r}; use one of "
         f"{', '.join(MEMORY_BACKENDS + SQLITE_BACKENDS)}"

@@ -341,3 +341,22 @@ def test_services_match_oracle(services, window, order, name_order, name, addr, 
     for s in stores:
         assert s.list_services(q) == want, s.backend
         s.close()
+
+
+def test_observer_errors_never_reach_the_gateway(store, caplog):
+    store.edge_online(EdgeInfo(1, None, "a", 1.0))  # type: ignore[arg-type]  (a broken record)
+    store.service_online(ServiceInfo(1, None, "a", 1.0))  # type: ignore[arg-type]
+    assert "failed" in caplog.text
+    store.edge_online(edge(2))
+    assert store.get_edge(2) is not None
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite3"])
+def test_debug_logs_queries(backend, caplog):
+    import logging
+
+    s = make_store(backend, debug=True)
+    with caplog.at_level(logging.DEBUG, logger="frontier.control.store"):
+        s.list_edges(make_edge_query(meta="x"))
+    assert "query store" in caplog.text
+    s.close()
