@@ -77,16 +77,15 @@ def _item(kind: str, id_name: str) -> dict[str, Any]:
 
 
 def _probe(op: str, summary: str, codes: dict[str, str], content_type: str = "application/json") -> dict[str, Any]:
+    schema = {"type": "object"} if content_type == "application/json" else {"type": "string"}
     return {
         "get": {
             "operationId": op,
             "summary": summary,
             "tags": ["operations"],
-            "security": [],
+            "security": [],  # no token needed: probes and scrapers carry none
             "responses": {
-                code: {"description": text, "content": {content_type: {"schema": {"type": "object"}
-                                                                      if content_type == "application/json"
-                                                                      else {"type": "string"}}}}
+                code: {"description": text, "content": {content_type: {"schema": dict(schema)}}}
                 for code, text in codes.items()
             },
         }

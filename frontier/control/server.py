@@ -177,6 +177,7 @@ class ControlPlane:
         self._health: Optional[ReadinessHealth] = None
         self._poller: Optional[gevent.Greenlet] = None
         self._tmpdir: Optional[str] = None
+        self._executor: Optional[futures.ThreadPoolExecutor] = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -227,10 +228,10 @@ class ControlPlane:
     # -- internals -----------------------------------------------------------------
 
     def _start_grpc(self) -> str | tuple[str, int]:
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=self.grpc_workers, thread_name_prefix="controlplane-grpc"),
-            interceptors=[BearerAuthInterceptor(self._tokens)],
-        )
+        self._executor = futures.ThreadPoolExecutor(
+            max_workers=self.grpc_workers, thread_name_prefix="controlplane-grpc"
+        )  # under monkey-patching its "threads" are greenlets on the hub's thread
+        server = grpc.server(self._executor, interceptors=[BearerAuthInterceptor(self._tokens)])
         pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneServicer(self._service), server)
         self._health = ReadinessHealth(self._ready)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -257,6 +258,9 @@ class ControlPlane:
         if self._grpc is not None:
             self._grpc.stop(grace=self.stop_timeout).wait(self.stop_timeout + 1)
             self._grpc = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
