@@ -626,6 +626,8 @@ class Limits:
     drain_timeout: float = _opt(10.0, min=0)
     #: most connections (edges and services together) at once; 0 means unlimited
     max_connections: int = _opt(0, min=0)
+    #: bytes queued for one peer that is not reading before it is cut off (slow consumer)
+    max_outgoing_bytes: int = _opt(64 * 1048576, above=0)
 
 
 def _ignore(message: str) -> None:

@@ -1,0 +1,566 @@
+"""The exchange: admits connections and routes calls, publishes and streams.
+
+All routing is non-blocking: forwarding a frame appends it to the target session's
+outgoing buffer, and the answer is matched back through a :class:`Pending` entry, so
+no greenlet is spawned per call and a slow peer never stalls anyone else. The only
+blocking work (service hooks during an edge's handshake, MQ produces) runs in the
+edge's own reader greenlet or a greenlet of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import gevent
+import msgpack
+from gevent.event import AsyncResult
+
+from frontier import metrics
+from frontier.sessions.info import EdgeInfo, ServiceInfo, SessionObserver
+from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
+from frontier.sessions.session import Session
+from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument, Refused, code_name
+from frontier.wire.events import (
+    HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, Ack, Cancel,
+    Event, GoAway, Hello, Ping, Pong, Publish, Register, Request, Response, StreamAccept, StreamCredit,
+    StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
+)
+from frontier.wire.state import StreamState
+
+from .hashby import picker
+from .pending import Pending
+
+log = logging.getLogger("frontier.exchange")
+
+E2S, S2E, E2MQ = metrics.EDGE_TO_SERVICE, metrics.SERVICE_TO_EDGE, metrics.EDGE_TO_MQ
+OK = ErrorCode.OK
+_MAX_EDGE_ID = 2**53  # ids stay exact in JSON consumers
+
+
+def check_names(kind: str, names: Iterable[str]) -> None:
+    """Refuse empty names and reserved ``$`` names for methods and topics."""
+    for name in names:
+        if not name or name.startswith(HOOK_METHOD_PREFIX):
+            raise InvalidArgument(f"{kind} name {name!r} is empty or reserved")
+
+
+class Exchange:
+    """Routing core of one gateway; implements the session ``Dispatcher``."""
+
+    def __init__(
+        self, *, limits: Any, hashby: str = "edgeid", alloc_edge_ids: bool = True,
+        sinks: Sequence[Any] = (), observers: Sequence[SessionObserver] = (),
+    ) -> None:
+        self.limits = limits
+        self.edges: EdgeRegistry[Session] = EdgeRegistry()
+        self.services: ServiceRegistry[Session] = ServiceRegistry()
+        self.observers: list[SessionObserver] = list(observers)
+        metrics.EDGES.set_function(lambda: len(self.edges))
+        metrics.SERVICES.set_function(lambda: len(self.services))
+        self.alloc_edge_ids = alloc_edge_ids
+        self.draining = False
+        self._pick = picker(hashby)
+        self._sinks_by_topic: dict[str, list[Any]] = {}
+        for sink in sinks:
+            for topic in sink.topics:
+                self._sinks_by_topic.setdefault(topic, []).append(sink)
+        self._next_gid = 0
+        self._next_service_id = 0
+        self._timer = gevent.get_hub().loop.timer
+        self._counters: dict[tuple, Any] = {}
+        self._dispatch: dict[type, Callable[[Session, Any], None]] = {
+            Request: self._on_request, Response: self._on_answer, Ack: self._on_answer,
+            Cancel: self._on_cancel, Publish: self._on_publish, Register: self._on_register,
+            StreamOpen: self._on_stream_open, StreamAccept: self._on_stream_accept,
+            StreamData: self._on_stream_data, StreamCredit: self._on_stream_credit,
+            StreamEnd: self._on_stream_end, StreamReset: self._on_stream_reset,
+            Ping: self._on_ping, Pong: _ignore,
+        }
+
+    # -- admission ------------------------------------------------------------------------
+
+    def admit(self, session: Session, hello: Hello) -> None:
+        """Handshake: assign an id, run hooks, register, send ``Welcome`` (or refuse)."""
+        try:
+            if self.draining:
+                raise FrontierError("the gateway is draining", code=ErrorCode.GOING_AWAY)
+            if hello.role != session.role:
+                raise Refused(f"this port is for {session.role}s, not {hello.role}s")
+            check_names("method", hello.rpcs)
+            if session.is_edge:
+                self._admit_edge(session, hello)
+            else:
+                check_names("topic", hello.topics)
+                self._admit_service(session, hello)
+        except FrontierError as exc:
+            metrics.CONNECTIONS_REFUSED.labels(role=session.role, reason=code_name(exc.code)).inc()
+            session.close(exc.code, exc.message)
+
+    def _welcome(self, session: Session) -> Welcome:
+        lim = self.limits
+        return Welcome(session.id, lim.max_frame_size, float(lim.heartbeat_interval), lim.stream_window, lim.max_inflight)
+
+    def _admit_service(self, session: Session, hello: Hello) -> None:
+        unknown = set(hello.hooks) - set(HOOKS)
+        if unknown:
+            raise InvalidArgument(f"unknown hooks {sorted(unknown)}")
+        self._next_service_id += 1
+        session.id = self._next_service_id
+        session.name = hello.name
+        session.rpcs = set(hello.rpcs)
+        session.topics = set(hello.topics)
+        session.hooks = tuple(hello.hooks)
+        self.services.add(session.id, session, name=session.name, rpcs=session.rpcs, topics=session.topics, hooks=session.hooks)
+        session.online = True
+        session.send(self._welcome(session))
+        self._notify("service_online", service_info(session))
+
+    def _admit_edge(self, session: Session, hello: Hello) -> None:
+        session.meta = hello.meta
+        session.rpcs = tuple(sorted(set(hello.rpcs)))
+        edge_id = session.id = self._assign_edge_id(session, hello)
+        # visible at once, so a service reacting to edge_online can already call it;
+        # what is sent to it is held until the Welcome goes out
+        session.held = []
+        old = self.edges.put(edge_id, session)
+        try:
+            self._run_online_hooks(session)
+        except FrontierError:
+            if old is not None and not old.closed:
+                self.edges.put(edge_id, old)
+            else:
+                self.edges.remove(edge_id, session)
+            raise
+        if old is not None:
+            old.close(ErrorCode.DUPLICATE_EDGE, f"edge {edge_id} connected again from {session.addr}")
+        if session.closed:  # kicked or replaced while its hooks ran
+            self.edges.remove(edge_id, session)
+            return
+        session.online = True
+        session.release_held(self._welcome(session))
+        self._notify("edge_online", edge_info(session))
+
+    def _assign_edge_id(self, session: Session, hello: Hello) -> int:
+        id_services = self.services.by_hook.get(HOOK_GET_EDGE_ID)
+        if id_services:
+            target = self._pick(id_services, 0, session.ip)
+            payload = msgpack.packb({"meta": session.meta, "addr": session.addr})
+            answer = self._hook_call(target, "$" + HOOK_GET_EDGE_ID, payload).get()
+            if answer.code != OK:
+                raise Refused(f"get_edge_id of service {target.name or target.id} failed: {answer.message or code_name(answer.code)}")
+            try:
+                edge_id = msgpack.unpackb(answer.data)
+            except Exception:
+                edge_id = None
+            if type(edge_id) is not int or edge_id < 0:
+                raise Refused(f"get_edge_id returned {edge_id!r}, not an edge id")
+            return edge_id
+        if hello.edge_id is not None:
+            return hello.edge_id
+        if self.alloc_edge_ids:
+            while True:
+                edge_id = random.randrange(1, _MAX_EDGE_ID)
+                if edge_id not in self.edges:
+                    return edge_id
+        raise Refused("no get_edge_id service is online and edgeid_alloc_when_no_idservice_on is off")
+
+    def _run_online_hooks(self, session: Session) -> None:
+        targets = list(self.services.by_hook.get(HOOK_EDGE_ONLINE))
+        if not targets:
+            return
+        payload = msgpack.packb({"edge_id": session.id, "meta": session.meta, "addr": session.addr})
+        waiters = [(t, self._hook_call(t, "$" + HOOK_EDGE_ONLINE, payload)) for t in targets]
+        for target, waiter in waiters:
+            answer = waiter.get()
+            if answer.code != OK:
+                raise Refused(f"edge_online of service {target.name or target.id} refused edge {session.id}: {answer.message or code_name(answer.code)}")
+
+    def _hook_call(self, target: Session, method: str, payload: bytes) -> AsyncResult:
+        """Send a hook request; the result (a ``Response``) always arrives by the hook
+        deadline, as a timeout if the service is silent."""
+        waiter = AsyncResult()
+        self._send_to(None, 0, target, method, payload, self.limits.hook_timeout, None, 0, "hook", False, waiter)
+        return waiter
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def dispatch(self, session: Session, event: Event) -> None:
+        """Handle one event from an admitted session."""
+        self._dispatch[type(event)](session, event)
+
+    def _on_ping(self, s: Session, ev: Ping) -> None:
+        s.send(Pong(ev.nonce))
+
+    def _on_register(self, s: Session, ev: Register) -> None:
+        try:
+            check_names("method", ev.rpcs)
+            check_names("topic", ev.topics)
+            if s.is_edge:
+                if ev.topics or ev.hooks:
+                    raise InvalidArgument("edges register methods only")
+                s.rpcs = tuple(sorted(set(s.rpcs).union(ev.rpcs)))
+                self._notify("edge_updated", edge_info(s))
+            else:
+                unknown = set(ev.hooks) - set(HOOKS)
+                if unknown:
+                    raise InvalidArgument(f"unknown hooks {sorted(unknown)}")
+                new_hooks = tuple(h for h in ev.hooks if h not in s.hooks)
+                s.rpcs.update(ev.rpcs)
+                s.topics.update(ev.topics)
+                s.hooks += new_hooks
+                self.services.extend(s, rpcs=ev.rpcs, topics=ev.topics, hooks=new_hooks)
+                self._notify("service_updated", service_info(s))
+        except FrontierError as exc:
+            s.send(Response(ev.req_id, exc.code, b"", exc.message))
+            return
+        s.send(Response(ev.req_id, OK))
+
+    # -- calls and publishes ---------------------------------------------------------------------
+
+    def _on_request(self, s: Session, ev: Request) -> None:
+        if ev.stream_id:
+            self._on_stream_message(s, ev)
+            return
+        if s.is_edge:
+            direction = E2S
+            if ev.method.startswith(HOOK_METHOD_PREFIX):
+                return self._refuse_call(s, ev, direction, ErrorCode.INVALID_ARGUMENT, f"method {ev.method!r} is reserved")
+            candidates = self.services.by_rpc.get(ev.method)
+            if not candidates:
+                return self._refuse_call(s, ev, direction, ErrorCode.RPC_NOT_ONLINE, f"no service registered {ev.method!r}")
+            target = self._pick(candidates, s.id, s.ip)
+            edge_id = s.id
+        else:
+            direction = S2E
+            target = self.edges.get(ev.edge_id) if ev.edge_id is not None else None
+            if target is None:
+                return self._refuse_call(s, ev, direction, ErrorCode.EDGE_NOT_ONLINE, f"edge {ev.edge_id} is not online")
+            if ev.method not in target.rpcs:
+                return self._refuse_call(s, ev, direction, ErrorCode.RPC_NOT_ONLINE, f"edge {ev.edge_id} has no method {ev.method!r}")
+            edge_id = None
+        if len(s.calls_out) >= self.limits.max_inflight:
+            return self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} calls in flight")
+        self._send_to(s, ev.call_id, target, ev.method, ev.data, ev.timeout_ms / 1000, edge_id, 0, direction, False)
+
+    def _on_publish(self, s: Session, ev: Publish) -> None:
+        if ev.stream_id:
+            self._on_stream_message(s, ev)
+            return
+        if s.is_edge:
+            direction = E2S
+            services = self.services.by_topic.get(ev.topic)
+            sinks = self._sinks_by_topic.get(ev.topic)
+            if not services and not sinks:
+                return self._refuse_call(s, ev, direction, ErrorCode.TOPIC_NOT_ONLINE, f"no service or MQ claims topic {ev.topic!r}")
+            target = self._pick(services + sinks if sinks else services, s.id, s.ip)
+            edge_id = s.id
+        else:
+            direction = S2E
+            target = self.edges.get(ev.edge_id) if ev.edge_id is not None else None
+            if target is None:
+                return self._refuse_call(s, ev, direction, ErrorCode.EDGE_NOT_ONLINE, f"edge {ev.edge_id} is not online")
+            edge_id = None
+        if len(s.calls_out) >= self.limits.max_inflight:
+            return self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} publishes in flight")
+        if type(target) is not Session:
+            self._produce(s, ev, target)
+            return
+        self._send_to(s, ev.msg_id, target, ev.topic, ev.data, ev.timeout_ms / 1000, edge_id, 0, direction, True)
+
+    def _on_stream_message(self, s: Session, ev: Request | Publish) -> None:
+        """A call or publish riding a stream goes straight to the stream's other end."""
+        link = s.streams.get(ev.stream_id)
+        is_publish = type(ev) is Publish
+        direction = E2S if s.is_edge else S2E
+        if link is None:
+            return self._refuse_call(s, ev, direction, ErrorCode.STREAM_RESET, f"stream {ev.stream_id} is not open")
+        if len(s.calls_out) >= self.limits.max_inflight:
+            return self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} in flight")
+        peer, peer_sid = link
+        name = ev.topic if is_publish else ev.method
+        origin_id = ev.msg_id if is_publish else ev.call_id
+        self._send_to(s, origin_id, peer, name, ev.data, ev.timeout_ms / 1000, s.id if s.is_edge else None, peer_sid, direction, is_publish)
+
+    def _send_to(
+        self, origin: Session | None, origin_id: int, target: Session, name: str, data: bytes, timeout: float,
+        edge_id: int | None, stream_id: int, direction: str, is_publish: bool, waiter: AsyncResult | None = None,
+    ) -> None:
+        """Forward a call or publish to ``target`` and remember whom to answer."""
+        if timeout <= 0:
+            timeout = self.limits.default_call_timeout
+        if target.closed:
+            gone = ErrorCode.EDGE_NOT_ONLINE if target.is_edge else ErrorCode.SERVICE_NOT_ONLINE
+            if waiter is not None:
+                waiter.set(Response(0, gone, b"", f"{target.role} {target.id} went offline"))
+            elif origin is not None:
+                self._refuse_call(origin, _answer_shape(is_publish, origin_id), direction, gone, f"{target.role} {target.id} went offline")
+            return
+        self._next_gid = gid = self._next_gid + 1
+        timer = self._timer(timeout)
+        p = Pending(origin, origin_id, target, gid, is_publish, direction, time.monotonic(), timer, waiter)
+        target.pending[gid] = p
+        if origin is not None:
+            origin.calls_out[origin_id] = p
+        timer.start(self._expire, target, gid)
+        timeout_ms = int(timeout * 1000)
+        if is_publish:
+            target.send(Publish(gid, name, data, timeout_ms, edge_id, stream_id))
+        else:
+            target.send(Request(gid, name, data, timeout_ms, edge_id, stream_id))
+
+    def _on_answer(self, s: Session, ev: Response | Ack) -> None:
+        p = s.pending.pop(ev.call_id if type(ev) is Response else ev.msg_id, None)
+        if p is not None:
+            self._finish(p, ev.code, ev.message, getattr(ev, "data", b""))
+
+    def _on_cancel(self, s: Session, ev: Cancel) -> None:
+        p = s.calls_out.pop(ev.call_id, None)
+        if p is None:
+            return
+        p.timer.close()
+        target = p.target
+        if target is not None:
+            target.pending.pop(p.gid, None)
+            if not p.is_publish:
+                target.send(Cancel(p.gid))
+        self._count(p.is_publish, p.direction, ErrorCode.CANCELLED)
+
+    def _expire(self, target: Session, gid: int) -> None:
+        p = target.pending.pop(gid, None)
+        if p is None:
+            return
+        self._finish(p, ErrorCode.TIMEOUT, "the deadline passed at the gateway")
+        if not p.is_publish:
+            target.send(Cancel(gid))
+
+    def _finish(self, p: Pending, code: int, message: str, data: bytes = b"") -> None:
+        """Answer whoever is waiting for ``p``."""
+        p.timer.close()
+        if p.waiter is not None:
+            p.waiter.set(Response(0, code, data, message))
+            return
+        origin = p.origin
+        if origin is None:
+            return
+        origin.calls_out.pop(p.origin_id, None)
+        if p.is_publish:
+            origin.send(Ack(p.origin_id, code, message))
+        else:
+            origin.send(Response(p.origin_id, code, data, message))
+        self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
+
+    def _refuse_call(self, s: Session, ev: Request | Publish, direction: str, code: int, message: str) -> None:
+        if type(ev) is Publish:
+            s.send(Ack(ev.msg_id, code, message))
+        else:
+            s.send(Response(ev.call_id, code, b"", message))
+        self._count(type(ev) is Publish, direction, code)
+
+    def _count(self, is_publish: bool, direction: str, code: int, latency: float | None = None) -> None:
+        key = (is_publish, direction, code)
+        counter = self._counters.get(key)
+        if counter is None:
+            family = metrics.PUBLISHES if is_publish else metrics.CALLS
+            counter = self._counters[key] = family.labels(direction=direction, result=code_name(code))
+        counter.inc()
+        if latency is not None and code == OK:
+            hkey = (is_publish, direction)
+            hist = self._counters.get(hkey)
+            if hist is None:
+                family = metrics.PUBLISH_LATENCY if is_publish else metrics.CALL_LATENCY
+                hist = self._counters[hkey] = family.labels(direction=direction)
+            hist.observe(latency)
+
+    # -- external MQ ----------------------------------------------------------------------------
+
+    def _produce(self, s: Session, ev: Publish, sink: Any) -> None:
+        """Hand an edge's message to an MQ sink in its own greenlet; ack after the broker did."""
+        marker = Pending(s, ev.msg_id, None, 0, True, E2MQ, time.monotonic(), _NO_TIMER)
+        s.calls_out[ev.msg_id] = marker
+        timeout = ev.timeout_ms / 1000 or self.limits.default_call_timeout
+        gevent.spawn(self._produce_one, s, ev, sink, timeout, marker)
+
+    def _produce_one(self, s: Session, ev: Publish, sink: Any, timeout: float, marker: Pending) -> None:
+        code, message = OK, ""
+        try:
+            sink.produce(ev.topic, ev.data, edge_id=s.id, addr=s.addr, timeout=timeout)
+        except FrontierError as exc:
+            code, message = exc.code, exc.message
+        except Exception as exc:  # a sink bug must still answer the edge
+            log.exception("MQ sink %s failed", getattr(sink, "broker", sink))
+            code, message = ErrorCode.BROKER_UNAVAILABLE, f"{type(exc).__name__}: {exc}"
+        if s.calls_out.get(ev.msg_id) is marker:
+            del s.calls_out[ev.msg_id]
+        s.send(Ack(ev.msg_id, code, message))
+        self._count(True, E2MQ, code, time.monotonic() - marker.started)
+
+    # -- streams -----------------------------------------------------------------------------------
+
+    def _on_stream_open(self, s: Session, ev: StreamOpen) -> None:
+        if s.is_edge:
+            direction = E2S
+            candidates = self.services.by_name.get(ev.service)
+            target = self._pick(candidates, s.id, s.ip) if candidates else None
+            why = (ErrorCode.SERVICE_NOT_ONLINE, f"no service named {ev.service!r} is online")
+        else:
+            direction = S2E
+            target = self.edges.get(ev.edge_id) if ev.edge_id is not None else None
+            why = (ErrorCode.EDGE_NOT_ONLINE, f"edge {ev.edge_id} is not online")
+        if target is None:
+            s.send(StreamReset(ev.stream_id, *why))
+            self._count_stream(direction, why[0])
+            return
+        peer_sid = target.conn.new_stream_id()
+        s.streams[ev.stream_id] = (target, peer_sid)
+        target.streams[peer_sid] = (s, ev.stream_id)
+        if s.is_edge:
+            opened = StreamOpen(peer_sid, ev.service, s.id, s.meta, s.addr, ev.window, ev.timeout_ms)
+        else:
+            opened = StreamOpen(peer_sid, s.name, None, b"", s.addr, ev.window, ev.timeout_ms)
+        target.send(opened)
+        self._count_stream(direction, OK)
+
+    def _count_stream(self, direction: str, code: int) -> None:
+        metrics.STREAMS.labels(direction=direction, result=code_name(code)).inc()
+
+    def _on_stream_accept(self, s: Session, ev: StreamAccept) -> None:
+        link = s.streams.get(ev.stream_id)
+        if link is not None:
+            link[0].send(StreamAccept(link[1], ev.window))
+
+    def _on_stream_data(self, s: Session, ev: StreamData) -> None:
+        link = s.streams.get(ev.stream_id)
+        if link is not None:
+            link[0].send(StreamData(link[1], ev.data))
+            counter = self._counters.get(s.role)
+            if counter is None:
+                counter = self._counters[s.role] = metrics.STREAM_BYTES.labels(direction=E2S if s.is_edge else S2E)
+            counter.inc(len(ev.data))
+
+    def _on_stream_credit(self, s: Session, ev: StreamCredit) -> None:
+        link = s.streams.get(ev.stream_id)
+        if link is not None:
+            link[0].send(StreamCredit(link[1], ev.amount))
+
+    def _on_stream_end(self, s: Session, ev: StreamEnd) -> None:
+        link = s.streams.get(ev.stream_id)
+        if link is not None:
+            peer, peer_sid = link
+            peer.send(StreamEnd(peer_sid))
+            if s.conn.stream_state(ev.stream_id) is StreamState.CLOSED and peer.conn.stream_state(peer_sid) is StreamState.CLOSED:
+                del s.streams[ev.stream_id]
+                peer.streams.pop(peer_sid, None)
+
+    def _on_stream_reset(self, s: Session, ev: StreamReset) -> None:
+        link = s.streams.pop(ev.stream_id, None)
+        if link is not None:
+            peer, peer_sid = link
+            peer.streams.pop(peer_sid, None)
+            peer.send(StreamReset(peer_sid, ev.code, ev.message))
+
+    # -- going away -------------------------------------------------------------------------------
+
+    def closed(self, session: Session) -> None:
+        """Offline path: unregister, tell observers and hooks, fail what waits on it."""
+        if session.is_edge:
+            # identity-checked: a replaced, older connection must not remove the newer
+            if self.edges.remove(session.id, session) and session.online:
+                info = edge_info(session)
+                self._notify("edge_offline", info)
+                self._run_offline_hooks(info)
+        elif session.online:
+            self.services.remove(session.id, session, name=session.name, rpcs=session.rpcs, topics=session.topics, hooks=session.hooks)
+            self._notify("service_offline", service_info(session))
+        session.online = False
+        gone = ErrorCode.EDGE_NOT_ONLINE if session.is_edge else ErrorCode.SERVICE_NOT_ONLINE
+        why = f"{session.role} {session.id} went offline"
+        pending, session.pending = session.pending, {}
+        for p in pending.values():
+            self._finish(p, gone, why)
+        calls_out, session.calls_out = session.calls_out, {}
+        for p in calls_out.values():
+            p.timer.close()
+            if p.target is not None and p.target.pending.pop(p.gid, None) is not None and not p.is_publish:
+                p.target.send(Cancel(p.gid))
+        streams, session.streams = session.streams, {}
+        for peer, peer_sid in streams.values():
+            peer.streams.pop(peer_sid, None)
+            peer.send(StreamReset(peer_sid, ErrorCode.STREAM_RESET, why))
+
+    def _run_offline_hooks(self, info: EdgeInfo) -> None:
+        targets = self.services.by_hook.get(HOOK_EDGE_OFFLINE)
+        if targets:
+            payload = msgpack.packb({"edge_id": info.edge_id, "meta": info.meta, "addr": info.addr})
+            for target in list(targets):
+                self._send_to(None, 0, target, "$" + HOOK_EDGE_OFFLINE, payload, self.limits.hook_timeout, None, 0, "hook", False)
+
+    def _notify(self, what: str, info: Any) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, what)(info)
+            except Exception:
+                log.exception("observer %r failed on %s", observer, what)
+
+    # -- operator actions ------------------------------------------------------------------------------
+
+    def kick_edge(self, edge_id: int) -> bool:
+        """Force an edge offline through the normal offline path."""
+        session = self.edges.get(edge_id)
+        if session is None:
+            return False
+        session.close(ErrorCode.KICKED, "kicked by an operator")
+        return True
+
+    def kick_service(self, service_id: int) -> bool:
+        """Force a service connection offline through the normal offline path."""
+        session = self.services.get(service_id)
+        if session is None:
+            return False
+        session.close(ErrorCode.KICKED, "kicked by an operator")
+        return True
+
+    def sessions(self) -> list[Session]:
+        """Every admitted session (edges and services)."""
+        return [*self.edges, *self.services]
+
+    def go_away(self, message: str = "the gateway is shutting down") -> None:
+        """Tell every client to reconnect elsewhere; refuse new handshakes."""
+        self.draining = True
+        for session in self.sessions():
+            session.send(GoAway(ErrorCode.GOING_AWAY, message))
+
+    def in_flight(self) -> int:
+        """Calls and publishes the gateway is still waiting to answer."""
+        return sum(len(s.calls_out) for s in self.sessions())
+
+
+def edge_info(s: Session) -> EdgeInfo:
+    """Snapshot of an edge session for observers."""
+    return EdgeInfo(s.id, s.meta, s.addr, s.created_at, tuple(s.rpcs))
+
+
+def service_info(s: Session) -> ServiceInfo:
+    """Snapshot of a service session for observers."""
+    return ServiceInfo(s.id, s.name, s.addr, s.created_at, tuple(sorted(s.rpcs)), tuple(sorted(s.topics)))
+
+
+def _answer_shape(is_publish: bool, origin_id: int) -> Request | Publish:
+    """A minimal event carrying just the id, for answering with ``_refuse_call``."""
+    return Publish(origin_id, "", b"", 0) if is_publish else Request(origin_id, "", b"", 0)
+
+
+def _ignore(session: Session, event: Event) -> None:
+    pass
+
+
+class _NoTimer:
+    __slots__ = ()
+
+    def close(self) -> None:
+        pass
+
+
+_NO_TIMER = _NoTimer()

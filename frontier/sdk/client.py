@@ -1,0 +1,473 @@
+"""What ``Service`` and ``Edge`` share: connecting, reconnecting, calls, messages,
+handlers and streams over one :class:`~frontier.sdk.link.Link` at a time.
+
+Thread safety: a client may be shared by any number of threads. ``call``,
+``publish``, ``open_stream``, ``receive`` and ``accept_stream`` may run concurrently;
+frames never interleave. Handlers run on a bounded pool of worker threads
+(``handler_threads``), never on the reader, so a slow handler delays nothing else;
+past ``max_pending`` queued handler calls the caller gets ``BufferFull``. Under a
+gevent-patched process the same code runs on greenlets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import random
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence
+
+from frontier.wire.errors import (
+    BufferFull, ConnectionClosed, DuplicateEdge, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
+    Timeout, error_from_code,
+)
+from frontier.wire.events import (
+    HOOK_METHOD_PREFIX, Ack, Cancel, Event, GoAway, Hello, Ping, Pong, Publish, Register, Request,
+    Response, StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
+)
+
+from .link import Link, Waiter
+from .message import Message, Request as IncomingRequest
+from .stream import Stream
+from .transport import Address, dial
+
+log = logging.getLogger("frontier.sdk")
+
+Handler = Callable[[IncomingRequest], Any]
+
+_CLOSED = object()  # put in a queue to wake its readers when the client closes
+_FATAL_CODES = (ErrorCode.DUPLICATE_EDGE,)
+
+
+class Client:
+    """Base of :class:`Service` and :class:`Edge`; not used directly."""
+
+    role = ""
+
+    #: first reconnect backoff (seconds); doubles per failure up to ``backoff_max``
+    backoff_base = 0.05
+
+    def __init__(
+        self, addr: Address | Sequence[Address], *, timeout: float = 30.0, reconnect: bool = True,
+        ssl_context: ssl.SSLContext | None = None, handler_threads: int = 32, max_pending: int = 1024,
+        receive_buffer: int = 1024, stream_window: int = 1 << 20, backoff_max: float = 5.0,
+    ) -> None:
+        if isinstance(addr, (str, tuple)):
+            self._addrs: list[Address] = [addr]
+        else:
+            self._addrs = list(addr)
+        if not self._addrs:
+            raise InvalidArgument("no gateway address given")
+        self.timeout = timeout
+        self.reconnect = reconnect
+        self.ssl_context = ssl_context
+        self.stream_window = stream_window
+        self.backoff_max = backoff_max
+        self._receive_buffer = receive_buffer
+        self._handlers: dict[str, Handler] = {}
+        self._ids = itertools.count(1)
+        self._cond = threading.Condition(threading.Lock())
+        self._link: Link | None = None
+        self._closed = False
+        self._fatal: FrontierError | None = None
+        self._reconnecting = False
+        self._addr_index = 0
+        self._inbox: queue.Queue = self._new_inbox()
+        self._accepts: queue.Queue = queue.Queue()
+        self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
+        self._work = threading.BoundedSemaphore(max_pending)
+        self._link = self._connect(self._addrs[0])
+
+    # -- what subclasses define ------------------------------------------------------------
+
+    def _hello(self) -> Hello:
+        raise NotImplementedError
+
+    def _on_welcome(self, welcome: Welcome) -> None:
+        """Remember what the gateway assigned (an edge keeps its id)."""
+
+    def _hook_call(self, method: str, data: bytes) -> bytes:
+        raise InvalidArgument(f"{self.role}s have no hook {method!r}")
+
+    # -- connection life ------------------------------------------------------------------------
+
+    def _connect(self, addr: Address) -> Link:
+        sock = dial(addr, self.timeout, self.ssl_context)
+        link = Link(sock, on_event=self._on_event, on_close=self._on_link_closed)
+        welcome = link.handshake(self._hello(), self.timeout)
+        self._on_welcome(welcome)
+        link.start(f"frontier-{self.role}-reader")
+        return link
+
+    def _current_link(self, deadline: float) -> Link:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise ConnectionClosed("the client is closed")
+                if self._fatal is not None:
+                    raise _fresh(self._fatal)
+                link = self._link
+                if link is not None and not link.closed and not link.draining:
+                    return link
+                if not self._reconnecting:
+                    if link is not None and not link.closed:
+                        return link  # draining, and no reconnect coming: finish here
+                    raise ConnectionClosed("not connected to the gateway")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConnectionClosed("not connected to the gateway (reconnecting)")
+                self._cond.wait(remaining)
+
+    def _on_link_closed(self, link: Link, error: FrontierError) -> None:
+        for stream in list(link.streams.values()):
+            stream._fail(error)
+            _signal_open(stream, error)
+        link.streams.clear()
+        with self._cond:
+            if self._link is not link:
+                return  # an older, drained link
+            self._link = None
+            if isinstance(error, DuplicateEdge):
+                self._fatal = error
+            self._cond.notify_all()
+            start = self._should_reconnect()
+        if start:
+            log.info("frontier %s connection lost (%s); reconnecting", self.role, error)
+            self._spawn_reconnect()
+        elif self._fatal is not None or not self.reconnect:
+            self._wake_receivers()
+
+    def _should_reconnect(self) -> bool:
+        """Under ``_cond``: claim the reconnect job if one is due."""
+        if self._closed or not self.reconnect or self._fatal is not None or self._reconnecting:
+            return False
+        self._reconnecting = True
+        return True
+
+    def _spawn_reconnect(self) -> None:
+        threading.Thread(target=self._reconnect_loop, name=f"frontier-{self.role}-reconnect", daemon=True).start()
+
+    def _reconnect_loop(self) -> None:
+        failures = 0
+        try:
+            while True:
+                with self._cond:
+                    if self._closed or self._fatal is not None:
+                        return
+                self._addr_index = (self._addr_index + (1 if failures else 0)) % len(self._addrs)
+                addr = self._addrs[self._addr_index]
+                try:
+                    link = self._connect(addr)
+                except FrontierError as exc:
+                    failures += 1
+                    delay = self._backoff(failures)
+                    log.debug("reconnect to %s failed (%s); retrying in %.2fs", addr, exc, delay)
+                    time.sleep(delay)
+                    continue
+                with self._cond:
+                    if self._closed:
+                        link.close(ConnectionClosed("the client is closed"))
+                        return
+                    old, self._link = self._link, link
+                    self._cond.notify_all()
+                log.info("frontier %s reconnected to %s", self.role, addr)
+                return
+        finally:
+            with self._cond:
+                self._reconnecting = False
+                self._cond.notify_all()
+
+    def _backoff(self, failures: int) -> float:
+        """Equal-jitter exponential backoff, capped at ``backoff_max``."""
+        cap = min(self.backoff_max, self.backoff_base * (2 ** min(failures, 16)))
+        return cap / 2 + random.uniform(0, cap / 2)
+
+    def _on_go_away(self, link: Link, ev: GoAway) -> None:
+        if ev.code == ErrorCode.GOING_AWAY:
+            link.draining = True
+            with self._cond:
+                start = self._link is link and self._should_reconnect()
+            if start:
+                self._spawn_reconnect()
+        else:  # the gateway is about to close this link for a reason: keep it for waiters
+            link.error = error_from_code(ev.code, ev.message)
+
+    def close(self) -> None:
+        """Close the connection; waiting calls fail with ``ConnectionClosed``."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            link, self._link = self._link, None
+            self._cond.notify_all()
+        if link is not None:
+            link.close(ConnectionClosed("closed by the application"))
+        self._wake_receivers()
+        self._pool.shutdown(wait=False)
+
+    def _wake_receivers(self) -> None:
+        self._inbox.put(_CLOSED)
+        self._accepts.put(_CLOSED)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (or the client can never reconnect)."""
+        return self._closed or self._fatal is not None
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the gateway is up."""
+        link = self._link
+        return link is not None and not link.closed
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- registration ------------------------------------------------------------------------------
+
+    def register(self, method: str, handler: Handler) -> None:
+        """Serve ``method``: ``handler(request)`` returns bytes (or None); an exception it
+        raises reaches the caller as ``RemoteError``. Replayed on every reconnect."""
+        if not method or method.startswith(HOOK_METHOD_PREFIX):
+            raise InvalidArgument(f"method name {method!r} is empty or reserved")
+        self._handlers[method] = handler
+        self._register(rpcs=(method,))
+
+    def _register(self, *, rpcs: tuple[str, ...] = (), topics: tuple[str, ...] = (), hooks: tuple[str, ...] = ()) -> None:
+        with self._cond:
+            link = self._link
+        if link is None or link.closed:
+            return  # the next handshake carries it
+        req_id = next(self._ids)
+        answer = self._roundtrip(link, req_id, Register(req_id, rpcs, topics, hooks), self.timeout, "registration")
+        if answer.code:
+            raise error_from_code(answer.code, answer.message)
+
+    # -- calls and publishes ---------------------------------------------------------------------------
+
+    def _call(self, link: Link | None, method: str, data: bytes, timeout: float | None, edge_id: int | None, stream_id: int) -> bytes:
+        timeout = self.timeout if timeout is None else timeout
+        if link is None:
+            link = self._current_link(time.monotonic() + timeout)
+        call_id = next(self._ids)
+        ev = Request(call_id, method, bytes(data), max(1, int(timeout * 1000)), edge_id, stream_id)
+        answer = self._roundtrip(link, call_id, ev, timeout, f"call {method!r}")
+        if answer.code:
+            raise error_from_code(answer.code, answer.message)
+        return answer.data
+
+    def _publish(self, link: Link | None, topic: str, data: bytes, timeout: float | None, edge_id: int | None, stream_id: int) -> None:
+        timeout = self.timeout if timeout is None else timeout
+        if link is None:
+            link = self._current_link(time.monotonic() + timeout)
+        msg_id = next(self._ids)
+        ev = Publish(msg_id, topic, bytes(data), max(1, int(timeout * 1000)), edge_id, stream_id)
+        answer = self._roundtrip(link, msg_id, ev, timeout, f"publish to {topic!r}")
+        if answer.code:
+            raise error_from_code(answer.code, answer.message)
+
+    def _roundtrip(self, link: Link, req_id: int, ev: Event, timeout: float, what: str) -> Any:
+        """Send ``ev`` and wait for the frame answering ``req_id``."""
+        waiter = Waiter()
+        link.pending[req_id] = waiter
+        try:
+            link.send(ev)
+        except BaseException:
+            link.pending.pop(req_id, None)
+            raise
+        if not waiter.wait(timeout):
+            if link.pending.pop(req_id, None) is not None:
+                if not isinstance(ev, Register):
+                    link.send_quiet(Cancel(req_id))
+                raise Timeout(f"{what} got no answer within {timeout}s")
+            waiter.wait(self.timeout)  # answered as the deadline passed: it is being set now
+        answer = waiter.value
+        if isinstance(answer, FrontierError):
+            raise _fresh(answer)
+        return answer
+
+    # -- receiving ---------------------------------------------------------------------------------------
+
+    def receive(self, timeout: float | None = None) -> Message:
+        """The next message published to this client; call ``done()`` or ``error()`` on it.
+        Waits forever when ``timeout`` is None; raises ``Timeout`` or ``ConnectionClosed``."""
+        return self._take(self._inbox, timeout)
+
+    def accept_stream(self, timeout: float | None = None) -> Stream:
+        """The next stream the peer opened to this client."""
+        return self._take(self._accepts, timeout)
+
+    def _new_inbox(self) -> queue.Queue:
+        return queue.Queue()
+
+    def _take(self, q: queue.Queue, timeout: float | None) -> Any:
+        try:
+            item = q.get(timeout=timeout)
+        except queue.Empty:
+            raise Timeout(f"nothing arrived within {timeout}s") from None
+        if item is _CLOSED:
+            q.put(_CLOSED)  # wake the next reader too
+            raise _fresh(self._fatal) if self._fatal is not None else ConnectionClosed("the client is closed")
+        return item
+
+    # -- the reader thread's side -----------------------------------------------------------------------
+
+    def _on_event(self, link: Link, ev: Event) -> None:
+        etype = type(ev)
+        if etype is Response:
+            waiter = link.pending.pop(ev.call_id, None)
+            if waiter is not None:
+                waiter.set(ev)
+        elif etype is Ack:
+            waiter = link.pending.pop(ev.msg_id, None)
+            if waiter is not None:
+                waiter.set(ev)
+        elif etype is Request:
+            self._on_request(link, ev)
+        elif etype is Publish:
+            self._on_publish(link, ev)
+        elif etype is StreamData:
+            stream = link.streams.get(ev.stream_id)
+            if stream is not None:
+                stream._on_data(ev.data)
+        elif etype is StreamCredit:
+            stream = link.streams.get(ev.stream_id)
+            if stream is not None:
+                stream._on_credit(ev.amount)
+        elif etype is StreamOpen:
+            self._on_stream_open(link, ev)
+        elif etype is StreamAccept:
+            stream = link.streams.get(ev.stream_id)
+            if stream is not None:
+                stream._on_accept(ev.window)
+                _signal_open(stream, None)
+        elif etype is StreamEnd:
+            stream = link.streams.get(ev.stream_id)
+            if stream is not None:
+                stream._on_end()
+        elif etype is StreamReset:
+            stream = link.streams.pop(ev.stream_id, None)
+            if stream is not None:
+                stream._on_reset(ev.code, ev.message)
+                _signal_open(stream, error_from_code(ev.code, ev.message))
+        elif etype is Ping:
+            link.send_quiet(Pong(ev.nonce))
+        elif etype is GoAway:
+            self._on_go_away(link, ev)
+        # Pong and Cancel need nothing: a cancelled handler's answer is dropped by the gateway
+
+    def _on_request(self, link: Link, ev: Request) -> None:
+        stream = link.streams.get(ev.stream_id) if ev.stream_id else None
+        if ev.method.startswith(HOOK_METHOD_PREFIX):
+            handler = None
+        else:
+            handler = (stream._handlers.get(ev.method) if stream is not None else None) or self._handlers.get(ev.method)
+            if handler is None:
+                link.send_quiet(Response(ev.call_id, ErrorCode.RPC_NOT_ONLINE, b"", f"no handler for {ev.method!r}"))
+                return
+        if not self._work.acquire(blocking=False):
+            link.send_quiet(Response(ev.call_id, ErrorCode.BUFFER_FULL, b"", "too many calls waiting for a handler"))
+            return
+        try:
+            self._pool.submit(self._run_handler, link, ev, handler, stream)
+        except RuntimeError:  # the pool shut down: the client is closing
+            self._work.release()
+
+    def _run_handler(self, link: Link, ev: Request, handler: Handler | None, stream: Stream | None) -> None:
+        try:
+            try:
+                if handler is None:
+                    result = self._hook_call(ev.method, ev.data)
+                else:
+                    result = handler(IncomingRequest(ev.data, ev.method, ev.edge_id, stream))
+                answer = Response(ev.call_id, 0, b"" if result is None else _as_bytes(result))
+            except Exception as exc:
+                answer = Response(ev.call_id, ErrorCode.REMOTE_ERROR, b"", _describe(exc))
+            try:
+                link.send(answer)
+            except ProtocolError as exc:  # e.g. the answer is larger than a frame
+                link.send_quiet(Response(ev.call_id, ErrorCode.REMOTE_ERROR, b"", f"cannot send the answer: {exc}"))
+            except FrontierError:
+                pass  # the connection is gone; the gateway already answered the caller
+        finally:
+            self._work.release()
+
+    def _on_publish(self, link: Link, ev: Publish) -> None:
+        stream = link.streams.get(ev.stream_id) if ev.stream_id else None
+        inbox = stream._messages() if stream is not None else self._inbox
+        if inbox.qsize() >= self._receive_buffer:
+            link.send_quiet(Ack(ev.msg_id, ErrorCode.BUFFER_FULL, "the receiver's buffer is full"))
+            return
+        inbox.put(Message(ev.data, ev.topic, ev.edge_id, link, ev.msg_id, stream))
+
+    # -- streams -------------------------------------------------------------------------------------------
+
+    def _open_stream(self, timeout: float | None, *, service: str = "", edge_id: int | None = None) -> Stream:
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        link = self._current_link(deadline)
+        sid = link.new_stream_id()
+        stream = Stream(self, link, sid, window=self.stream_window, edge_id=edge_id, service=service)
+        stream._opening = Waiter()
+        link.streams[sid] = stream
+        try:
+            link.send(StreamOpen(sid, service, edge_id, b"", "", self.stream_window, max(1, int(timeout * 1000))))
+        except BaseException:
+            link.streams.pop(sid, None)
+            raise
+        waiter = stream._opening
+        if not waiter.wait(deadline - time.monotonic()):
+            with stream._cond:
+                unanswered = stream._opening is waiter
+                stream._opening = None
+            if unanswered:
+                stream._reset(ErrorCode.CANCELLED, "the opener gave up waiting")
+                raise Timeout(f"the stream was not accepted within {timeout}s")
+            waiter.wait(self.timeout)
+        if isinstance(waiter.value, FrontierError):
+            raise _fresh(waiter.value)
+        return stream
+
+    def _on_stream_open(self, link: Link, ev: StreamOpen) -> None:
+        if self._accepts.qsize() >= self._receive_buffer:
+            link.send_quiet(StreamReset(ev.stream_id, ErrorCode.BUFFER_FULL, "the accept queue is full"))
+            return
+        stream = Stream(self, link, ev.stream_id, window=self.stream_window, edge_id=ev.edge_id, meta=ev.meta, addr=ev.addr, service=ev.service)
+        stream._on_accept(ev.window)
+        link.streams[ev.stream_id] = stream
+        link.send_quiet(StreamAccept(ev.stream_id, self.stream_window))
+        self._accepts.put(stream)
+
+
+def _signal_open(stream: Stream, value: FrontierError | None) -> None:
+    """Wake an ``open_stream`` waiting on ``stream`` (once)."""
+    with stream._cond:
+        waiter = getattr(stream, "_opening", None)
+        stream._opening = None
+    if waiter is not None:
+        waiter.set(value)
+
+
+def _as_bytes(result: Any) -> bytes:
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return bytes(result)
+    raise TypeError(f"a handler must return bytes or None, not {type(result).__name__}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _fresh(error: FrontierError) -> FrontierError:
+    """A new instance of ``error`` (one shared instance must not collect tracebacks)."""
+    fresh = type(error)(error.message)
+    fresh.code = error.code
+    return fresh

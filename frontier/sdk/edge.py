@@ -1,0 +1,54 @@
+"""``Edge``: the device/agent side. Calls services by method, publishes by topic,
+opens streams to services by name, and serves methods services call on it."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from frontier.wire.events import PROTOCOL_VERSION, ROLE_EDGE, Hello, Welcome
+
+from .client import Client
+from .stream import Stream
+from .transport import Address
+
+
+class Edge(Client):
+    """An edge connection to a frontier gateway; connects on construction.
+
+    ``meta`` travels to services (hooks, streams); ``edge_id`` asks for a specific id
+    (a ``get_edge_id`` service, if online, decides instead). The id the gateway
+    assigned is kept across reconnects. ``addr`` may be a list of gateways, tried in
+    turn when one is lost.
+    """
+
+    role = ROLE_EDGE
+
+    def __init__(self, addr: Address | Sequence[Address], *, meta: bytes = b"", edge_id: int | None = None,
+                 timeout: float = 30.0, reconnect: bool = True, **options: Any) -> None:
+        self.meta = bytes(meta)
+        self._edge_id = edge_id
+        super().__init__(addr, timeout=timeout, reconnect=reconnect, **options)
+
+    @property
+    def edge_id(self) -> int:
+        """This edge's id, as assigned by the gateway."""
+        assert self._edge_id is not None
+        return self._edge_id
+
+    def _hello(self) -> Hello:
+        return Hello(PROTOCOL_VERSION, ROLE_EDGE, "", (), tuple(self._handlers), (), self.meta, self._edge_id)
+
+    def _on_welcome(self, welcome: Welcome) -> None:
+        self._edge_id = welcome.id
+
+    def call(self, method: str, data: bytes, timeout: float | None = None) -> bytes:
+        """Call ``method`` on the service the gateway picks for it."""
+        return self._call(None, method, data, timeout, None, 0)
+
+    def publish(self, topic: str, data: bytes, timeout: float | None = None) -> None:
+        """Publish to ``topic``; returns after a service's ``done()`` or an MQ's ack."""
+        self._publish(None, topic, data, timeout, None, 0)
+
+    def open_stream(self, service_name: str, timeout: float | None = None) -> Stream:
+        """Open a stream to a service named ``service_name``."""
+        return self._open_stream(timeout, service=service_name)

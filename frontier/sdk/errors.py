@@ -1,0 +1,18 @@
+"""Every exception the SDK raises; all subclass :class:`FrontierError`.
+
+They are the same classes the gateway uses (one hierarchy, in
+:mod:`frontier.wire.errors`); this module re-exports them for SDK users.
+"""
+
+from frontier.wire.errors import (
+    BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
+    GoingAway, InvalidArgument, Kicked, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
+    ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized, error_from_code,
+)
+
+__all__ = [
+    "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
+    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
+    "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
+    "ProtocolError", "error_from_code",
+]

@@ -1,0 +1,233 @@
+"""The gateway side of one connection: a reader loop and a non-blocking writer.
+
+One greenlet (the listener's handler) reads the socket and feeds the sans-io
+:class:`~frontier.wire.Connection`; every event goes to a :class:`Dispatcher` (the
+exchange). Writes never block the caller: :meth:`Session.send` appends the frame to
+an outgoing buffer drained by a short-lived writer greenlet that coalesces frames
+queued in the same loop iteration into one ``sendall``. A peer that stops reading
+while its buffer grows past the cap is disconnected (slow consumer).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Protocol
+
+import gevent
+from gevent import socket
+
+from frontier.wire import NEED_DATA, Connection, Side
+from frontier.wire.errors import ErrorCode, RemoteProtocolError
+from frontier.wire.events import Event, Hello, PeerClosed
+
+log = logging.getLogger("frontier.session")
+
+ROLE_EDGE = "edge"
+ROLE_SERVICE = "service"
+_RECV_SIZE = 1 << 16
+
+
+class Dispatcher(Protocol):
+    """What a session hands its events to (the exchange)."""
+
+    def admit(self, session: "Session", hello: Hello) -> None:
+        """Run the handshake; raise a FrontierError to refuse."""
+
+    def dispatch(self, session: "Session", event: Event) -> None:
+        """Handle one event after the handshake."""
+
+    def closed(self, session: "Session") -> None:
+        """The connection is gone: clean up everything that refers to it."""
+
+
+class Session:
+    """One client connection as the gateway sees it (an edge or a service)."""
+
+    __slots__ = (
+        "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
+        "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
+        "_out", "_out_bytes", "_writer", "_max_out", "__weakref__",
+    )
+
+    def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int) -> None:
+        self.sock = sock
+        self.conn = Connection(Side.GATEWAY, max_frame_size=max_frame_size)
+        self.role = role
+        self.ip = addr[0]
+        self.addr = f"{addr[0]}:{addr[1]}"
+        self.id = 0
+        self.name = ""
+        self.meta = b""
+        self.rpcs: tuple[str, ...] | set[str] = ()
+        self.topics: tuple[str, ...] | set[str] = ()
+        self.hooks: tuple[str, ...] = ()
+        self.created_at = time.time()
+        self.last_rx = time.monotonic()
+        #: requests/publishes the gateway sent to this peer, by the gateway's id
+        self.pending: dict[int, Any] = {}
+        #: requests/publishes this peer sent that are forwarded elsewhere, by the peer's id
+        self.calls_out: dict[int, Any] = {}
+        #: our stream id -> (peer session, peer's stream id)
+        self.streams: dict[int, tuple["Session", int]] = {}
+        #: events held while an edge's online hooks run (None: send at once)
+        self.held: list[Event] | None = None
+        self.closed = False
+        self.online = False  #: admitted and visible in a registry
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._writer: gevent.Greenlet | None = None
+        self._max_out = max_out_bytes
+
+    @property
+    def is_edge(self) -> bool:
+        """True for an edge connection, False for a service."""
+        return self.role == ROLE_EDGE
+
+    def __repr__(self) -> str:
+        return f"<{self.role} {self.id} {self.addr}>"
+
+    # -- reading ----------------------------------------------------------------------
+
+    def run(self, dispatcher: Dispatcher, handshake_timeout: float) -> None:
+        """Read and dispatch until the connection ends; always calls ``dispatcher.closed``."""
+        try:
+            with gevent.Timeout(handshake_timeout, False):
+                hello = self._read_hello()
+            if hello is None:
+                if not self.closed:
+                    self.close(ErrorCode.TIMEOUT, "no handshake within the deadline", log_level=logging.INFO)
+                return
+            dispatcher.admit(self, hello)
+            if not self.closed:
+                self._read_loop(dispatcher.dispatch)
+        except RemoteProtocolError as exc:
+            from frontier import metrics
+
+            metrics.FRAMES_REJECTED.labels(reason=exc.code.name.lower()).inc()
+            self.close(exc.code, str(exc), log_level=logging.WARNING)
+        except OSError as exc:
+            self.close(ErrorCode.CONNECTION_CLOSED, f"socket error: {exc}", log_level=logging.DEBUG)
+        finally:
+            self.close(ErrorCode.CONNECTION_CLOSED, "", log_level=logging.NOTSET)
+            dispatcher.closed(self)
+
+    def _read_hello(self) -> Hello | None:
+        conn = self.conn
+        while True:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                data = self.sock.recv(_RECV_SIZE)
+                conn.receive_data(data)
+                continue
+            if type(event) is PeerClosed:
+                return None
+            return event  # the machine only lets a Hello through first
+
+    def _read_loop(self, dispatch: Callable[["Session", Event], None]) -> None:
+        conn = self.conn
+        recv = self.sock.recv
+        next_event = conn.next_event
+        monotonic = time.monotonic
+        while not self.closed:
+            while True:
+                event = next_event()
+                if event is NEED_DATA:
+                    break
+                if type(event) is PeerClosed:
+                    return
+                dispatch(self, event)
+            data = recv(_RECV_SIZE)
+            self.last_rx = monotonic()
+            conn.receive_data(data)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def send(self, event: Event) -> None:
+        """Queue one event for this peer; never blocks. Dropped if the session closed."""
+        if self.closed:
+            return
+        if self.held is not None:
+            self.held.append(event)
+            return
+        frame = self.conn.send(event)
+        if frame:
+            self._queue(frame)
+
+    def release_held(self, first: Event) -> None:
+        """Send ``first`` (the Welcome), then every event held during admission."""
+        held, self.held = self.held or [], None
+        self.send(first)
+        for event in held:
+            self.send(event)
+
+    def _queue(self, frame: bytes) -> None:
+        self._out.append(frame)
+        self._out_bytes += len(frame)
+        if self._out_bytes > self._max_out:
+            self.close(ErrorCode.BUFFER_FULL, f"slow consumer: more than {self._max_out} bytes unsent", flush=False)
+            return
+        if self._writer is None:
+            self._writer = gevent.spawn(self._drain)
+
+    def _drain(self) -> None:
+        out = self._out
+        try:
+            while out:
+                data = out[0] if len(out) == 1 else b"".join(out)
+                out.clear()
+                self._out_bytes = 0
+                self.sock.sendall(data)
+        except OSError as exc:
+            out.clear()
+            self._out_bytes = 0
+            self.close(ErrorCode.CONNECTION_CLOSED, f"write failed: {exc}", log_level=logging.DEBUG, flush=False)
+        finally:
+            self._writer = None
+
+    # -- closing --------------------------------------------------------------------------
+
+    def close(self, code: int, message: str, *, log_level: int = logging.INFO, flush: bool = True) -> None:
+        """Close once: send the closing frame (Refuse or GoAway) if any, then the socket.
+
+        Queued frames are flushed first (bounded by a short deadline) unless ``flush``
+        is False. Safe to call from any greenlet, any number of times.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        if log_level and message:
+            log.log(log_level, "closing %r: %s (%s)", self, message, ErrorCode(code).name)
+        self.held = None
+        last = self.conn.close_frame(code, message) if code != ErrorCode.CONNECTION_CLOSED else b""
+        if flush and (self._out or last):
+            if last:
+                self._out.append(last)
+            gevent.spawn(self._final_flush)
+        else:
+            self._shutdown()
+
+    def _final_flush(self) -> None:
+        writer = self._writer
+        if writer is not None and writer is not gevent.getcurrent():
+            writer.join(timeout=1.0)
+            if not writer.dead:  # the peer is not reading: give up on a clean goodbye
+                writer.kill(block=False)
+                self._out.clear()
+                self._shutdown()
+                return
+        data = b"".join(self._out)
+        self._out.clear()
+        try:
+            with gevent.Timeout(1.0, False):
+                self.sock.sendall(data)
+        except OSError:
+            pass
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
