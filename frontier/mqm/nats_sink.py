@@ -157,10 +157,10 @@ class NatsSink(SinkBase):
                 bridge().call(publish)
         except nats.errors.TimeoutError as exc:
             raise Timeout(f"{self.broker}: no ack from {self.target} for {topic!r} in time") from exc
-        except nats.errors.NoRespondersError as exc:
+        except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError) as exc:
             self._stream_ready = False  # the stream may be gone (server reset): re-check next time
             raise BrokerUnavailable(f"jetstream: no stream on {self.target} takes subject {topic!r}") from exc
-        except nats.js.errors.APIError as exc:
+        except nats.js.errors.Error as exc:
             raise BrokerUnavailable(f"jetstream: {self.target} refused {topic!r}: {exc}") from exc
 
     def _probe(self, deadline: Deadline) -> None:
