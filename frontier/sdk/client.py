@@ -415,14 +415,13 @@ class Client:
         link = self._current_link(deadline)
         sid = link.new_stream_id()
         stream = Stream(self, link, sid, window=self.stream_window, edge_id=edge_id, service=service)
-        stream._opening = Waiter()
+        stream._opening = waiter = Waiter()
         link.streams[sid] = stream
         try:
             link.send(StreamOpen(sid, service, edge_id, b"", "", self.stream_window, max(1, int(timeout * 1000))))
         except BaseException:
             link.streams.pop(sid, None)
             raise
-        waiter = stream._opening
         if not waiter.wait(deadline - time.monotonic()):
             with stream._cond:
                 unanswered = stream._opening is waiter

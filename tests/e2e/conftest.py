@@ -1,0 +1,60 @@
+"""Fixtures: a real gateway subprocess, and SDK clients that close themselves."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from frontier.sdk import Edge, Service
+from tests.gateway import GatewayProcess
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """One default gateway shared by a test module."""
+    with GatewayProcess(tmp_path_factory.mktemp("gw")) as gw:
+        yield gw
+
+
+@pytest.fixture
+def gateway_factory(tmp_path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateways with a custom config: ``gateway_factory({"exchange": {...}})``."""
+    started: list[GatewayProcess] = []
+
+    def make(config: dict[str, Any] | None = None, **kwargs: Any) -> GatewayProcess:
+        gw = GatewayProcess(tmp_path / f"gw{len(started)}", config, **kwargs).start()
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture
+def clients() -> Iterator[Callable[..., Any]]:
+    """``clients(Service, addr, ...)`` builds an SDK client closed after the test."""
+    made: list[Any] = []
+
+    def make(cls: type, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", 5.0)
+        client = cls(*args, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in reversed(made):
+        client.close()
+
+
+@pytest.fixture
+def service(gateway: GatewayProcess, clients: Callable[..., Any]) -> Callable[..., Service]:
+    """``service(name=..., topics=...)`` on the module's gateway."""
+    return lambda **kw: clients(Service, gateway.service_addr, **kw)
+
+
+@pytest.fixture
+def edge(gateway: GatewayProcess, clients: Callable[..., Any]) -> Callable[..., Edge]:
+    """``edge(meta=...)`` on the module's gateway."""
+    return lambda **kw: clients(Edge, gateway.edge_addr, **kw)

@@ -1,0 +1,125 @@
+"""Run a real frontier gateway as a subprocess for end-to-end tests.
+
+``GatewayProcess`` starts ``python -m frontier.cli serve`` with a YAML config on free
+loopback ports, waits until both listeners accept, and stops it by signal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float = 15.0) -> None:
+    """Block until ``host:port`` accepts a connection; raise after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+            time.sleep(0.05)
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, recursively for nested mappings."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class GatewayProcess:
+    """A gateway subprocess; ``service_addr`` / ``edge_addr`` are ``host:port`` strings."""
+
+    def __init__(self, workdir: Path, config: dict[str, Any] | None = None, *, control: bool = False) -> None:
+        self.service_port = free_port()
+        self.edge_port = free_port()
+        self.control_port = free_port() if control else 0
+        base: dict[str, Any] = {
+            "servicebound": {"listen": {"addr": f"127.0.0.1:{self.service_port}"}},
+            "edgebound": {"listen": {"addr": f"127.0.0.1:{self.edge_port}"}},
+            "log": {"level": "info"},
+        }
+        if control:
+            base["controlplane"] = {"enable": True, "listen": {"addr": f"127.0.0.1:{self.control_port}"}}
+        self.config = deep_merge(base, config or {})
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = workdir / f"frontier-{self.edge_port}.yaml"
+        self.config_path.write_text(yaml.safe_dump(self.config))
+        self.log_path = workdir / f"frontier-{self.edge_port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def service_addr(self) -> str:
+        return f"127.0.0.1:{self.service_port}"
+
+    @property
+    def edge_addr(self) -> str:
+        return f"127.0.0.1:{self.edge_port}"
+
+    @property
+    def control_addr(self) -> str:
+        return f"127.0.0.1:{self.control_port}"
+
+    def start(self) -> "GatewayProcess":
+        """Start the process and wait for its listeners."""
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "frontier.cli", "serve", "--config", str(self.config_path)],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        try:
+            for port in (self.service_port, self.edge_port, *([self.control_port] if self.control_port else [])):
+                wait_port("127.0.0.1", port)
+        except RuntimeError:
+            self.stop(sig=signal.SIGKILL)
+            raise RuntimeError(f"gateway did not start:\n{self.log()}")
+        return self
+
+    def log(self) -> str:
+        """Everything the gateway wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Signal the gateway and wait for it; return its exit status."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._log.close()
+        return code
+
+    def __enter__(self) -> "GatewayProcess":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
