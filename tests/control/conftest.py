@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+if str(HERE) not in sys.path:  # for cp_records; appended so it never shadows other tests' modules
+    sys.path.append(str(HERE))
 
 BACKENDS = ("buntdb", "sqlite3")
 

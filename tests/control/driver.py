@@ -3,7 +3,7 @@
     python tests/control/driver.py --backend sqlite3 [--tokens a,b] [--ready-file F] [--kick-log F]
 
 Patches gevent, inits gRPC's gevent mode (as the gateway does), fills a store with
-``records.EDGES``/``records.SERVICES``, and prints ``PORT <n>`` once serving. Its
+``cp_records.EDGES``/``cp_records.SERVICES``, and prints ``PORT <n>`` once serving. Its
 kicker removes the record from the store (the gateway's offline path) and appends
 ``edge <id>`` / ``service <id>`` to the kick log. SIGTERM stops it cleanly; it also
 exits when its parent dies.
@@ -27,7 +27,7 @@ gevent.get_hub().threadpool.maxsize = 100
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(os.path.dirname(HERE)), HERE]
 
-from records import EDGES, SERVICES  # noqa: E402
+from cp_records import EDGES, SERVICES  # noqa: E402
 
 from frontier.control.server import ControlPlane  # noqa: E402
 from frontier.control.store import make_store  # noqa: E402

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 import requests
-from records import T0
+from cp_records import T0
 
 from frontier.control.proto import controlplane_pb2 as pb
 from frontier.control.proto import controlplane_pb2_grpc as pb_grpc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from records import T0
+from cp_records import T0
 
 pytestmark = pytest.mark.timeout(120)
 
