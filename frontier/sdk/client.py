@@ -413,15 +413,23 @@ class Client:
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         link = self._current_link(deadline)
-        sid = link.new_stream_id()
-        stream = Stream(self, link, sid, window=self.stream_window, edge_id=edge_id, service=service)
-        stream._opening = waiter = Waiter()
-        link.streams[sid] = stream
+        waiter = Waiter()
+        timeout_ms = max(1, int(timeout * 1000))
+        box: list[Stream] = []
+
+        def register(sid: int) -> None:
+            stream = Stream(self, link, sid, window=self.stream_window, edge_id=edge_id, service=service)
+            stream._opening = waiter
+            link.streams[sid] = stream
+            box.append(stream)
+
         try:
-            link.send(StreamOpen(sid, service, edge_id, b"", "", self.stream_window, max(1, int(timeout * 1000))))
+            link.open_stream(lambda sid: StreamOpen(sid, service, edge_id, b"", "", self.stream_window, timeout_ms), register)
         except BaseException:
-            link.streams.pop(sid, None)
+            if box:
+                link.streams.pop(box[0].stream_id, None)
             raise
+        stream = box[0]
         if not waiter.wait(deadline - time.monotonic()):
             with stream._cond:
                 unanswered = stream._opening is waiter

@@ -65,6 +65,7 @@ class Link:
         self._on_close = on_close
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        self._close_lock = threading.Lock()
         self._last_tx = time.monotonic()
         self._reader: threading.Thread | None = None
 
@@ -136,10 +137,25 @@ class Link:
         except FrontierError:
             pass
 
-    def new_stream_id(self) -> int:
-        """A fresh id for a stream this side opens."""
-        with self._state_lock:
-            return self.conn.new_stream_id()
+    def open_stream(self, make: Callable[[int], Event], register: Callable[[int], None]) -> int:
+        """Allocate a stream id and send ``make(id)`` as one step, so ids reach the
+        wire in increasing order even when threads open streams at once.
+        ``register(id)`` runs before the frame is sent (so no answer can be missed)."""
+        if self.closed:
+            raise self.error or ConnectionClosed("the connection is closed")
+        with self._write_lock:
+            with self._state_lock:
+                sid = self.conn.new_stream_id()
+                frame = self.conn.send(make(sid))
+            register(sid)
+            try:
+                self.sock.sendall(frame)
+            except OSError as exc:
+                error = ConnectionClosed(f"write failed: {exc}")
+                self.close(error)
+                raise error from None
+            self._last_tx = time.monotonic()
+        return sid
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -196,8 +212,11 @@ class Link:
     # -- closing -------------------------------------------------------------------------------
 
     def close(self, error: FrontierError | None = None) -> None:
-        """Close once; every waiter gets ``error`` (default ``ConnectionClosed``)."""
-        with self._write_lock:
+        """Close once; every waiter gets ``error`` (default ``ConnectionClosed``).
+
+        Does not wait for a writer blocked in ``sendall``: shutting the socket down
+        makes that write fail at once."""
+        with self._close_lock:
             if self.closed:
                 return
             self.closed = True
