@@ -7,7 +7,6 @@ a ``requests`` session and a gRPC channel. pytest's own process is never patched
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import subprocess
