@@ -220,6 +220,8 @@ class ControlPlane:
         if self._poller is not None:
             self._poller.kill(block=False)
             self._poller = None
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()  # health watchers see NOT_SERVING first
         if self._http is not None:
             self._http.stop(timeout=self.stop_timeout)
             self._http = None
