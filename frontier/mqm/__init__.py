@@ -9,6 +9,10 @@ shutdown. Every sink implements the small :class:`Sink` interface.
 
 from __future__ import annotations
 
+import logging
+
+import gevent.monkey
+
 from frontier.mqm.base import HEADER_ADDR, HEADER_EDGE_ID, HEADER_TOPIC, Sink, SinkBase, close_all
 from frontier.mqm.config import MQMConfig, parse_mqm
 
@@ -60,6 +64,10 @@ def build_sinks(config: MQMConfig) -> list[Sink]:
         from frontier.mqm.redis_sink import RedisSink
 
         sinks.append(RedisSink(config.redis))
+    if sinks and not gevent.monkey.is_module_patched("socket"):
+        logging.getLogger("frontier.mqm").warning(
+            "mqm sinks built without gevent.monkey.patch_all(): broker I/O will block the whole thread"
+        )
     for sink in sinks:
         sink.start()
     return list(sinks)

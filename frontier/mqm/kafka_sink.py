@@ -17,6 +17,7 @@ is queued); a broker that accepts connections but does not answer gives a
 
 from __future__ import annotations
 
+import selectors
 import socket
 
 import gevent
@@ -67,6 +68,8 @@ class KafkaSink(SinkBase):
             reconnect_backoff_ms=50,
             reconnect_backoff_max_ms=1000,
             bootstrap_timeout_ms=max(1, int(bootstrap_timeout * 1000)),
+            # looked up now, not when kafka was imported: gevent's selector once patched
+            selector=selectors.DefaultSelector,
         )
         if p.max_message_bytes:
             settings["max_request_size"] = p.max_message_bytes

@@ -43,6 +43,8 @@ class _NsqConnection:
         self.sock = sock
         self.target = target
         self.reusable = True
+        #: nsqd's limit from IDENTIFY (0 = unknown)
+        self.max_msg_size = 0
 
     def _read_exact(self, n: int) -> bytes:
         chunks, got = [], 0
@@ -73,8 +75,21 @@ class _NsqConnection:
 
     def command(self, line: bytes, body: bytes | None = None) -> bytes:
         """Send one command and return the data of its ``OK`` (or JSON) reply."""
-        self.sock.sendall(line + constants.NL + (pack(body) if body is not None else b""))
-        reply = self.read_reply()
+        try:
+            self.sock.sendall(line + constants.NL + (pack(body) if body is not None else b""))
+        except OSError:
+            # nsqd may have refused the command and closed while we were still sending:
+            # its error frame, if it is there, says why
+            self.reusable = False
+            self.sock.settimeout(0.2)
+            try:
+                reply = self.read_reply()
+            except (OSError, BrokerUnavailable):
+                reply = None
+            if not isinstance(reply, Error):
+                raise
+        else:
+            reply = self.read_reply()
         if isinstance(reply, Error):
             self.reusable = False  # nsqd closes the connection after most errors
             code, _, message = reply.data.partition(b" ")
@@ -132,8 +147,11 @@ class NSQSink(SinkBase):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.sendall(constants.MAGIC_V2)
             reply = conn.command(constants.IDENTIFY, self._identify)
-            if reply != b"OK" and json.loads(reply).get("auth_required"):
-                raise BrokerUnavailable(f"nsq: {self.target} requires AUTH, which the sink does not support")
+            if reply != b"OK":
+                features = json.loads(reply)
+                if features.get("auth_required"):
+                    raise BrokerUnavailable(f"nsq: {self.target} requires AUTH, which the sink does not support")
+                conn.max_msg_size = int(features.get("max_msg_size") or 0)
         except BaseException:
             sock.close()
             raise
@@ -143,6 +161,11 @@ class NSQSink(SinkBase):
         conn = self._pool.acquire(deadline)
         ok = False
         try:
+            if conn.max_msg_size and len(data) > conn.max_msg_size:
+                ok = True  # refused before anything was sent: the connection is fine
+                raise BrokerUnavailable(
+                    f"nsq: a message of {len(data)} bytes exceeds {self.target}'s max_msg_size {conn.max_msg_size}"
+                )
             reply = conn.command(constants.PUB + b" " + topic.encode(), data)
             if reply != b"OK":
                 raise BrokerUnavailable(f"nsq: {self.target} answered {reply!r} to PUB")

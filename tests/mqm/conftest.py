@@ -96,7 +96,15 @@ class Proc:
             time.sleep(0.02)
 
     def pause(self) -> None:
+        """SIGSTOP, and wait until the kernel shows the process stopped."""
         os.kill(self.proc.pid, signal.SIGSTOP)
+        t = time.monotonic()
+        while time.monotonic() - t < 5:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.name} did not stop")
 
     def resume(self) -> None:
         os.kill(self.proc.pid, signal.SIGCONT)

@@ -192,6 +192,7 @@ class Connection(socketserver.StreamRequestHandler):
             if data.get("feature_negotiation"):
                 answer = {
                     "max_rdy_count": 2500,
+                    "max_msg_size": MAX_MSG_SIZE,
                     "version": "1.3.0-standin",
                     "max_msg_timeout": 900000,
                     "msg_timeout": 60000,
