@@ -1,0 +1,191 @@
+"""A bare gevent relay: the measuring stick for the gateway's numbers.
+
+It is the least a gevent server must do to carry the gateway's traffic, and nothing
+more: a ``StreamServer`` per side, one reader greenlet per connection, frames split
+by their 4-byte length header and written to the other side. No msgpack decoding, no
+routing tables, no acks, no deadlines, no metrics, no state machine.
+
+Pairing: one *service* socket (the last one to connect on the service port) and any
+number of *edge* sockets, each numbered by the relay in connection order. A frame an
+edge sends reaches the service as ``[len][u32 edge index][body]``; a frame the
+service sends as ``[len][u32 edge index][body]`` reaches that edge as
+``[len][body]``. Everything else (what the bodies mean, who answers what) is up to
+the peers: ``loadtests/loadgen.py`` speaks frontier frames through it exactly as it
+does through the gateway, so the same load runs through both.
+
+Run: ``python -m loadtests.relay --service 127.0.0.1:0 --edge 127.0.0.1:0`` prints
+``READY <service port> <edge port>`` once both listen. It lives in ``loadtests/``,
+never in the product.
+"""
+
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+import sys  # noqa: E402
+
+import gevent  # noqa: E402
+import gevent.event  # noqa: E402
+from gevent.lock import Semaphore  # noqa: E402
+from gevent.server import StreamServer  # noqa: E402
+
+_HDR = struct.Struct(">I")
+_HDR_IDX = struct.Struct(">II")
+_RECV = 1 << 16
+_MAX_FRAME = 1 << 24
+
+
+class Peer:
+    """One connection: its socket and a lock so that frames written to it from
+    several reader greenlets never interleave."""
+
+    __slots__ = ("sock", "lock", "index")
+
+    def __init__(self, sock: socket.socket, index: int) -> None:
+        self.sock = sock
+        self.lock = Semaphore()
+        self.index = index
+
+    def write(self, parts: list) -> None:
+        """Write a batch of frames (coalesced into one ``sendall``)."""
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        with self.lock:
+            self.sock.sendall(data)
+
+
+class Relay:
+    """The two listeners and the edge table."""
+
+    def __init__(self) -> None:
+        self.service: Peer | None = None
+        self.edges: dict[int, Peer] = {}
+        self._next = 0
+
+    # -- the service side ---------------------------------------------------------------
+
+    def handle_service(self, sock: socket.socket, addr: tuple) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = self.service = Peer(sock, 0)
+        edges = self.edges
+        buf = b""
+        try:
+            while True:
+                data = sock.recv(_RECV)
+                if not data:
+                    return
+                buf = buf + data if buf else data
+                out: dict[int, list] = {}
+                pos, end = 0, len(buf)
+                view = memoryview(buf)
+                while end - pos >= 8:
+                    size, index = _HDR_IDX.unpack_from(buf, pos)
+                    if size > _MAX_FRAME or size < 4:
+                        return
+                    stop = pos + 4 + size
+                    if stop > end:
+                        break
+                    parts = out.get(index)
+                    if parts is None:
+                        parts = out[index] = []
+                    parts.append(_HDR.pack(size - 4))
+                    parts.append(view[pos + 8:stop])
+                    pos = stop
+                for index, parts in out.items():
+                    edge = edges.get(index)
+                    if edge is not None:
+                        try:
+                            edge.write(parts)
+                        except OSError:
+                            pass
+                buf = bytes(view[pos:]) if pos < end else b""
+        except OSError:
+            pass
+        finally:
+            if self.service is peer:
+                self.service = None
+            sock.close()
+
+    # -- the edge side ----------------------------------------------------------------------
+
+    def handle_edge(self, sock: socket.socket, addr: tuple) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        index = self._next = self._next + 1
+        self.edges[index] = Peer(sock, index)
+        buf = b""
+        try:
+            while True:
+                data = sock.recv(_RECV)
+                if not data:
+                    return
+                buf = buf + data if buf else data
+                parts: list = []
+                pos, end = 0, len(buf)
+                view = memoryview(buf)
+                while end - pos >= 4:
+                    size = _HDR.unpack_from(buf, pos)[0]
+                    if size > _MAX_FRAME:
+                        return
+                    stop = pos + 4 + size
+                    if stop > end:
+                        break
+                    parts.append(_HDR_IDX.pack(size + 4, index))
+                    parts.append(view[pos + 4:stop])
+                    pos = stop
+                service = self.service
+                if parts and service is not None:
+                    service.write(parts)
+                buf = bytes(view[pos:]) if pos < end else b""
+        except OSError:
+            pass
+        finally:
+            self.edges.pop(index, None)
+            sock.close()
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _addr(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--service", default="127.0.0.1:0", help="service listener host:port")
+    parser.add_argument("--edge", default="127.0.0.1:0", help="edge listener host:port")
+    args = parser.parse_args(argv)
+    _raise_nofile()
+    relay = Relay()
+    servers = [
+        StreamServer(_addr(args.service), relay.handle_service, backlog=1024),
+        StreamServer(_addr(args.edge), relay.handle_edge, backlog=1024),
+    ]
+    for server in servers:
+        server.start()
+    print("READY", servers[0].address[1], servers[1].address[1], flush=True)
+    stop = gevent.event.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(sig, stop.set)
+    stop.wait()
+    for server in servers:
+        server.stop(timeout=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
