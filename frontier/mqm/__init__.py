@@ -13,7 +13,7 @@ import logging
 
 import gevent.monkey
 
-from frontier.mqm.base import HEADER_ADDR, HEADER_EDGE_ID, HEADER_TOPIC, Sink, SinkBase, close_all
+from frontier.mqm.base import HEADER_ADDR, HEADER_EDGE_ID, HEADER_TOPIC, MessageRefused, Sink, SinkBase, close_all
 from frontier.mqm.config import MQMConfig, parse_mqm
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "HEADER_EDGE_ID",
     "HEADER_TOPIC",
     "MQMConfig",
+    "MessageRefused",
     "Sink",
     "SinkBase",
     "build_sinks",

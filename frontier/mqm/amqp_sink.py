@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 import pika
 import pika.exceptions
 
-from frontier.mqm.base import Deadline, SinkBase
+from frontier.mqm.base import Deadline, MessageRefused, SinkBase
 from frontier.mqm.config import AMQPConfig
 from frontier.mqm.pool import ConnectionPool
 from frontier.wire.errors import BrokerUnavailable
@@ -175,12 +175,12 @@ class AMQPSink(SinkBase):
                 )
             except pika.exceptions.UnroutableError as exc:
                 reusable = True
-                raise BrokerUnavailable(
+                raise MessageRefused(
                     f"amqp: no queue bound to exchange {self.config.producer.exchange!r} for routing key {topic!r}"
                 ) from exc
             except pika.exceptions.NackError as exc:
                 reusable = True
-                raise BrokerUnavailable(f"amqp: {self.target} refused (nack) a message for {topic!r}") from exc
+                raise MessageRefused(f"amqp: {self.target} refused (nack) a message for {topic!r}") from exc
             except pika.exceptions.AMQPError as exc:
                 raise BrokerUnavailable(f"amqp: publishing {topic!r} to {self.target} failed: {exc!r}") from exc
             reusable = True

@@ -35,6 +35,13 @@ HEADER_TOPIC = "frontier-topic"
 HEADER_ADDR = "frontier-addr"
 
 
+class MessageRefused(BrokerUnavailable):
+    """The broker is up but refused this one message (too large, unroutable, nacked).
+
+    A ``BrokerUnavailable`` to callers; the broker answered, so the sink stays healthy.
+    """
+
+
 @runtime_checkable
 class Sink(Protocol):
     """One external broker that claims some topics."""
@@ -133,6 +140,10 @@ class SinkBase:
         except Timeout:
             self._count("timeout")
             self._mark_down("produce timed out")
+            raise
+        except MessageRefused:
+            self._count("error")
+            self._mark_up()  # the broker answered: it is there
             raise
         except FrontierError as exc:
             self._count("error")

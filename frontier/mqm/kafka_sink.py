@@ -23,9 +23,9 @@ import socket
 import gevent
 import gevent.lock
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
-from frontier.mqm.base import HEADER_ADDR, HEADER_EDGE_ID, HEADER_TOPIC, Deadline, SinkBase
+from frontier.mqm.base import Deadline, MessageRefused, SinkBase
 from frontier.mqm.config import KafkaConfig
 from frontier.wire.errors import BrokerUnavailable, Timeout
 
@@ -114,11 +114,13 @@ class KafkaSink(SinkBase):
             self._reachable(deadline)
         producer = self._get_producer(deadline)
         headers = [(k, v.encode()) for k, v in self._headers(topic, edge_id, addr).items()]
-        future = producer.send(topic, value=data, key=str(edge_id).encode(), headers=headers)
         try:
+            future = producer.send(topic, value=data, key=str(edge_id).encode(), headers=headers)
             future.get(timeout=max(0.001, deadline.remaining()))
         except KafkaTimeoutError as exc:
             raise Timeout(f"kafka: no ack from {self.target} for topic {topic!r}: {exc}") from exc
+        except MessageSizeTooLargeError as exc:
+            raise MessageRefused(f"kafka: {self.target} refused a message for {topic!r}: {exc}") from exc
         except KafkaError as exc:
             raise BrokerUnavailable(f"kafka: {self.target} refused topic {topic!r}: {exc}") from exc
 

@@ -27,7 +27,7 @@ from nsq import constants
 from nsq.response import Error, Message, Response
 from nsq.util import pack
 
-from frontier.mqm.base import Deadline, SinkBase
+from frontier.mqm.base import Deadline, MessageRefused, SinkBase
 from frontier.mqm.config import NSQConfig
 from frontier.mqm.pool import ConnectionPool
 from frontier.wire.errors import BrokerUnavailable
@@ -94,7 +94,7 @@ class _NsqConnection:
             self.reusable = False  # nsqd closes the connection after most errors
             code, _, message = reply.data.partition(b" ")
             text = f"{code.decode(errors='replace')} {message.decode(errors='replace')}".rstrip()
-            raise BrokerUnavailable(f"nsq: {self.target} answered {text}")
+            raise MessageRefused(f"nsq: {self.target} answered {text}")
         return reply.data
 
     def idle_ok(self) -> bool:
@@ -163,7 +163,7 @@ class NSQSink(SinkBase):
         try:
             if conn.max_msg_size and len(data) > conn.max_msg_size:
                 ok = True  # refused before anything was sent: the connection is fine
-                raise BrokerUnavailable(
+                raise MessageRefused(
                     f"nsq: a message of {len(data)} bytes exceeds {self.target}'s max_msg_size {conn.max_msg_size}"
                 )
             reply = conn.command(constants.PUB + b" " + topic.encode(), data)

@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 from frontier import metrics  # noqa: E402
 from frontier.mqm import build_sinks, close_all, parse_mqm  # noqa: E402
+from frontier.wire.errors import BrokerUnavailable, Timeout  # noqa: E402
 
 # import the client libraries up front (kafka-python alone takes ~0.3 s), so that
 # "build" times what build_sinks does, not Python's imports
@@ -101,7 +102,9 @@ class Driver:
             )
             out["ok"] = True
         except Exception as exc:
-            out.update(ok=False, error=type(exc).__name__, message=str(exc))
+            # "error": the contract's class (BrokerUnavailable / Timeout / other), "error_class": the real one
+            kind = next((c.__name__ for c in (BrokerUnavailable, Timeout) if isinstance(exc, c)), type(exc).__name__)
+            out.update(ok=False, error=kind, error_class=type(exc).__name__, message=str(exc))
         out["elapsed"] = time.monotonic() - t
         return out
 

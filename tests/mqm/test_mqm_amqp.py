@@ -99,7 +99,8 @@ def test_unroutable_with_mandatory_is_an_error_and_the_sink_carries_on(rabbit_pr
     drv.request("build", mqm=config(rabbit_proxy.port, exchange, queue, mandatory=True))
     answer = drv.request("produce", items=[{"topic": "z.unbound", "edge_id": 1, "data": "lost"}], timeout=5)
     result = answer["results"][0]
-    assert not result["ok"] and result["error"] == "BrokerUnavailable" and "no queue bound" in result["message"]
+    assert not result["ok"] and result["error"] == "BrokerUnavailable" and result["error_class"] == "MessageRefused" and "no queue bound" in result["message"]
+    assert drv.request("healthy")["healthy"] == {"amqp": True}  # the broker is fine, the message was not
     assert_all_ok(drv.request("produce", items=make_items("a.events", [1], 3), timeout=5))
     assert len(drain(queue, 3)) == 3
 

@@ -90,3 +90,13 @@ def test_a_cluster_down_at_start_does_not_block_build_and_is_picked_up_later(tan
     tansu.proxy.start()
     assert drv.request("wait_healthy", broker="kafka", timeout=15)["ok"]
     assert_all_ok(drv.request("produce", items=[{"topic": "k.late", "edge_id": 1, "data": "y"}], timeout=5))
+
+
+def test_an_oversized_message_is_refused_and_the_sink_stays_healthy(tansu, driver):
+    drv = driver()
+    drv.request("build", mqm=config(tansu.port, ["k.size"], max_message_bytes=2000))
+    assert_all_ok(drv.request("produce", items=make_items("k.size", [1], 1), timeout=5))
+    result = drv.request("produce", items=[{"topic": "k.size", "edge_id": 1, "size": 5000}], timeout=5)["results"][0]
+    assert not result["ok"] and result["error"] == "BrokerUnavailable" and result["error_class"] == "MessageRefused", result
+    assert drv.request("healthy")["healthy"] == {"kafka": True}
+    assert_all_ok(drv.request("produce", items=make_items("k.size", [1], 1), timeout=5))

@@ -59,7 +59,7 @@ def test_an_error_frame_is_a_typed_error_and_the_connection_is_replaced(nsqd, dr
     drv.request("build", mqm=config(nsqd.port))
     empty = {"topic": "q.events", "edge_id": 1, "data": ""}  # nsqd refuses an empty body
     result = drv.request("produce", items=[empty], timeout=5)["results"][0]
-    assert not result["ok"] and result["error"] == "BrokerUnavailable" and "E_BAD_MESSAGE" in result["message"], result
+    assert not result["ok"] and result["error_class"] == "MessageRefused" and "E_BAD_MESSAGE" in result["message"], result
     assert_all_ok(drv.request("produce", items=make_items("q.events", [1], 3), timeout=5))
 
 
@@ -69,7 +69,7 @@ def test_a_message_over_max_msg_size_is_refused_before_sending(nsqd, driver):
     assert_all_ok(drv.request("produce", items=make_items("q.events", [1], 1), timeout=5))
     too_big = {"topic": "q.events", "edge_id": 1, "size": 2 * 1024 * 1024}
     result = drv.request("produce", items=[too_big], timeout=5)["results"][0]
-    assert not result["ok"] and result["error"] == "BrokerUnavailable" and "max_msg_size" in result["message"], result
+    assert not result["ok"] and result["error_class"] == "MessageRefused" and "max_msg_size" in result["message"], result
     assert_all_ok(drv.request("produce", items=make_items("q.events", [1], 3), timeout=5))
 
 
