@@ -179,6 +179,16 @@ class ChildProcess:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def terminate(self, timeout: float = 5.0) -> int:
+        """SIGTERM the process and reap it (SIGKILL if it does not exit)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
     def stop(self, timeout: float = 5.0) -> int:
         """End the process: close stdin, then SIGTERM, then SIGKILL."""
         self.close_stdin()

@@ -253,6 +253,27 @@ def test_edge_online_raising_refuses_the_edge(gateway_factory, clients):
     assert onlines == [8] and alice.edge_id == 8
 
 
+def test_a_message_published_while_the_edge_is_admitted_arrives_at_once(gateway_factory, clients):
+    # The gateway holds frames for an edge while its edge_online hooks run and sends
+    # them right behind the Welcome, so they can arrive in the same read as the Welcome.
+    gw = gateway_factory()
+    svc = clients(Service, gw.service_addr)
+    published: dict[str, Any] = {}
+
+    def online(edge_id: int, meta: bytes, addr: str) -> None:
+        published["thread"] = _in_thread(lambda: svc.publish(edge_id, b"welcome aboard", timeout=5.0))
+        time.sleep(0.3)  # the publish reaches the gateway while this edge's admission is held
+
+    svc.register_edge_online(online)
+    edge = clients(Edge, gw.edge_addr)
+    msg = edge.receive(timeout=3.0)  # not "after the next heartbeat": the default interval is 15 s
+    assert msg.data == b"welcome aboard"
+    msg.done()
+    th, out = published["thread"]
+    th.join(5)
+    assert "error" not in out, out
+
+
 def test_without_id_service_and_without_allocation_an_edge_needs_an_id(gateway_factory, clients):
     gw = gateway_factory({"edgebound": {"edgeid_alloc_when_no_idservice_on": False}})
     edge = clients(Edge, gw.edge_addr, edge_id=7)
