@@ -35,3 +35,10 @@ serve: $(SERVE_STAMP)
 test: $(TEST_STAMP)
 	scripts/ensure-services.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# make bench [QUICK=1]   gateway vs a bare gevent relay, same load, same run; prints a
+# table, writes loadtests/results/latest.json and latest.png (see loadtests/README.md)
+QUICK ?=
+.PHONY: bench
+bench: $(TEST_STAMP)
+	$(PY) -m loadtests.bench $(if $(QUICK),--quick)
