@@ -191,6 +191,15 @@ def test_a_silent_connection_is_closed_after_the_handshake_timeout(gw):
     _only_closing(events, ErrorCode.TIMEOUT)
 
 
+def test_a_peer_that_hangs_up_before_hello_is_not_logged_as_a_handshake_timeout(gw):
+    # a TCP health probe connects and closes at once; the log must not blame a deadline
+    with RawClient(gw.edge_addr) as raw:
+        addr = "%s:%d" % raw.sock.getsockname()[:2]
+    time.sleep(0.5)
+    lines = [line for line in gw.log().splitlines() if addr in line]
+    assert not any("no handshake within the deadline" in line for line in lines), lines
+
+
 def test_a_wrong_protocol_version_is_refused_with_unsupported_version(gw):
     with RawClient(gw.edge_addr) as raw:
         raw.send(Hello(PROTOCOL_VERSION + 98, ROLE_EDGE))
