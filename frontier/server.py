@@ -48,8 +48,10 @@ class Gateway:
     #: seconds between sweeps for connections that stopped sending heartbeats
     reap_every = 1.0
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, listeners: dict[str, socket.socket] | None = None) -> None:
         self.config = config
+        #: pre-bound listening sockets by role (``--workers`` shares the edge port)
+        self._listeners = dict(listeners or {})
         self.sinks: list[Any] = self._build_sinks()
         self.store: Any = None
         observers: list[Any] = []
@@ -58,6 +60,13 @@ class Gateway:
 
             self.store = make_store(config.dao.backend)
             observers.append(self.store)
+        #: reports this gateway to Frontlas when ``frontlas.enable``
+        self.reporter: Any = None
+        if config.frontlas.enable:
+            from frontier.cluster.reporter import FrontlasReporter
+
+            self.reporter = FrontlasReporter.from_config(config)
+            observers.append(self.reporter)
         self.exchange = Exchange(
             limits=config.limits,
             hashby=config.exchange.hashby,
@@ -87,7 +96,7 @@ class Gateway:
             ctx = server_ssl_context(listen.tls)
             if ctx is not None:
                 kwargs["ssl_context"] = ctx
-            server = StreamServer(listen.host_port, partial(self._handle, role), backlog=1024, **kwargs)
+            server = StreamServer(self._listeners.get(role) or listen.host_port, partial(self._handle, role), backlog=1024, **kwargs)
             server.start()
             self._servers[role] = server
             log.info("%s listener on %s:%d%s", role, *server.address[:2], " (TLS)" if ctx else "")
@@ -102,10 +111,19 @@ class Gateway:
             self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])
         self._reaper = gevent.spawn(self._reap_silent)
+        if self.reporter is not None:
+            self.reporter.start(self.address(ROLE_SERVICE), self.address(ROLE_EDGE))
 
     def ready(self) -> bool:
-        """True while the listeners accept connections."""
-        return bool(self._servers) and not self._stopping and all(s.started for s in self._servers.values())
+        """True while the listeners accept connections (and, in a cluster, while
+        Frontlas lists this gateway)."""
+        return (bool(self._servers) and not self._stopping and all(s.started for s in self._servers.values())
+                and (self.reporter is None or self.reporter.registered))
+
+    @property
+    def registered(self) -> bool:
+        """True while Frontlas lists this gateway (always False without ``frontlas.enable``)."""
+        return self.reporter is not None and self.reporter.registered
 
     def address(self, role: str) -> tuple[str, int]:
         """The bound ``(host, port)`` of the ``service`` or ``edge`` listener."""
@@ -131,6 +149,8 @@ class Gateway:
         self._close_all()
         if self._reaper is not None:
             self._reaper.kill(block=False)
+        if self.reporter is not None:
+            self.reporter.stop()
         if self.control_plane is not None:
             self.control_plane.stop()
         for sink in self.sinks:
