@@ -37,6 +37,7 @@ log = logging.getLogger("frontier.exchange")
 
 E2S, S2E, E2MQ = metrics.EDGE_TO_SERVICE, metrics.SERVICE_TO_EDGE, metrics.EDGE_TO_MQ
 OK = ErrorCode.OK
+_RESULT = {code: code_name(code) for code in ErrorCode}  # metric label per code
 _MAX_EDGE_ID = 2**53  # ids stay exact in JSON consumers
 
 
@@ -70,7 +71,7 @@ class Exchange:
         self._next_gid = 0
         self._next_service_id = 0
         self._timer = gevent.get_hub().loop.timer
-        self._counters: dict[tuple, Any] = {}
+        self._stats = metrics.ROUTES
         self._dispatch: dict[type, Callable[[Session, Any], None]] = {
             Request: self._on_request, Response: self._on_answer, Ack: self._on_answer,
             Cancel: self._on_cancel, Publish: self._on_publish, Register: self._on_register,
@@ -360,19 +361,9 @@ class Exchange:
         self._count(type(ev) is Publish, direction, code)
 
     def _count(self, is_publish: bool, direction: str, code: int, latency: float | None = None) -> None:
-        key = (is_publish, direction, code)
-        counter = self._counters.get(key)
-        if counter is None:
-            family = metrics.PUBLISHES if is_publish else metrics.CALLS
-            counter = self._counters[key] = family.labels(direction=direction, result=code_name(code))
-        counter.inc()
-        if latency is not None and code == OK:
-            hkey = (is_publish, direction)
-            hist = self._counters.get(hkey)
-            if hist is None:
-                family = metrics.PUBLISH_LATENCY if is_publish else metrics.CALL_LATENCY
-                hist = self._counters[hkey] = family.labels(direction=direction)
-            hist.observe(latency)
+        if direction != "hook":
+            self._stats.count(metrics.PUBLISH if is_publish else metrics.CALL, direction, _RESULT.get(code, "unknown"),
+                              latency if code == OK else None)
 
     # -- external MQ ----------------------------------------------------------------------------
 
@@ -424,7 +415,7 @@ class Exchange:
         self._count_stream(direction, OK)
 
     def _count_stream(self, direction: str, code: int) -> None:
-        metrics.STREAMS.labels(direction=direction, result=code_name(code)).inc()
+        self._stats.count(metrics.STREAM, direction, _RESULT.get(code, "unknown"))
 
     def _on_stream_accept(self, s: Session, ev: StreamAccept) -> None:
         link = s.streams.get(ev.stream_id)
@@ -435,10 +426,7 @@ class Exchange:
         link = s.streams.get(ev.stream_id)
         if link is not None:
             link[0].send(StreamData(link[1], ev.data))
-            counter = self._counters.get(s.role)
-            if counter is None:
-                counter = self._counters[s.role] = metrics.STREAM_BYTES.labels(direction=E2S if s.is_edge else S2E)
-            counter.inc(len(ev.data))
+            self._stats.add_stream_bytes(E2S if s.is_edge else S2E, len(ev.data))
 
     def _on_stream_credit(self, s: Session, ev: StreamCredit) -> None:
         link = s.streams.get(ev.stream_id)

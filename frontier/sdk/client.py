@@ -7,6 +7,11 @@ frames never interleave. Handlers run on a bounded pool of worker threads
 (``handler_threads``), never on the reader, so a slow handler delays nothing else;
 past ``max_pending`` queued handler calls the caller gets ``BufferFull``. Under a
 gevent-patched process the same code runs on greenlets.
+
+Reconnection: a lost connection is re-established with jittered backoff and the
+client's methods, topics and hooks are replayed. A client that was kicked (by an
+operator, or because a newer connection took its edge id) does not reconnect: its
+calls raise ``Kicked`` (``DuplicateEdge``) from then on.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
-    BufferFull, ConnectionClosed, DuplicateEdge, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
-    Timeout, error_from_code,
+    BufferFull, ConnectionClosed, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
+    Kicked, Timeout, error_from_code,
 )
 from frontier.wire.events import (
     HOOK_METHOD_PREFIX, Ack, Cancel, Event, GoAway, Hello, Ping, Pong, Publish, Register, Request,
@@ -40,7 +45,6 @@ log = logging.getLogger("frontier.sdk")
 Handler = Callable[[IncomingRequest], Any]
 
 _CLOSED = object()  # put in a queue to wake its readers when the client closes
-_FATAL_CODES = (ErrorCode.DUPLICATE_EDGE,)
 
 
 class Client:
@@ -131,7 +135,7 @@ class Client:
             if self._link is not link:
                 return  # an older, drained link
             self._link = None
-            if isinstance(error, DuplicateEdge):
+            if isinstance(error, Kicked):  # an operator, or a newer connection with our id
                 self._fatal = error
             self._cond.notify_all()
             start = self._should_reconnect()

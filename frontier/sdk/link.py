@@ -166,12 +166,9 @@ class Link:
         last_rx = time.monotonic()
         nonce = 0
         error: FrontierError = ConnectionClosed("the gateway closed the connection")
+        data: bytes | None = b""  # first, what arrived together with the Welcome
         try:
             while True:
-                try:
-                    data = self.sock.recv(_RECV_SIZE)
-                except socket.timeout:
-                    data = None
                 now = time.monotonic()
                 if data is not None:
                     last_rx = now
@@ -186,6 +183,13 @@ class Link:
                 if now - self._last_tx >= interval:
                     nonce += 1
                     self.send(Ping(nonce))
+                try:
+                    data = self.sock.recv(_RECV_SIZE)
+                except socket.timeout:
+                    data = None
+                    continue
+                if not data:
+                    return  # the gateway closed the connection
         except FrontierError as exc:
             error = exc
         except OSError as exc:
@@ -197,9 +201,11 @@ class Link:
             self.close(self.error or error)
 
     def _parse(self, data: bytes) -> list[Event]:
+        """Feed ``data`` (``b""``: nothing new) and return every complete event."""
         events = []
         with self._state_lock:
-            self.conn.receive_data(data)
+            if data:
+                self.conn.receive_data(data)
             while True:
                 event = self.conn.next_event()
                 if event is NEED_DATA:

@@ -26,7 +26,7 @@ from .events import (
     StreamAccept, StreamCredit, StreamData, StreamOpen, Welcome,
 )
 from .state import (
-    CONNECTION_TRANSITIONS, MAX_WINDOW, STREAM_EVENTS, STREAM_TRANSITIONS, ConnState, Direction, Side,
+    TRANSITIONS_BY_STATE, MAX_WINDOW, STREAM_EVENTS, STREAM_TRANSITIONS, ConnState, Direction, Side,
     StreamState,
 )
 
@@ -63,10 +63,14 @@ class _Stream:
 class Connection:
     """One end of a frontier connection, as a pure state machine."""
 
-    __slots__ = ("our_side", "state", "max_frame_size", "_buf", "_pos", "_eof", "_streams", "_highest", "_next_stream_id")
+    __slots__ = (
+        "our_side", "_state", "max_frame_size", "_buf", "_pos", "_eof", "_streams", "_highest", "_next_stream_id",
+        "_peer_side", "_send_rules", "_recv_rules",
+    )
 
     def __init__(self, our_side: Side, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         self.our_side = our_side
+        self._peer_side = our_side.other
         self.state = ConnState.IDLE
         #: largest frame body accepted and sent; a client adopts the gateway's on ``Welcome``
         self.max_frame_size = max_frame_size
@@ -76,6 +80,17 @@ class Connection:
         self._streams: dict[int, _Stream] = {}
         self._highest = [0, 0]  # highest stream id seen, by parity (0: gateway's, 1: client's)
         self._next_stream_id = 1 if our_side is Side.CLIENT else 2
+
+    @property
+    def state(self) -> ConnState:
+        """Where the connection is in its life (see :mod:`frontier.wire.state`)."""
+        return self._state
+
+    @state.setter
+    def state(self, state: ConnState) -> None:
+        self._state = state
+        self._send_rules = TRANSITIONS_BY_STATE[(state, self.our_side)]
+        self._recv_rules = TRANSITIONS_BY_STATE[(state, self._peer_side)]
 
     # -- bytes in, events out -------------------------------------------------------
 
@@ -181,11 +196,11 @@ class Connection:
     def _process(self, event: Event, direction: Direction) -> bool:
         """Apply ``event`` to the state; False means drop it (a late stream frame)."""
         sending = direction is _SEND
-        sender = self.our_side if sending else self.our_side.other
         etype = type(event)
-        new_state = CONNECTION_TRANSITIONS.get((self.state, sender, etype))
+        new_state = (self._send_rules if sending else self._recv_rules).get(etype)
         if new_state is None:
-            raise self._violation(sending, f"{etype.__name__} from the {sender.value} is not allowed while {self.state.value}")
+            sender = self.our_side if sending else self._peer_side
+            raise self._violation(sending, f"{etype.__name__} from the {sender.value} is not allowed while {self._state.value}")
         if etype in _STREAM_EVENT_TYPES:
             if not self._process_stream(event, direction, sending):
                 return False
@@ -198,7 +213,8 @@ class Connection:
                 raise self._violation(sending, f"unknown role {event.role!r}")
         elif etype is Welcome:
             self.max_frame_size = event.max_frame_size
-        self.state = new_state
+        if new_state is not self._state:
+            self.state = new_state
         return True
 
     def _process_stream(self, event: Event, direction: Direction, sending: bool) -> bool:

@@ -64,6 +64,15 @@ for _state in (OPEN, DRAINING):
             CONNECTION_TRANSITIONS[(_state, _side, _ev)] = _state
 del _state, _side, _ev
 
+#: the same table split by (state, sender): event type -> next state, so the hot path
+#: does one lookup keyed by a type (enum members hash in Python, types in C)
+TRANSITIONS_BY_STATE: dict[tuple[ConnState, Side], dict[type, ConnState]] = {
+    (state, side): {} for state in ConnState for side in Side
+}
+for (_state, _side, _ev), _next in CONNECTION_TRANSITIONS.items():
+    TRANSITIONS_BY_STATE[(_state, _side)][_ev] = _next
+del _state, _side, _ev, _next
+
 
 class StreamState(enum.Enum):
     """Life of one stream, seen from one end."""
