@@ -96,7 +96,9 @@ class Gateway:
             ctx = server_ssl_context(listen.tls)
             if ctx is not None:
                 kwargs["ssl_context"] = ctx
-            server = StreamServer(self._listeners.get(role) or listen.host_port, partial(self._handle, role), backlog=1024, **kwargs)
+            bound = self._listeners.get(role)
+            server = StreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
+                                  backlog=1024 if bound is None else None, **kwargs)
             server.start()
             self._servers[role] = server
             log.info("%s listener on %s:%d%s", role, *server.address[:2], " (TLS)" if ctx else "")
