@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="override log.level: " + ", ".join(_LEVELS),
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run N gateway processes sharing the edge port (SO_REUSEPORT), each on its own "
+        "service port (the configured one + its index) and reporting to Frontlas as <frontier_id>-<index>",
+    )
 
     config = commands.add_parser("config", help="inspect the configuration")
     actions = config.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -80,9 +88,20 @@ def _add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``frontier-gevent``; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if args.command == "serve" and args.workers > 1:
+        from frontier.cluster.workers import supervise  # no gevent: it only runs processes
+
+        return supervise(args.config, args.log_level, args.workers)
     if args.command == "serve":
         return serve(args.config, args.log_level)
     return config_check(args.config)
@@ -148,7 +167,10 @@ def serve(config_path: str | None, log_level: str | None = None) -> int:
     from frontier.server import Gateway
 
     try:
-        gateway = Gateway(config)
+        from frontier.cluster.workers import reuseport_listeners
+
+        listeners = reuseport_listeners(config)  # a --workers child binds the shared edge port
+        gateway = Gateway(config, listeners=listeners) if listeners else Gateway(config)
     except ConfigError as exc:
         return _config_error(exc)
     signals_seen: list[int] = []
