@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="run N gateway processes sharing the edge port (SO_REUSEPORT), each on its own "
-        "service port (the configured one + its index) and reporting to Frontlas as <frontier_id>-<index>",
+        "service port (the configured one, then the next ones up) and reporting to Frontlas as <frontier_id>-<index>",
     )
 
     config = commands.add_parser("config", help="inspect the configuration")
