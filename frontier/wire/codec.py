@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import msgpack
 
-from .errors import RemoteProtocolError
-from .events import FRAME_TYPES, Event
+from .errors import LocalProtocolError, RemoteProtocolError, UnsupportedVersion
+from .events import FRAME_TYPES, PROTOCOL_VERSION, Event, Hello
 
 HEADER = struct.Struct(">I")
 HEADER_SIZE = HEADER.size
@@ -39,8 +39,43 @@ _GETTERS: dict[type[Event], Callable[[Event], tuple]] = {cls: _getter(cls) for c
 
 
 def encode_body(event: Event) -> bytes:
-    """Pack an event into a msgpack frame body (no header)."""
-    return msgpack.packb((event.TYPE, *_GETTERS[type(event)](event)))
+    """Pack an event into a msgpack frame body (no header).
+
+    Raises ``LocalProtocolError`` for anything the peer's decoder would refuse, so
+    the fault is reported on the side that made it."""
+    getter = _GETTERS.get(type(event))
+    if getter is None:
+        raise LocalProtocolError(f"{type(event).__name__} is not a frame")
+    values = getter(event)
+    for kind, value in zip(event.SCHEMA, values):
+        if not _sendable(kind, value):
+            raise LocalProtocolError(f"{type(event).__name__} has a field of the wrong type: {value!r:.60}")
+    try:
+        return msgpack.packb((event.TYPE, *values))
+    except (ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
+        raise LocalProtocolError(f"{type(event).__name__} cannot be encoded: {exc}") from None
+
+
+def _is_uint(value: Any) -> bool:
+    """An unsigned 64-bit int (``IntEnum`` codes count; ``bool`` does not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < _U64
+
+
+def _sendable(kind: str, value: Any) -> bool:
+    """Would the peer accept ``value`` for a field of this schema kind?"""
+    if kind == "u":
+        return _is_uint(value)
+    if kind == "b":
+        return type(value) is bytes
+    if kind == "s":
+        return type(value) is str
+    if kind == "o":
+        return value is None or _is_uint(value)
+    if kind == "l":
+        return type(value) in (tuple, list) and all(type(x) is str for x in value)
+    if kind == "n":
+        return type(value) in (int, float) and value >= 0
+    return False
 
 
 def encode_frame(event: Event) -> bytes:
@@ -83,6 +118,9 @@ def decode_body(body: bytes | memoryview) -> Event:
     cls = FRAME_TYPES.get(obj[0])
     if cls is None:
         raise RemoteProtocolError(f"unknown frame type {obj[0]}")
+    if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] != PROTOCOL_VERSION:
+        # before the shape: a future version may carry other fields
+        raise UnsupportedVersion(f"protocol version {obj[1]} is not supported (this end speaks {PROTOCOL_VERSION})")
     schema = cls.SCHEMA
     if len(obj) != len(schema) + 1:
         raise RemoteProtocolError(f"{cls.__name__} needs {len(schema)} fields, got {len(obj) - 1}")

@@ -47,6 +47,9 @@ NEED_DATA: Final = _NeedData()
 _STREAM_EVENT_TYPES = frozenset(STREAM_EVENTS)
 _SEND, _RECV = Direction.SEND, Direction.RECV
 _COMPACT_AT = 1 << 16
+_MAX_CLOSE_MESSAGE = 1024  # characters of a Refuse/GoAway reason
+#: the smallest frame limit and heartbeat a Welcome may announce
+MIN_FRAME_SIZE = 1024
 
 
 class _Stream:
@@ -115,7 +118,11 @@ class Connection:
                 end = pos + HEADER_SIZE + size
                 if len(buf) >= end:
                     with memoryview(buf) as view:
-                        event = decode_body(view[pos + HEADER_SIZE:end])
+                        body = view[pos + HEADER_SIZE:end]
+                        try:
+                            event = decode_body(body)
+                        finally:
+                            body.release()  # an error's traceback must not pin the buffer
                     self._consumed(end)
                     if self._process(event, _RECV):
                         return event
@@ -124,6 +131,7 @@ class Connection:
                 if avail:
                     raise RemoteProtocolError("connection closed in the middle of a frame")
                 self.state = ConnState.CLOSED
+                self._streams.clear()
                 return PeerClosed()
             return NEED_DATA
 
@@ -160,12 +168,14 @@ class Connection:
         """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``);
         ``b""`` for a client, which just closes. The machine is CLOSED afterwards."""
         frame = b""
+        message = message[:_MAX_CLOSE_MESSAGE]
         if self.our_side is Side.GATEWAY and self.state is not ConnState.CLOSED:
             if self.state in (ConnState.IDLE, ConnState.HANDSHAKING):
                 frame = encode_frame(Refuse(code, message))
             else:
                 frame = encode_frame(GoAway(code, message))
         self.state = ConnState.CLOSED
+        self._streams.clear()
         return frame
 
     # -- streams ---------------------------------------------------------------------
@@ -212,6 +222,8 @@ class Connection:
             if event.role not in (ROLE_SERVICE, ROLE_EDGE):
                 raise self._violation(sending, f"unknown role {event.role!r}")
         elif etype is Welcome:
+            if event.max_frame_size < MIN_FRAME_SIZE or not event.heartbeat_interval > 0:
+                raise self._violation(sending, f"Welcome limits are unusable: max_frame_size={event.max_frame_size}, heartbeat_interval={event.heartbeat_interval}")
             self.max_frame_size = event.max_frame_size
         if new_state is not self._state:
             self.state = new_state
@@ -220,6 +232,8 @@ class Connection:
     def _process_stream(self, event: Event, direction: Direction, sending: bool) -> bool:
         sid = event.stream_id
         etype = type(event)
+        if (etype is StreamOpen or etype is StreamAccept) and event.window > MAX_WINDOW:
+            raise self._violation(sending, f"window {event.window} is larger than {MAX_WINDOW}")
         rec = self._streams.get(sid)
         if rec is None:
             parity = sid & 1
@@ -254,14 +268,14 @@ class Connection:
                 rec.recv_window -= n
         elif etype is StreamCredit:
             if sending:
+                if rec.recv_window + event.amount > MAX_WINDOW:
+                    raise LocalProtocolError(f"credit of {event.amount} on stream {sid} would overflow the peer's window")
                 rec.recv_window += event.amount
             else:
                 rec.send_window += event.amount
                 if rec.send_window > MAX_WINDOW:
                     raise RemoteProtocolError(f"credit on stream {sid} overflows the window")
         elif etype is StreamOpen or etype is StreamAccept:
-            if event.window > MAX_WINDOW:
-                raise self._violation(sending, f"window {event.window} is larger than {MAX_WINDOW}")
             if sending:
                 rec.recv_window = event.window
             else:

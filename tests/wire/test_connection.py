@@ -274,9 +274,17 @@ def test_frame_of_exactly_the_maximum_is_accepted_and_one_more_is_not() -> None:
 def test_client_adopts_the_welcome_limit_for_what_it_receives() -> None:
     p = Pair()
     p.exchange(CLIENT, HELLO)
-    p.exchange(GATEWAY, Welcome(1, 64, 1.0, 10, 10))
-    p.client.receive_data(frames(Response(1, 0, b"x" * 100)))
+    p.exchange(GATEWAY, Welcome(1, 1024, 1.0, 10, 10))
+    p.client.receive_data(frames(Response(1, 0, b"x" * 1100)))
     with pytest.raises(FrameTooLarge):
+        p.client.next_event()
+
+
+def test_a_welcome_with_unusable_limits_is_refused() -> None:
+    p = Pair()
+    p.exchange(CLIENT, HELLO)
+    p.client.receive_data(frames(Welcome(1, 64, 1.0, 10, 10)))
+    with pytest.raises(RemoteProtocolError, match="unusable"):
         p.client.next_event()
 
 
