@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration as YAML on stdout and warnings on stderr; exit 2 if it is wrong.",
     )
     _add_config_argument(check)
+
+    from frontier.control.cli import add_parsers  # stdlib only: no gevent, no grpc
+
+    add_parsers(commands)  # edges list|get|kick|rpcs, services list|get|kick|rpcs|topics
     return parser
 
 
@@ -104,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return supervise(args.config, args.log_level, args.workers)
     if args.command == "serve":
         return serve(args.config, args.log_level)
-    return config_check(args.config)
+    if args.command == "config":
+        return config_check(args.config)
+    return args.func(args)
 
 
 def _config_error(exc: ConfigError) -> int:

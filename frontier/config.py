@@ -559,8 +559,8 @@ class Exchange:
 class Dao:
     """The in-memory query store behind the control plane (``dao``)."""
 
-    #: ``buntdb`` (fast in-memory index; list counts are -1, as in Go; ``memory`` is an
-    #: alias) or ``sqlite3`` (in-memory SQLite; exact counts)
+    #: ``buntdb`` (fast in-memory index; ``memory`` is an alias) or ``sqlite3``
+    #: (in-memory SQLite); both return true list counts (Go's buntdb returns -1)
     backend: str = _opt("buntdb", choices=("buntdb", "sqlite3"), aliases={"memory": "buntdb", "": "buntdb"})
     #: log every store query
     debug: bool = False

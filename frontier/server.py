@@ -58,7 +58,7 @@ class Gateway:
         if config.controlplane.enable:
             from frontier.control.store import make_store
 
-            self.store = make_store(config.dao.backend)
+            self.store = make_store(config.dao.backend, debug=config.dao.debug)
             observers.append(self.store)
         #: reports this gateway to Frontlas when ``frontlas.enable``
         self.reporter: Any = None
@@ -84,7 +84,11 @@ class Gateway:
     def _build_sinks(self) -> list[Any]:
         from frontier.mqm import build_sinks
 
-        return list(build_sinks(self.config.mqm))
+        sinks = list(build_sinks(self.config.mqm))
+        if sinks:  # their clients log every reconnect attempt while a broker is down
+            for name in ("pika", "kafka"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+        return sinks
 
     # -- life ------------------------------------------------------------------------------
 
@@ -155,11 +159,10 @@ class Gateway:
             self.reporter.stop()
         if self.control_plane is not None:
             self.control_plane.stop()
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception:
-                log.exception("closing sink %r failed", sink)
+        if self.sinks:
+            from frontier.mqm import close_all
+
+            close_all(self.sinks)
         self._stopped.set()
 
     def _close_all(self) -> None:
