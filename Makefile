@@ -20,12 +20,12 @@ $(PY):
 # --no-build-isolation: build with the venv's own setuptools, so an already
 # installed tree needs no network.
 $(SERVE_STAMP): setup.cfg pyproject.toml | $(PY)
-	$(PY) -m pip install -q 'setuptools>=64'
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=70.1' wheel
 	$(PY) -m pip install -q --no-build-isolation -e .
 	touch $@
 
 $(TEST_STAMP): setup.cfg pyproject.toml | $(PY)
-	$(PY) -m pip install -q 'setuptools>=64'
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=70.1' wheel
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@ $(SERVE_STAMP)
 
