@@ -185,6 +185,12 @@ class Target:
         t = psutil.Process(self.pid).cpu_times()
         return t.user + t.system
 
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -327,7 +333,7 @@ def throughput_run(target: Target, sc: Scenario, s: Settings, profiler: "Profile
     }
 
 
-def idle_run(kind: str, s: Settings, workdir: Path) -> dict[str, Any]:
+def idle_run(kind: str, s: Settings, workdir: Path, run: int = 0) -> dict[str, Any]:
     """Fresh target; connect ``rss_counts[0]`` then up to ``rss_counts[1]`` edges;
     RSS per edge at both counts and the connect rate of the second batch."""
     target = Target(kind, workdir).start()
@@ -339,7 +345,7 @@ def idle_run(kind: str, s: Settings, workdir: Path) -> dict[str, Any]:
         rss0 = target.rss()
         out: dict[str, Any] = {"rss0": rss0}
         for k in range(s.rss_procs):
-            workers.append(Worker(loadgen.edge_worker, {"addr": target.edge_addr, "src": _src(10 + k), "base_id": 1 + k * 1_000_000}))
+            workers.append(Worker(loadgen.edge_worker, {"addr": target.edge_addr, "src": _src(10 + s.rss_procs * run + k), "base_id": 1 + k * 1_000_000}))
         have = 0
         for i, total in enumerate(s.rss_counts):
             batch = _split(total - have, len(workers))
@@ -349,7 +355,8 @@ def idle_run(kind: str, s: Settings, workdir: Path) -> dict[str, Any]:
             ok = sum(d["ok"] for d in done)
             failed = sum(d["failed"] for d in done)
             if failed:
-                raise RuntimeError(f"{kind}: {failed} of {total - have} edges failed to connect: {done[0]['errors']}")
+                raise RuntimeError(f"{kind}: {failed} of {total - have} edges failed to connect: {done[0]['errors']}; "
+                                   f"target {'alive' if target.proc.poll() is None else 'dead'}; its log ends:\n{target.log_tail()}")
             elapsed = max(d["last"] for d in done) - min(d["started"] for d in done)
             have += ok
             time.sleep(1.0)  # idle
@@ -452,23 +459,30 @@ def check_targets(rows: list[dict[str, Any]], s: Settings) -> list[dict[str, Any
         field_, op = kind[:-2], kind[-2:]
         value = row[field_]
         met = value is not None and (value >= bound if op == ">=" else value <= bound)
-        out.append({"row": name, "what": f"{field_} {op} {bound}", "value": value, "met": met})
+        entry = {"row": name, "what": f"{field_} {op} {bound}", "value": value, "met": met}
+        if field_ == "ratio":
+            cpu = row.get("cpu_ratio")
+            entry["cpu_ratio"] = cpu
+            entry["met_per_cpu"] = cpu is not None and cpu >= bound
+        out.append(entry)
     return out
 
 
 def format_table(doc: dict[str, Any]) -> str:
     """The table printed at the end (and pasted into the README)."""
-    head = ("figure", "unit", "gateway", "relay", "gw/relay", "spread gateway", "spread relay", "CPU us/op gw : relay")
+    head = ("figure", "unit", "gateway", "relay", "gw/relay", "runs", "spread gateway", "spread relay",
+            "CPU us/op gw : relay", "per-CPU ratio")
     lines = [head]
     for r in doc["rows"]:
         sg, sr = r["spread"]["gateway"], r["spread"]["relay"]
         cost = r.get("cpu_us_per_op")
         lines.append((
             r["name"], r["unit"], _fmt(r["gateway"]), _fmt(r["relay"]),
-            "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
+            "-" if r["ratio"] is None else f"{r['ratio']:.2f}", str(r["runs"]),
             f"{_fmt(sg[0])}..{_fmt(sg[1])}" if sg else "-",
             f"{_fmt(sr[0])}..{_fmt(sr[1])}" if sr else "-",
             f"{_fmt(cost['gateway'])} : {_fmt(cost['relay'])}" + (" per MB" if cost["unit"] == "us/MB" else "") if cost else "",
+            f"{r['cpu_ratio']:.2f}" if r.get("cpu_ratio") else "",
         ))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     out = []
@@ -552,8 +566,10 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
                 cost_g, cost_r = _median([r["cpu_us"] for r in gw]), _median([r["cpu_us"] for r in rl])
                 extra = {"cpu": {"gateway": _round(_median([r["cpu"] for r in gw])), "relay": _round(_median([r["cpu"] for r in rl]))},
                          "cpu_us_per_op": {"unit": "us/MB" if sc.unit == "MB/s" else "us/op",
-                                           "gateway": _round(cost_g), "relay": _round(cost_r),
-                                           "ratio": _round(cost_g / cost_r, 3) if cost_g and cost_r else None},
+                                           "gateway": _round(cost_g), "relay": _round(cost_r)},
+                         # the gateway's throughput per CPU-second over the relay's: what
+                         # the ratio would be with both saturating a core
+                         "cpu_ratio": _round(cost_r / cost_g, 3) if cost_g and cost_r else None,
                          "failures": {"gateway": sum(r["failures"] for r in gw), "relay": sum(r["failures"] for r in rl)}}
                 rows.append(_row(sc.label, sc.unit, [r["value"] for r in gw], [r["value"] for r in rl], extra))
                 if sc.latency:
@@ -567,7 +583,7 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
         per = {"gateway": [], "relay": []}
         for i in range(s.rss_runs):
             for kind in (("gateway", "relay") if i % 2 == 0 else ("relay", "gateway")):
-                res = idle_run(kind, s, workdir)
+                res = idle_run(kind, s, workdir, 2 * i + (kind == "relay"))
                 per[kind].append(res)
                 log(f"  {'connect + idle':24s} run {i + 1}/{s.rss_runs} {kind:7s} "
                     f"{_fmt(res['rate_1'])} connects/s; idle RSS/edge {res['per_edge_0']:.2f} KB @{s.rss_counts[0]}, "
@@ -628,9 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     log(format_table(doc))
     log("")
     for t in doc["targets"]:
-        log(f"target {'MET   ' if t['met'] else 'MISSED'} {t['row']}: {t['what']} (got {t['value']})")
-    log(f"({doc['runs']} runs per figure; spread = min..max over runs; load average now {os.getloadavg()[0]:.2f}; "
-        f"{doc['seconds']}s in all)")
+        line = f"target {'MET   ' if t['met'] else 'MISSED'} {t['row']}: {t['what']} (got {t['value']})"
+        if "cpu_ratio" in t:
+            line += f"; per CPU-second: {t['cpu_ratio']} ({'met' if t['met_per_cpu'] else 'missed'})"
+        log(line)
+    log(f"(figures are medians over 'runs' runs; spread = min..max; per-CPU ratio = relay's CPU us/op over the "
+        f"gateway's; load average now {os.getloadavg()[0]:.2f}; {doc['seconds']}s in all)")
     (args.out / "latest.json").write_text(json.dumps(doc, indent=1) + "\n")
     if profiler is not None and profiler.files:
         from loadtests import profile

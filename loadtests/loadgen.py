@@ -50,6 +50,7 @@ _unpack_hdr_idx = _HDR_IDX.unpack_from
 _unpackb = msgpack.unpackb
 _RECV = 1 << 18
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+_IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux >= 4.2
 
 T_HELLO, T_WELCOME, T_REFUSE = Hello.TYPE, Welcome.TYPE, Refuse.TYPE
 T_REQUEST, T_RESPONSE, T_PUBLISH, T_ACK = Request.TYPE, Response.TYPE, Publish.TYPE, Ack.TYPE
@@ -410,6 +411,9 @@ class EdgeSwarm:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # pick the port at connect() (4-tuple unique), not at bind(): with
+                # thousands of ports in TIME_WAIT, bind(port 0) crawls
+                sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
                 try:
                     sock.bind((self.src, 0))
                 except OSError as exc:
