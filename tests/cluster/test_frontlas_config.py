@@ -1,0 +1,117 @@
+"""Frontlas reads Go's ``frontlas.yaml`` keys as they are; its CLI checks them; the
+frontier plane refuses malformed reports with typed errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from frontier.cluster import protocol as P
+from frontier.config import Config
+from frontier.cluster.reporter import FrontlasReporter
+from frontier.sdk import Edge, FrontierError, InvalidArgument, Refused, Service
+from frontier.wire.errors import ConfigError
+from frontlas.config import FrontlasConfig, load_config
+from tests.cluster.conftest import Cluster
+from tests.cluster.helpers import ROOT
+
+pytestmark = pytest.mark.timeout(60)
+
+GO_MINIMAL = """
+daemon:
+  rlimit: {enable: false, nofile: 1024}
+  pprof: {enable: true, addr: 0.0.0.0:6061, cpu_profile_rate: 0}
+control_plane:
+  listen: {network: tcp, addr: 0.0.0.0:40011}
+frontier_plane:
+  listen: {network: tcp, addr: 0.0.0.0:40012}
+  expiration: {service_meta: 30, edge_meta: 30}
+redis:
+  mode: standalone
+  standalone: {network: tcp, addr: 127.0.0.1:6379, db: 0}
+"""
+
+
+def test_go_frontlas_yaml_loads() -> None:
+    warnings: list[str] = []
+    config = FrontlasConfig.from_dict(yaml.safe_load(GO_MINIMAL), warn=warnings.append)
+    assert config.control_plane.listen.addr == "0.0.0.0:40011"
+    assert config.frontier_plane.listen.addr == "0.0.0.0:40012"
+    assert (config.frontier_plane.expiration.service_meta, config.frontier_plane.expiration.edge_meta) == (30, 30)
+    assert config.redis.mode == "standalone" and config.redis.standalone.addr == "127.0.0.1:6379"
+    assert warnings == ["daemon.pprof.enable: Go's pprof profiler is not implemented in frontlas-gevent, ignored"]
+    assert config.heartbeat == 10.0
+
+
+def test_readme_style_top_level_expiration_and_go_all_yaml_section() -> None:
+    config = FrontlasConfig.from_dict({"expiration": {"service_meta": 9, "edge_meta": 12}})
+    assert (config.frontier_plane.expiration.service_meta, config.frontier_plane.expiration.edge_meta) == (9, 12)
+    config = FrontlasConfig.from_dict({"frontier_manager": {"listen": {"addr": "1.2.3.4:5"}, "expiration": {"edge_meta": 0}}})
+    assert config.frontier_plane.listen.addr == "1.2.3.4:5"
+    assert config.frontier_plane.expiration.edge_meta == 30  # 0 means the default, as in Go
+
+
+def test_sentinel_and_cluster_blocks() -> None:
+    config = FrontlasConfig.from_dict({"redis": {"mode": "sentinel", "sentinel": {"addrs": ["10.0.0.1:26379"], "master_name": "m"},
+                                                 "password": "pw"}})
+    assert config.redis.sentinel.master_name == "m"
+    with pytest.raises(ConfigError, match="redis.sentinel"):
+        FrontlasConfig.from_dict({"redis": {"mode": "sentinel"}})
+    with pytest.raises(ConfigError, match="redis.cluster.addrs"):
+        FrontlasConfig.from_dict({"redis": {"mode": "cluster"}})
+    with pytest.raises(ConfigError, match="redis.mode"):
+        FrontlasConfig.from_dict({"redis": {"mode": "ring"}})
+    with pytest.raises(ConfigError, match="key_prefix"):
+        FrontlasConfig.from_dict({"redis": {"key_prefix": "a{b}"}})
+
+
+def test_environment_overrides() -> None:
+    config = load_config(None, {"FRONTLAS__REDIS__MODE": "cluster", "FRONTLAS__REDIS__CLUSTER__ADDRS": "[10.0.0.1:7000]",
+                                "FRONTIER__REDIS__MODE": "ignored"})
+    assert config.redis.mode == "cluster" and config.redis.cluster.addrs == ("10.0.0.1:7000",)
+
+
+def test_cli_config_check(tmp_path: Path) -> None:
+    path = tmp_path / "frontlas.yaml"
+    path.write_text(GO_MINIMAL)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ok = subprocess.run([sys.executable, "-m", "frontlas.cli", "config", "check", "--config", str(path)],
+                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=30)
+    assert ok.returncode == 0 and "frontier_plane:" in ok.stdout and "pprof" in ok.stderr
+    path.write_text("redis: {mode: ring}\n")
+    bad = subprocess.run([sys.executable, "-m", "frontlas.cli", "config", "check", "--config", str(path)],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=30)
+    assert bad.returncode == 2 and "redis.mode" in bad.stderr
+
+
+def test_frontier_side_config() -> None:
+    config = Config.from_dict({"frontlas": {"enable": True, "dial": {"addr": ["10.0.0.9:40012"]}}, "daemon": {"frontier_id": "edge-gw-1"}})
+    reporter = FrontlasReporter.from_config(config)
+    assert (reporter.addrs, reporter.frontier_id) == (["10.0.0.9:40012"], "edge-gw-1")
+    with pytest.raises(ConfigError, match="daemon.frontier_id"):
+        FrontlasReporter.from_config(Config.from_dict({"frontlas": {"enable": True}, "daemon": {"frontier_id": "a{b}"}}))
+
+
+def test_the_frontier_plane_refuses_bad_reports(cluster: Cluster) -> None:
+    fl = cluster.frontlas()
+    client = cluster.client(Edge, fl.plane_addr, meta=P.pack({"frontier_id": "probe"}))
+    with pytest.raises(InvalidArgument):
+        client.call(P.REPORT, b"\xc1garbage")
+    with pytest.raises(InvalidArgument):
+        client.call(P.REPORT, P.pack({"frontier_id": "x", "session": "s", "seq": -1}))
+    with pytest.raises(InvalidArgument):
+        client.call(P.REGISTER, P.pack({"frontier_id": "bad{id}", "session": "s", "advertised_sb_addr": "a:1",
+                                        "advertised_eb_addr": "a:2"}))
+    with pytest.raises(InvalidArgument):
+        client.call(P.SYNC, P.pack({"frontier_id": "x", "session": "s", "seq": 1, "edges": [["not-an-id"]]}))
+    with pytest.raises(FrontierError):
+        client.call("frontlas.nothing", P.pack({}))
+    answer = P.unpack(client.call(P.REPORT, P.pack({"frontier_id": "x", "session": "s", "seq": 1})))
+    assert answer["status"] == P.UNKNOWN
+    with pytest.raises(Refused):  # services have no business on the frontier plane
+        Service(fl.plane_addr, timeout=5)

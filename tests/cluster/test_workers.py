@@ -1,0 +1,119 @@
+"""``frontier-gevent serve --workers 2``: two processes share the edge port, each
+with its own service port, both registered with Frontlas; edges spread over both."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from frontier.cluster.workers import _take_ports
+from frontier.sdk import Edge
+from frontier.sdk.cluster import ClusterService
+from tests.cluster.conftest import Cluster
+from tests.cluster.helpers import ROOT, free_port, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _two_free_ports() -> int:
+    """A port P with P and P+1 free."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two adjacent free ports")
+
+
+def test_workers_share_the_edge_port(cluster: Cluster, tmp_path: Path) -> None:
+    fl = cluster.frontlas()
+    sb_port, eb_port = _two_free_ports(), free_port()
+    config = {
+        "servicebound": {"listen": {"addr": f"127.0.0.1:{sb_port}"}},
+        "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
+        "daemon": {"frontier_id": "host"},
+        "limits": {"drain_timeout": 1},
+    }
+    path = tmp_path / "workers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = open(tmp_path / "workers.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        cluster.wait_registered("host-0", "host-1", timeout=20)
+        listed = fl.frontiers()
+        assert {f["advertised_eb_addr"] for f in listed.values()} == {f"127.0.0.1:{eb_port}"}
+        assert sorted(f["advertised_sb_addr"] for f in listed.values()) == [f"127.0.0.1:{sb_port}", f"127.0.0.1:{sb_port + 1}"]
+
+        edges = [cluster.client(Edge, f"127.0.0.1:{eb_port}") for _ in range(30)]
+        for edge in edges:
+            edge.register("ping", lambda req, e=edge: b"%d" % e.edge_id)
+        wait_until(lambda: len(fl.edges()) == 30, 10, what="all edges reported")
+        per_worker = {fid: f["edge_count"] for fid, f in fl.frontiers().items()}
+        assert sum(per_worker.values()) == 30 and min(per_worker.values()) > 0, per_worker
+
+        svc = cluster.client(ClusterService, fl.rest_addr)
+        assert svc.frontiers == ["host-0", "host-1"]
+        for edge in edges:
+            assert svc.call(edge.edge_id, "ping", b"") == b"%d" % edge.edge_id
+        for edge in edges:
+            edge.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+        log.close()
+    assert code == 0, (tmp_path / "workers.log").read_text()
+    assert fl.frontiers() == {}  # both unregistered on the way out
+
+
+def _worker_pid(parent: int, frontier_id: str) -> int:
+    """The pid of the child of ``parent`` running as ``frontier_id`` (from its environment)."""
+    children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout.split()
+    for pid in children:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if f"FRONTIER__DAEMON__FRONTIER_ID={frontier_id}".encode() in environ:
+            return int(pid)
+    raise AssertionError(f"no worker {frontier_id} among {children}")
+
+
+def test_worker_ports_skip_the_edge_port_and_each_other() -> None:
+    assert _take_ports(30011, 3, {30012}) == [30011, 30013, 30014]
+    assert _take_ports(30010, 2, {30012, 30011, 30013}) == [30010, 30014]
+    assert _take_ports(0, 2, {30012}) == [0, 0]
+
+
+def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None:
+    fl = cluster.frontlas()
+    eb_port = free_port()
+    config = {
+        "servicebound": {"listen": {"addr": "127.0.0.1:0"}},
+        "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
+        "daemon": {"frontier_id": "crashy"},
+    }
+    path = tmp_path / "workers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cluster.wait_registered("crashy-0", "crashy-1", timeout=20)
+        old = fl.frontiers()["crashy-1"]["advertised_sb_addr"]
+        os.kill(_worker_pid(proc.pid, "crashy-1"), signal.SIGKILL)
+        # the restarted worker registers again once the killed one's TTL passed (same id)
+        wait_until(lambda: fl.frontiers().get("crashy-1", {}).get("advertised_sb_addr") not in (None, old), 20,
+                   what="the crashed worker is back")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
