@@ -9,8 +9,12 @@ greenlets by themselves in a gevent-patched one. Example::
     svc.register("echo", lambda req: req.data)
     edge = Edge("127.0.0.1:30012", meta=b"device-1")
     assert edge.call("echo", b"hi") == b"hi"
+
+In a cluster, ``ClusterService`` and ``ClusterEdge`` take a Frontlas address instead
+(see :mod:`frontier.sdk.cluster`).
 """
 
+from .cluster import ClusterEdge, ClusterService
 from .edge import Edge
 from .errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
@@ -22,7 +26,7 @@ from .service import Service
 from .stream import Stream
 
 __all__ = [
-    "Service", "Edge", "Stream", "Message", "Request",
+    "Service", "Edge", "Stream", "Message", "Request", "ClusterService", "ClusterEdge",
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
     "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError",
