@@ -10,7 +10,8 @@ from typing import Any, Iterator
 import pytest
 
 from frontier.sdk import Edge, EdgeNotOnline, RemoteError
-from frontier.sdk.cluster import ClusterEdge, ClusterService, frontier_of_edge, list_frontiers
+from frontier.sdk import ClusterEdge, ClusterService
+from frontier.sdk.cluster import frontier_of_edge, list_frontiers
 from tests.cluster.conftest import Cluster
 from tests.cluster.helpers import drop_prefix, new_prefix, wait_until
 
