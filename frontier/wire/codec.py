@@ -7,6 +7,7 @@ garbage raises :class:`RemoteProtocolError` and nothing else.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import fields
 from operator import attrgetter
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 import msgpack
 
-from .errors import LocalProtocolError, RemoteProtocolError, UnsupportedVersion
+from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError, UnsupportedVersion
 from .events import FRAME_TYPES, PROTOCOL_VERSION, Event, Hello
 
 HEADER = struct.Struct(">I")
@@ -37,6 +38,46 @@ def _getter(cls: type[Event]) -> Callable[[Event], tuple]:
 
 _GETTERS: dict[type[Event], Callable[[Event], tuple]] = {cls: _getter(cls) for cls in FRAME_TYPES.values()}
 
+#: Python types a decoded field of each schema kind may have (msgpack never yields
+#: ints outside [-2**63, 2**64), so only the sign is left to check)
+_RECV_TYPES = {"u": (int,), "b": (bytes,), "s": (str,), "o": (int, type(None)), "l": (list,), "n": (int, float)}
+#: what we accept when sending (codes are ``ErrorCode`` members; lists may be tuples)
+_SEND_TYPES = {**_RECV_TYPES, "u": (int, ErrorCode), "o": (int, ErrorCode, type(None)), "l": (tuple, list)}
+
+
+class _Schema:
+    """An event class's schema compiled for one set lookup per frame plus a few
+    range checks, instead of a Python call per field."""
+
+    __slots__ = ("size", "recv_types", "send_types", "ints", "lists", "numbers")
+
+    def __init__(self, kinds: str) -> None:
+        self.size = len(kinds)
+        self.recv_types = frozenset(itertools.product(*(_RECV_TYPES[k] for k in kinds)))
+        self.send_types = frozenset(itertools.product(*(_SEND_TYPES[k] for k in kinds)))
+        self.ints = tuple(i for i, k in enumerate(kinds) if k in "uo")
+        self.lists = tuple(i for i, k in enumerate(kinds) if k == "l")
+        self.numbers = tuple(i for i, k in enumerate(kinds) if k == "n")
+
+    def valid(self, values: Any, types: frozenset) -> bool:
+        """Do ``values`` (a list or tuple) fit the schema? (Lists are not converted.)"""
+        if tuple(map(type, values)) not in types:
+            return False
+        for i in self.ints:
+            v = values[i]
+            if v is not None and not 0 <= v < _U64:
+                return False
+        for i in self.lists:
+            if not all(type(x) is str for x in values[i]):
+                return False
+        for i in self.numbers:
+            if not values[i] >= 0:  # also refuses NaN
+                return False
+        return True
+
+
+_SCHEMAS: dict[type[Event], _Schema] = {cls: _Schema(cls.SCHEMA) for cls in FRAME_TYPES.values()}
+
 
 def encode_body(event: Event) -> bytes:
     """Pack an event into a msgpack frame body (no header).
@@ -47,9 +88,11 @@ def encode_body(event: Event) -> bytes:
     if getter is None:
         raise LocalProtocolError(f"{type(event).__name__} is not a frame")
     values = getter(event)
-    for kind, value in zip(event.SCHEMA, values):
-        if not _sendable(kind, value):
-            raise LocalProtocolError(f"{type(event).__name__} has a field of the wrong type: {value!r:.60}")
+    schema = _SCHEMAS[type(event)]
+    if not schema.valid(values, schema.send_types):
+        for kind, value in zip(event.SCHEMA, values):  # slow path: a precise verdict and message
+            if not _sendable(kind, value):
+                raise LocalProtocolError(f"{type(event).__name__} has a field of the wrong type: {value!r:.60}")
     try:
         return msgpack.packb((event.TYPE, *values))
     except (ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
@@ -84,29 +127,6 @@ def encode_frame(event: Event) -> bytes:
     return _pack_header(len(body)) + body
 
 
-def _check(kind: str, value: Any) -> Any:
-    """Return ``value`` converted for its schema kind, or raise ``ValueError``."""
-    if kind == "u":
-        if type(value) is int and 0 <= value < _U64:
-            return value
-    elif kind == "b":
-        if type(value) is bytes:
-            return value
-    elif kind == "s":
-        if type(value) is str:
-            return value
-    elif kind == "o":
-        if value is None or (type(value) is int and 0 <= value < _U64):
-            return value
-    elif kind == "l":
-        if type(value) is list and all(type(x) is str for x in value):
-            return tuple(value)
-    elif kind == "n":
-        if type(value) in (int, float) and value >= 0:
-            return value
-    raise ValueError(kind)
-
-
 def decode_body(body: bytes | memoryview) -> Event:
     """Unpack and check one frame body; raise ``RemoteProtocolError`` on anything wrong."""
     try:
@@ -121,11 +141,12 @@ def decode_body(body: bytes | memoryview) -> Event:
     if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] != PROTOCOL_VERSION:
         # before the shape: a future version may carry other fields
         raise UnsupportedVersion(f"protocol version {obj[1]} is not supported (this end speaks {PROTOCOL_VERSION})")
-    schema = cls.SCHEMA
-    if len(obj) != len(schema) + 1:
-        raise RemoteProtocolError(f"{cls.__name__} needs {len(schema)} fields, got {len(obj) - 1}")
-    try:
-        args = [_check(kind, value) for kind, value in zip(schema, obj[1:])]
-    except ValueError:
-        raise RemoteProtocolError(f"{cls.__name__} has a field of the wrong type") from None
+    schema = _SCHEMAS[cls]
+    args = obj[1:]
+    if len(args) != schema.size:
+        raise RemoteProtocolError(f"{cls.__name__} needs {schema.size} fields, got {len(args)}")
+    if not schema.valid(args, schema.recv_types):
+        raise RemoteProtocolError(f"{cls.__name__} has a field of the wrong type")
+    for i in schema.lists:
+        args[i] = tuple(args[i])
     return cls(*args)
