@@ -6,7 +6,21 @@ Thread safety: a client may be shared by any number of threads. ``call``,
 frames never interleave. Handlers run on a bounded pool of worker threads
 (``handler_threads``), never on the reader, so a slow handler delays nothing else;
 past ``max_pending`` queued handler calls the caller gets ``BufferFull``. Under a
-gevent-patched process the same code runs on greenlets.
+gevent-patched process the same code runs on greenlets. A ``Stream`` is safe for one
+reader and one writer thread at a time; a ``Message`` is answered once, by anyone.
+
+Processes: a client survives ``fork`` (gunicorn ``--preload``, ``multiprocessing``,
+Celery prefork), and the parent's connection is never shared. Right after a fork the
+child forgets the inherited connection (it closes only its own copy of the socket's
+descriptor and never writes to it, so the parent's connection is untouched); on its
+first use in the child (any call, publish, stream, receive or registration) the
+client rebuilds its locks, queues and handler pool and connects anew, replaying its
+methods, topics and hooks. Each process so holds its own connection (a service gets
+its own ``service_id``; an edge asks again for the id it was constructed with, so a
+child never takes over its parent's id). Objects bound to the parent's connection, a
+``Stream`` or an unanswered ``Message``, raise ``ConnectionClosed`` in the child. The
+rebuild happens lazily, after gevent patched the child (as gunicorn's gevent worker
+does), so the child's primitives are the ones it runs on.
 
 Reconnection: a lost connection is re-established with jittered backoff and the
 client's methods, topics and hooks are replayed. A client that was kicked (by an
@@ -18,11 +32,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import random
 import ssl
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
@@ -45,6 +61,11 @@ log = logging.getLogger("frontier.sdk")
 Handler = Callable[[IncomingRequest], Any]
 
 _CLOSED = object()  # put in a queue to wake its readers when the client closes
+
+#: every live client, so a forked child can forget the connections it inherited
+_live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+#: serialises the first use of clients in a forked child; made anew in every child
+_fork_lock = threading.Lock()
 
 
 class Client:
@@ -72,6 +93,11 @@ class Client:
         self.stream_window = stream_window
         self.backoff_max = backoff_max
         self._receive_buffer = receive_buffer
+        self._handler_threads = handler_threads
+        self._max_pending = max_pending
+        self._pid = os.getpid()  # the process whose connection ``_link`` is
+        # an edge's wanted id as its constructor set it: what a forked child asks for again
+        self._asked_edge_id = getattr(self, "_edge_id", None)
         self._handlers: dict[str, Handler] = {}
         self._ids = itertools.count(1)
         self._cond = threading.Condition(threading.Lock())
@@ -85,6 +111,7 @@ class Client:
         self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
         self._work = threading.BoundedSemaphore(max_pending)
         self._link = self._connect(self._addrs[0])
+        _live_clients.add(self)
 
     # -- what subclasses define ------------------------------------------------------------
 
@@ -108,6 +135,7 @@ class Client:
         return link
 
     def _current_link(self, deadline: float) -> Link:
+        self._check_pid()
         with self._cond:
             while True:
                 if self._closed:
@@ -200,8 +228,47 @@ class Client:
         else:  # the gateway is about to close this link for a reason: keep it for waiters
             link.error = error_from_code(ev.code, ev.message)
 
+    # -- fork safety -----------------------------------------------------------------------------
+
+    def _check_pid(self) -> None:
+        """In a process forked since the client connected, set up this process's own
+        connection first (see the module docstring)."""
+        if self._pid != os.getpid():
+            self._after_fork(reconnect=True)
+
+    def _after_fork(self, *, reconnect: bool) -> None:
+        """Forget the parent's connection; rebuild what threads of the parent held
+        (locks, queues, the handler pool); start connecting unless ``reconnect`` is off.
+        Nothing here blocks or switches greenlets while ``_fork_lock`` is held."""
+        with _fork_lock:
+            if self._pid == os.getpid():
+                return  # another thread of this process got here first
+            if self._link is not None:
+                _forget_link(self._link)
+            self._cond = threading.Condition(threading.Lock())
+            self._link = None
+            self._inbox = self._new_inbox()
+            self._accepts = queue.Queue()
+            self._pool = ThreadPoolExecutor(max_workers=self._handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
+            self._work = threading.BoundedSemaphore(self._max_pending)
+            if hasattr(self, "_edge_id"):
+                self._edge_id = self._asked_edge_id  # the parent's id stays the parent's
+            start = self._reconnecting = reconnect and not self._closed and self._fatal is None
+            self._pid = os.getpid()  # last: other threads proceed once they see it
+        if start:
+            log.info("frontier %s: process %d was forked; connecting its own connection", self.role, self._pid)
+            self._spawn_reconnect()
+
+    def _forget_inherited_link(self) -> None:
+        """Right after a fork, in the child: drop the parent's connection (no locks)."""
+        link = self._link
+        if link is not None and self._pid != os.getpid():
+            _forget_link(link)
+
     def close(self) -> None:
         """Close the connection; waiting calls fail with ``ConnectionClosed``."""
+        if self._pid != os.getpid():
+            self._after_fork(reconnect=False)  # never shut the parent's connection down
         with self._cond:
             if self._closed:
                 return
@@ -224,9 +291,9 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        """True while a connection to the gateway is up."""
+        """True while a connection to the gateway is up (this process's own)."""
         link = self._link
-        return link is not None and not link.closed
+        return link is not None and not link.closed and self._pid == os.getpid()
 
     def __enter__(self) -> "Client":
         return self
@@ -245,6 +312,7 @@ class Client:
         self._register(rpcs=(method,))
 
     def _register(self, *, rpcs: tuple[str, ...] = (), topics: tuple[str, ...] = (), hooks: tuple[str, ...] = ()) -> None:
+        self._check_pid()
         with self._cond:
             link = self._link
         if link is None or link.closed:
@@ -302,10 +370,12 @@ class Client:
     def receive(self, timeout: float | None = None) -> Message:
         """The next message published to this client; call ``done()`` or ``error()`` on it.
         Waits forever when ``timeout`` is None; raises ``Timeout`` or ``ConnectionClosed``."""
+        self._check_pid()
         return self._take(self._inbox, timeout)
 
     def accept_stream(self, timeout: float | None = None) -> Stream:
         """The next stream the peer opened to this client."""
+        self._check_pid()
         return self._take(self._accepts, timeout)
 
     def _new_inbox(self) -> queue.Queue:
@@ -455,6 +525,40 @@ class Client:
         link.streams[ev.stream_id] = stream
         link.send_quiet(StreamAccept(ev.stream_id, self.stream_window))
         self._accepts.put(stream)
+
+
+def _forget_link(link: Link) -> None:
+    """Make a connection inherited from the parent process unusable here without
+    touching the parent's: no shutdown, no write; only this process's descriptor is
+    closed. Sends on it raise ``ConnectionClosed``. Idempotent."""
+    link.error = ConnectionClosed("this connection belongs to the parent process (the client was forked)")
+    link.closed = True  # Link.send and Link.close check it: nothing is written, nothing shut down
+    try:
+        fd = link.sock.detach()  # the socket object forgets the descriptor (a TLS one sends nothing)
+    except (OSError, ValueError):
+        return
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _after_fork_in_child() -> None:
+    """``os.register_at_fork`` hook: in a new child, forget every inherited connection
+    at once (so a dead parent's connections end when the parent does) and give the
+    child a fresh ``_fork_lock``. The rest waits for the client's first use."""
+    global _fork_lock
+    _fork_lock = threading.Lock()
+    for client in list(_live_clients):
+        try:
+            client._forget_inherited_link()
+        except Exception:  # never break a fork
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _signal_open(stream: Stream, value: FrontierError | None) -> None:
