@@ -69,6 +69,8 @@ class EdgeRecord:
     addr: str
     update_time: int
     frontier_id: str
+    #: when it came online, to the microsecond (orders the records of an edge that moved)
+    online_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +315,7 @@ class ClusterStore:
                 if raw is None:
                     continue
                 rec = _edge(edge_id, raw, f.frontier_id)
-                if best is None or rec.update_time >= best.update_time:
+                if best is None or rec.online_at >= best.online_at:
                     best = rec
             out.append(best)
         return out
@@ -395,8 +397,9 @@ class ClusterStore:
 
 
 def _edge_field(row: P.EdgeRow) -> list[Any]:
-    edge_id, addr, update_time = row[0], row[1], row[2]
-    return [int(edge_id), json.dumps({"addr": str(addr), "update_time": int(update_time)}, separators=(",", ":"))]
+    edge_id, addr, update_time = row[0], row[1], float(row[2])
+    doc = {"addr": str(addr), "update_time": int(update_time), "t": update_time}
+    return [int(edge_id), json.dumps(doc, separators=(",", ":"))]
 
 
 def _service_field(row: P.ServiceRow) -> list[Any]:
@@ -408,7 +411,8 @@ def _service_field(row: P.ServiceRow) -> list[Any]:
 
 def _edge(edge_id: int, raw: str, fid: str) -> EdgeRecord:
     doc = json.loads(raw)
-    return EdgeRecord(int(edge_id), doc.get("addr", ""), int(doc.get("update_time", 0)), fid)
+    t = float(doc.get("t", doc.get("update_time", 0)))
+    return EdgeRecord(int(edge_id), doc.get("addr", ""), int(t), fid, t)
 
 
 def _service(sid: int, raw: str, fid: str) -> ServiceRecord:

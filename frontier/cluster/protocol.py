@@ -54,7 +54,8 @@ CONFLICT = "conflict"
 #: a sync chunk arrived out of order: start the sync again
 ABORT = "abort"
 
-#: an edge on the wire: ``[edge_id, addr, update_time]`` (unix seconds)
+#: an edge on the wire: ``[edge_id, addr, update_time]`` (unix seconds it came
+#: online, a float: when an edge moved, the newest record wins)
 EdgeRow = list
 #: a service on the wire: ``[service_id, name, addr, update_time, rpcs, topics]``
 ServiceRow = list

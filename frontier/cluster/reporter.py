@@ -85,8 +85,8 @@ class FrontlasReporter:
         self._advertised = (advertised_sb_addr, advertised_eb_addr)
         self.instance: P.Instance | None = None
         # what this frontier holds: edge_id -> (addr, online time); service_id -> row tail
-        self._edges: dict[int, tuple[str, int]] = {}
-        self._services: dict[int, tuple[str, str, int, list[str], list[str]]] = {}
+        self._edges: dict[int, tuple[str, float]] = {}
+        self._services: dict[int, tuple[str, str, float, list[str], list[str]]] = {}
         # ids whose state changed since the last report (insertion-ordered sets)
         self._dirty_edges: dict[int, None] = {}
         self._dirty_services: dict[int, None] = {}
@@ -131,7 +131,7 @@ class FrontlasReporter:
     # -- SessionObserver: record and wake, never block ---------------------------------------
 
     def edge_online(self, edge: EdgeInfo) -> None:
-        self._edges[edge.edge_id] = (edge.addr, int(edge.created_at))
+        self._edges[edge.edge_id] = (edge.addr, edge.created_at)
         self._mark(self._dirty_edges, edge.edge_id)
 
     def edge_updated(self, edge: EdgeInfo) -> None:
@@ -142,7 +142,7 @@ class FrontlasReporter:
         self._mark(self._dirty_edges, edge.edge_id)
 
     def service_online(self, service: ServiceInfo) -> None:
-        self._services[service.service_id] = (service.name, service.addr, int(service.created_at),
+        self._services[service.service_id] = (service.name, service.addr, service.created_at,
                                               list(service.rpcs), list(service.topics))
         self._mark(self._dirty_services, service.service_id)
 
@@ -220,26 +220,32 @@ class FrontlasReporter:
                 failures += 1
                 self._close_client()
                 self._addr_index = (self._addr_index + 1) % len(self.addrs)
-                delay = _jitter(min(self.backoff_max, self.backoff_base * 2 ** min(failures, 10)))
+                delay = self._delay(failures)
                 log.log(logging.WARNING if failures == 1 else logging.DEBUG,
                         "Frontlas unreachable (%s); retrying in %.2fs", exc, delay)
                 gevent.sleep(delay)
             except BrokerUnavailable as exc:  # Frontlas is up, its Redis is not
                 failures += 1
                 log.log(logging.WARNING if failures == 1 else logging.DEBUG, "Frontlas cannot reach Redis: %s", exc)
-                gevent.sleep(_jitter(min(self.backoff_max, self.backoff_base * 2 ** min(failures, 10))))
+                gevent.sleep(self._delay(failures))
             except FrontierError as exc:
                 failures += 1
                 log.error("Frontlas refused a report (%s); starting over", exc)
                 self._inflight = None
                 self._need_sync = True
-                gevent.sleep(_jitter(min(self.backoff_max, self.backoff_base * 2 ** min(failures, 10))))
+                gevent.sleep(self._delay(failures))
             except Exception:
                 log.exception("the Frontlas reporter failed; restarting it")
                 self._close_client()
                 self._need_sync = True
                 gevent.sleep(1.0)
             REGISTERED.set(1 if self.registered else 0)
+
+    def _delay(self, failures: int) -> float:
+        """Jittered exponential backoff, capped below the heartbeat so a Frontlas that
+        comes back is reached before this frontier's registration expires."""
+        cap = min(self.backoff_max, max(0.2, self._heartbeat / 2))
+        return _jitter(min(cap, self.backoff_base * 2 ** min(failures, 10)))
 
     def _dial(self) -> Edge:
         assert self.instance is not None
