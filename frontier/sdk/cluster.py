@@ -149,8 +149,9 @@ class ClusterService:
     ``call``/``publish``/``open_stream(edge_id)`` to the frontier holding the edge:
     remembered per edge, asked of Frontlas on a miss, retried once elsewhere when
     the edge moved. ``receive`` and ``accept_stream`` take from all frontiers. The
-    frontier list is refreshed every ``refresh_interval`` seconds (new frontiers
-    are connected, dead ones dropped). Other keyword options go to each
+    frontier list is refreshed every ``refresh_interval`` seconds: new frontiers
+    are connected, unlisted ones dropped (a still-connected one only after three
+    refreshes without it, which rides out a Frontlas whose Redis was just emptied). Other keyword options go to each
     ``Service`` (``ssl_context``, ``handler_threads``, ...).
     """
 
@@ -178,6 +179,7 @@ class ClusterService:
         self._refresh_lock = threading.Lock()
         self._members: dict[str, tuple[FrontierInfo, _MemberService]] = {}
         self._edges: dict[int, str] = {}  # edge id -> frontier id it was last reached on
+        self._unlisted: dict[str, float] = {}  # connected frontiers missing from the list, since when
         self._closed = False
         self._stop = threading.Event()
         self.refresh()
@@ -196,11 +198,23 @@ class ClusterService:
         """Ask Frontlas for the live frontiers now; connect new ones, drop dead ones.
         Raises ``ConnectionClosed`` if Frontlas cannot be reached."""
         listed = {f.frontier_id: f for f in self._fetch(self.lookup_timeout)}
+        now = time.monotonic()
         with self._refresh_lock:
             with self._lock:
                 if self._closed:
                     return
-                gone = [fid for fid, (info, _) in self._members.items() if listed.get(fid) != info]
+                gone = []
+                for fid, (info, member) in self._members.items():
+                    if listed.get(fid) == info:
+                        self._unlisted.pop(fid, None)
+                        continue
+                    since = self._unlisted.setdefault(fid, now)
+                    # a frontier that is still connected is kept a while: Frontlas may have
+                    # lost its Redis and be waiting for the frontiers to report again
+                    if fid in listed or not member.connected or now - since >= 3 * self.refresh_interval:
+                        gone.append(fid)
+                for fid in gone:
+                    self._unlisted.pop(fid, None)
                 stale = [self._members.pop(fid)[1] for fid in gone]
                 new = [f for fid, f in listed.items() if fid not in self._members]
             for member in stale:
