@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from frontier.sdk import Edge, Service
+from frontier.sdk import ClusterService, Edge, Service
 from tests.cluster.conftest import Cluster
 from tests.cluster.helpers import RedisServer, new_prefix, start_all, wait_until
 
@@ -38,6 +38,17 @@ def test_redis_restart_heals(private: Cluster, own_redis: RedisServer) -> None:
     private.client(Service, h2.service_addr, name="svc")
     want = {e.edge_id: fid for e, fid in zip(edges, ["h1", "h2", "h1", "h2", "h1"])}
     wait_until(lambda: fl.edges() == want, 10, what="edges reported")
+    cluster_svc = private.client(ClusterService, fl.rest_addr, refresh_interval=0.2)
+    sampled: list[list[str]] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            sampled.append(cluster_svc.frontiers)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
 
     own_redis.kill()
     # Frontlas answers 503 meanwhile; the frontiers keep serving
@@ -48,10 +59,17 @@ def test_redis_restart_heals(private: Cluster, own_redis: RedisServer) -> None:
     late = private.client(Edge, h2.edge_addr)  # joins while Redis is down
     want[late.edge_id] = "h2"
 
+    time.sleep(1.5)  # long enough for reports to fail (Frontlas answers BROKER_UNAVAILABLE) and back off
     own_redis.start()  # same port, empty
     wait_until(lambda: fl.edges() == want, 10, what="the frontiers re-report everything")
     counts = {fid: f["service_count"] for fid, f in fl.frontiers().items()}
-    assert counts == {"h1": 1, "h2": 1}
+    assert counts == {"h1": 2, "h2": 2}  # with the ClusterService's connections
+    sampling.set()
+    sampler.join(5)
+    # the service never dropped a live frontier while Redis was empty
+    assert sampled and all(seen == ["h1", "h2"] for seen in sampled), sorted(set(map(tuple, sampled)))
+    edges[0].register("ping2", lambda req: b"still")
+    assert cluster_svc.call(edges[0].edge_id, "ping2", b"") == b"still"
 
 
 def _status(fl, path: str) -> int:

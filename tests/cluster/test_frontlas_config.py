@@ -115,3 +115,11 @@ def test_the_frontier_plane_refuses_bad_reports(cluster: Cluster) -> None:
     assert answer["status"] == P.UNKNOWN
     with pytest.raises(Refused):  # services have no business on the frontier plane
         Service(fl.plane_addr, timeout=5)
+
+
+def test_the_cluster_sdk_needs_no_grpc_gevent_or_requests() -> None:
+    code = ("import sys; import frontier.sdk; from frontier.sdk import ClusterService, ClusterEdge; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'gevent', 'grpc', 'requests', 'redis', 'flask'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
