@@ -217,3 +217,21 @@ def test_concurrent_calls_during_failover_never_hang(cluster: Cluster) -> None:
         t.join(5)
     assert all(elapsed < 2.5 for elapsed, _ in outcomes), max(outcomes)
     assert [o for _, o in outcomes[-len(edges):]] == ["ok"] * len(edges)  # healed by the end
+
+
+def test_a_plain_edge_with_a_list_of_frontiers_fails_over_keeping_its_id(cluster: Cluster) -> None:
+    fl = cluster.frontlas()
+    start_all([cluster.frontier("l1", start=False), cluster.frontier("l2", start=False)])
+    cluster.wait_registered("l1", "l2")
+    l1, l2 = cluster.frontiers["l1"], cluster.frontiers["l2"]
+    svc = cluster.client(ClusterService, fl.rest_addr, refresh_interval=1.0)
+    edge = cluster.client(Edge, [l1.edge_addr, l2.edge_addr])
+    edge.register("ping", lambda req: b"pong")
+    edge_id = edge.edge_id
+    assert svc.call(edge_id, "ping", b"") == b"pong"
+    kill9(l1)
+    wait_until(lambda: edge.connected, 10, what="the edge reconnects to the next address")
+    assert edge.edge_id == edge_id
+    wait_until(lambda: fl.get("/cluster/v1/frontier", edge_id=edge_id)["frontier"]["frontier_id"] == "l2", 10,
+               what="Frontlas sees the edge on l2")
+    assert svc.call(edge_id, "ping", b"", timeout=5) == b"pong"
