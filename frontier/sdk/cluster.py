@@ -233,6 +233,7 @@ class ClusterService:
         return [_frontier(f) for f in doc.get("frontiers") or () if f and f.get("frontier_id") and f.get("advertised_sb_addr")]
 
     def _join(self, info: FrontierInfo) -> None:
+        sent_rpcs, sent_hooks = set(self._handlers), set(self._hooks)  # at most what the handshake carries
         try:
             member = _MemberService(self, info.advertised_sb_addr, timeout=min(self.timeout, self.connect_timeout), **self._options)
         except FrontierError as exc:
@@ -247,8 +248,14 @@ class ClusterService:
                 extra = None
         if extra is not None:
             extra.close()
-        else:
-            log.info("connected to frontier %s at %s", info.frontier_id, info.advertised_sb_addr)
+            return
+        log.info("connected to frontier %s at %s", info.frontier_id, info.advertised_sb_addr)
+        late_rpcs, late_hooks = tuple(set(self._handlers) - sent_rpcs), tuple(set(self._hooks) - sent_hooks)
+        if late_rpcs or late_hooks:  # registered while this connection was being made
+            try:
+                member._register(rpcs=late_rpcs, hooks=late_hooks)
+            except FrontierError as exc:
+                log.debug("registering on frontier %s failed (%s); its next handshake carries it", info.frontier_id, exc)
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(self.refresh_interval):
