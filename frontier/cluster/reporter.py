@@ -178,8 +178,13 @@ class FrontlasReporter:
         log.info("reporting to Frontlas %s as frontier %s (services %s, edges %s)", ", ".join(self.addrs), fid, sb, eb)
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Unregister (best effort, within ``timeout``) and stop."""
+        """Stop reporting, then unregister (best effort, within ``timeout``)."""
         self._stopping = True
+        self._wake.set()
+        if self._loop is not None:
+            # let a report in flight finish, so nothing re-registers after the unregister
+            self._loop.join(timeout=min(1.0, timeout))
+            self._loop.kill(block=True, timeout=timeout)
         client = self._client
         if client is not None and self.instance is not None and self._synced:
             try:
@@ -187,8 +192,6 @@ class FrontlasReporter:
                 log.info("unregistered from Frontlas")
             except FrontierError as exc:
                 log.info("could not unregister from Frontlas (%s); it forgets this frontier after its TTL", exc)
-        if self._loop is not None:
-            self._loop.kill(block=True, timeout=timeout)
         self._close_client()
         self._synced = False
         REGISTERED.set(0)
@@ -314,8 +317,8 @@ class FrontlasReporter:
                 self._wake.clear()
                 since = time.monotonic() - self._last_ok
                 self._wake.wait(timeout=max(0.0, self._heartbeat - since))
-                if self._stopping:
-                    return
+            if self._stopping:
+                return
             if self._dirty_edges or self._dirty_services:
                 gevent.sleep(self.flush_interval)  # let a burst of changes join this report
             self._inflight = self._next_report()
