@@ -236,7 +236,11 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
     sock = socket.create_connection(_addr(spec["addr"]), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     svc = Conn(sock)
-    if not relay:
+    if relay:  # wait until the relay registered us (an empty frame for index 0)
+        if _recv_exactly(sock, 8) != _HDR_IDX.pack(4, 0):
+            ctrl.send(("error", "unexpected first frame from the relay"))
+            return
+    else:
         sock.sendall(encode_frame(Hello(PROTOCOL_VERSION, "service", SERVICE_NAME, (TOPIC,), (E2S_METHOD,), ("edge_online",))))
         body = _read_frame(sock)
         obj = _unpackb(body)

@@ -5,8 +5,9 @@ more: a ``StreamServer`` per side, one reader greenlet per connection, frames sp
 by their 4-byte length header and written to the other side. No msgpack decoding, no
 routing tables, no acks, no deadlines, no metrics, no state machine.
 
-Pairing: one *service* socket (the last one to connect on the service port) and any
-number of *edge* sockets, each numbered by the relay in connection order. A frame an
+Pairing: one *service* socket (the last one to connect on the service port; the
+relay tells it it is registered with an empty frame for index 0) and any number of
+*edge* sockets, each numbered by the relay in connection order from 1. A frame an
 edge sends reaches the service as ``[len][u32 edge index][body]``; a frame the
 service sends as ``[len][u32 edge index][body]`` reaches that edge as
 ``[len][body]``. Everything else (what the bodies mean, who answers what) is up to
@@ -73,6 +74,7 @@ class Relay:
     def handle_service(self, sock: socket.socket, addr: tuple) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = self.service = Peer(sock, 0)
+        peer.write([_HDR_IDX.pack(4, 0)])  # "registered": an empty frame for index 0
         edges = self.edges
         buf = b""
         try:
