@@ -60,6 +60,7 @@ __all__ = [
     "Daemon",
     "Dao",
     "Dial",
+    "EdgeAuth",
     "Edgebound",
     "Exchange",
     "Frontlas",
@@ -71,6 +72,7 @@ __all__ = [
     "Observability",
     "PProf",
     "RLimit",
+    "ServiceAuth",
     "Servicebound",
     "TLS",
     "Warn",
@@ -85,6 +87,10 @@ Warn = Callable[[str], None]
 
 #: Environment variables with this prefix override keys (see the module docstring).
 ENV_PREFIX = "FRONTIER__"
+
+#: This variable, when set, overrides ``limits.drain_timeout`` (seconds), above every
+#: other source: orchestrators set it next to their own termination grace period.
+DRAIN_ENV = "FRONTIER_DRAIN_SECONDS"
 
 _log = logging.getLogger("frontier.config")
 
@@ -319,6 +325,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: shortest shared secret accepted (HMAC keys and service secrets)
+MIN_SECRET_LENGTH = 16
+
+
+def _secrets(value: tuple[str, ...], path: str) -> tuple[str, ...]:
+    for index, item in enumerate(value):
+        if len(item) < MIN_SECRET_LENGTH:
+            raise _expected(f"{path}[{index}]", f"a secret of at least {MIN_SECRET_LENGTH} characters", "<hidden>")
+    return value
+
+
+def _networks(value: tuple[str, ...], path: str) -> tuple[str, ...]:
+    import ipaddress
+
+    for index, item in enumerate(value):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise _expected(f"{path}[{index}]", "an IP address or CIDR network (10.0.0.0/8, ::1)", item) from None
+    return value
+
+
 def _check_files(paths: Mapping[str, str]) -> None:
     for path, name in paths.items():
         if not os.path.isfile(name):
@@ -353,9 +381,11 @@ class TLS:
     mtls: bool = False
     #: CA certificate files (PEM): listeners verify clients with them, dialers the server
     ca_certs: tuple[str, ...] = ()
-    #: certificate/key pairs (PEM); a listener may hold several for SNI negotiation
+    #: certificate/key pairs (PEM); a listener may hold several and picks one by the
+    #: name the client asks for (SNI), the first by default. A listener re-reads its
+    #: files when they change: new connections get the new certificate, open ones stay
     certs: tuple[CertKey, ...] = ()
-    #: dialers only: do not verify the server's certificate
+    #: dialers only: do not verify the server's certificate (listeners ignore it, as Go does)
     insecure_skip_verify: bool = False
 
     def _check(self, path: str, *, server: bool) -> None:
@@ -506,10 +536,52 @@ class Daemon:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceAuth:
+    """Who may register as a service (``servicebound.auth``; ours, not in Go).
+
+    With ``enable``, a service must present one of ``secrets`` as its credentials
+    (``Service(..., credentials=...)``); anything else is refused with
+    ``UNAUTHORIZED``. Listener mTLS (``servicebound.listen.tls.mtls``) is the other
+    way to keep the service port closed, and both may be on.
+    """
+
+    enable: bool = False
+    #: accepted shared secrets, at least 16 characters each (several: rotation)
+    secrets: tuple[str, ...] = _opt((), check=_secrets)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.enable and not self.secrets:
+            raise ConfigError(f"{_join(path, 'secrets')}: expected at least one secret when {_join(path, 'enable')} is true")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Servicebound:
     """The listener services connect to (``servicebound``)."""
 
     listen: Listen = _opt(Listen(addr="0.0.0.0:30011"))
+    auth: ServiceAuth = _opt(ServiceAuth())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EdgeAuth:
+    """Edge authentication (``edgebound.auth``; ours, not in Go).
+
+    With ``enable``, an edge must present a token minted with one of ``secrets``
+    (:func:`frontier.auth.mint_edge_token`, ``frontier-gevent token mint``): an
+    HMAC-SHA256 over the edge id it may use and an expiry time. The token is
+    checked before any service hook runs; a missing, expired, forged or
+    other-edge token is refused with ``UNAUTHORIZED``. A token bound to an edge id
+    gives the edge that id (``get_edge_id`` is not asked). The ``edge_online``
+    service hook stays the application's own check, after this one.
+    """
+
+    enable: bool = False
+    #: HMAC keys, at least 16 characters each; the first mints, all verify (rotation)
+    secrets: tuple[str, ...] = _opt((), check=_secrets)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.enable and not self.secrets:
+            raise ConfigError(f"{_join(path, 'secrets')}: expected at least one secret when {_join(path, 'enable')} is true")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -522,6 +594,7 @@ class Edgebound:
     bypass_enable: bool = False
     #: give an edge an id from the gateway when no service answers ``get_edge_id``
     edgeid_alloc_when_no_idservice_on: bool = True
+    auth: EdgeAuth = _opt(EdgeAuth())
 
     def _validate(self, path: str, warn: Warn) -> None:
         if self.bypass_enable:
@@ -606,16 +679,28 @@ class Observability:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Our own tunables (``limits``; not in Go). Each has one default, documented here."""
+    """Our own tunables (``limits``; not in Go). Each has one default, documented here.
+
+    The per-IP limits are off by default: many devices behind one NAT, or every
+    connection arriving from a load balancer's address, would trip any one number.
+    Turn them on with values that fit where connections come from (and list load
+    balancers and health checkers in ``exempt_ips``).
+    """
 
     #: largest frame body, in bytes, a peer may send; a larger one closes the connection
     max_frame_size: int = _opt(1048576, above=0)
-    #: seconds a new connection has to complete its handshake
+    #: largest frame body, in bytes, before the handshake is done (the ``Hello``);
+    #: keeps what an unauthenticated connection can make the gateway buffer small
+    #: (never more than ``max_frame_size``)
+    max_handshake_size: int = _opt(65536, min=1024)
+    #: seconds a new connection has to complete its handshake (TLS included)
     handshake_timeout: float = _opt(10.0, above=0)
     #: seconds between heartbeats; the gateway closes a connection silent for 3 intervals
     heartbeat_interval: float = _opt(15.0, above=0)
     #: initial per-stream flow-control window (credit), in bytes
     stream_window: int = _opt(1048576, above=0)
+    #: streams open at once on one connection; more are reset with BufferFull
+    max_streams: int = _opt(1024, above=0)
     #: calls and publishes in flight per connection before the gateway answers BufferFull
     max_inflight: int = _opt(1024, above=0)
     #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline)
@@ -623,9 +708,24 @@ class Limits:
     #: seconds a call may take when the caller sent no deadline
     default_call_timeout: float = _opt(30.0, above=0)
     #: seconds a graceful stop waits for in-flight work after telling clients to go away
+    #: (the environment variable ``FRONTIER_DRAIN_SECONDS`` overrides it)
     drain_timeout: float = _opt(10.0, min=0)
     #: most connections (edges and services together) at once; 0 means unlimited
     max_connections: int = _opt(0, min=0)
+    #: most connections on the edge listener at once; 0 means unlimited
+    max_edge_connections: int = _opt(0, min=0)
+    #: most connections on the service listener at once; 0 means unlimited
+    max_service_connections: int = _opt(0, min=0)
+    #: most connections at once from one source IP (an IPv6 /64 counts as one); 0: off
+    max_connections_per_ip: int = _opt(0, min=0)
+    #: new connections per second one source IP may open, sustained; 0: off
+    connect_rate_per_ip: float = _opt(0.0, min=0)
+    #: new connections one source IP may open at once before ``connect_rate_per_ip`` applies
+    connect_burst_per_ip: int = _opt(20, above=0)
+    #: seconds an IP that exceeded ``connect_rate_per_ip`` is refused (a flapping client); 0: only the excess is refused
+    ban_seconds: float = _opt(30.0, min=0)
+    #: source addresses or networks the per-IP limits skip (load balancers, probes)
+    exempt_ips: tuple[str, ...] = _opt((), check=_networks)
     #: bytes queued for one peer that is not reading before it is cut off (slow consumer)
     max_outgoing_bytes: int = _opt(64 * 1048576, above=0)
 
@@ -747,8 +847,27 @@ def load_config(
     """Load the configuration: defaults, then the YAML file ``path`` (if any), then
     ``FRONTIER__*`` variables from ``env`` (default: ``os.environ``).
 
+    ``FRONTIER_DRAIN_SECONDS``, when set, overrides ``limits.drain_timeout`` last.
     Raises :class:`ConfigError` naming the key path on a wrong value.
     """
+    env = os.environ if env is None else env
     raw = read_yaml(path) if path else {}
-    raw = apply_env_overrides(raw, os.environ if env is None else env)
+    raw = apply_env_overrides(raw, env)
+    if env.get(DRAIN_ENV, "").strip():
+        raw = _apply_drain_env(raw, env[DRAIN_ENV])
     return Config.from_dict(raw, warn=warn)
+
+
+def _apply_drain_env(raw: dict[str, Any], value: str) -> dict[str, Any]:
+    """``FRONTIER_DRAIN_SECONDS`` as ``limits.drain_timeout``, over every other source."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{DRAIN_ENV}: expected seconds (a number >= 0), got {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"{DRAIN_ENV}: expected seconds (a number >= 0), got {value!r}")
+    limits = raw.get("limits")
+    raw = dict(raw)
+    raw["limits"] = dict(limits) if isinstance(limits, Mapping) else {}
+    raw["limits"]["drain_timeout"] = seconds
+    return raw
