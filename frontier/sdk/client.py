@@ -25,7 +25,19 @@ does), so the child's primitives are the ones it runs on.
 Reconnection: a lost connection is re-established with jittered backoff and the
 client's methods, topics and hooks are replayed. A client that was kicked (by an
 operator, or because a newer connection took its edge id) does not reconnect: its
-calls raise ``Kicked`` (``DuplicateEdge``) from then on.
+calls raise ``Kicked`` (``DuplicateEdge``) from then on. When a gateway drains
+(``GoAway(GOING_AWAY)``) the client keeps the old connection for what is in flight
+there and, after a random delay of up to :attr:`Client.go_away_jitter`, connects to
+the next address of its list; calls made meanwhile wait for the new connection
+within their own timeout.
+
+Security options (every client, and ``ClusterService``/``ClusterEdge`` through their
+options): ``ssl_context`` (an ``ssl.SSLContext``) or ``tls_ca`` / ``tls_cert`` /
+``tls_key`` (PEM files: the CA to trust, and a client certificate for mTLS; ``tls=True``
+alone trusts the system's CAs), ``tls_server_name`` (the name the gateway's
+certificate carries, when it is not the host dialled), and ``credentials``: bytes,
+str, or a callable returning one, asked at every handshake (an edge token from
+:func:`frontier.auth.mint_edge_token`, a service secret).
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ from frontier.wire.events import (
 from .link import Link, Waiter
 from .message import Message, Request as IncomingRequest
 from .stream import Stream
-from .transport import Address, dial
+from .transport import Address, dial, tls_context
 
 log = logging.getLogger("frontier.sdk")
 
@@ -76,10 +88,17 @@ class Client:
     #: first reconnect backoff (seconds); doubles per failure up to ``backoff_max``
     backoff_base = 0.05
 
+    #: most seconds of random delay before reconnecting after ``GoAway(GOING_AWAY)``,
+    #: so the clients of a draining gateway do not all land on the next one at once
+    go_away_jitter = 0.5
+
     def __init__(
         self, addr: Address | Sequence[Address], *, timeout: float = 30.0, reconnect: bool = True,
         ssl_context: ssl.SSLContext | None = None, handler_threads: int = 32, max_pending: int = 1024,
         receive_buffer: int = 1024, stream_window: int = 1 << 20, backoff_max: float = 5.0,
+        credentials: bytes | str | Callable[[], bytes | str] | None = None,
+        tls: bool = False, tls_ca: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
         if isinstance(addr, (str, tuple)):
             self._addrs: list[Address] = [addr]
@@ -89,7 +108,16 @@ class Client:
             raise InvalidArgument("no gateway address given")
         self.timeout = timeout
         self.reconnect = reconnect
+        if ssl_context is None and (tls or tls_ca or tls_cert):
+            ssl_context = tls_context(ca=tls_ca, cert=tls_cert, key=tls_key)
+        elif ssl_context is not None and (tls_ca or tls_cert or tls_key):
+            raise InvalidArgument("give either ssl_context or tls_ca/tls_cert/tls_key, not both")
+        #: the TLS context connections are wrapped with (None: plain TCP)
         self.ssl_context = ssl_context
+        #: the name the gateway's certificate must carry (default: the address's host)
+        self.tls_server_name = tls_server_name
+        self._credentials = credentials
+        self._avoid_addr: Address | None = None
         self.stream_window = stream_window
         self.backoff_max = backoff_max
         self._receive_buffer = receive_buffer
@@ -126,8 +154,18 @@ class Client:
 
     # -- connection life ------------------------------------------------------------------------
 
+    def _hello_credentials(self) -> bytes:
+        """The credentials for the next handshake (a callable is asked every time, so
+        a reconnect can carry a fresh token)."""
+        value = self._credentials
+        if callable(value):
+            value = value()
+        if value is None:
+            return b""
+        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
     def _connect(self, addr: Address) -> Link:
-        sock = dial(addr, self.timeout, self.ssl_context)
+        sock = dial(addr, self.timeout, self.ssl_context, self.tls_server_name)
         link = Link(sock, on_event=self._on_event, on_close=self._on_link_closed)
         welcome = link.handshake(self._hello(), self.timeout)
         self._on_welcome(welcome)
@@ -186,6 +224,11 @@ class Client:
     def _reconnect_loop(self) -> None:
         failures = 0
         try:
+            avoid, self._avoid_addr = self._avoid_addr, None
+            if avoid is not None:  # after GoAway: jitter, and start with another gateway
+                time.sleep(random.uniform(0, self.go_away_jitter))
+                if len(self._addrs) > 1 and self._addrs[self._addr_index % len(self._addrs)] == avoid:
+                    self._addr_index = (self._addr_index + 1) % len(self._addrs)
             while True:
                 with self._cond:
                     if self._closed or self._fatal is not None:
@@ -219,11 +262,18 @@ class Client:
         return cap / 2 + random.uniform(0, cap / 2)
 
     def _on_go_away(self, link: Link, ev: GoAway) -> None:
+        """``GOING_AWAY``: the link finishes what is in flight (answers keep arriving on
+        it) while a new one is made in the background, after a jitter, to another
+        address first; new work waits for it (within its own deadline). Other codes
+        are the reason of a close that follows."""
         if ev.code == ErrorCode.GOING_AWAY:
             link.draining = True
             with self._cond:
                 start = self._link is link and self._should_reconnect()
+                if start:
+                    self._avoid_addr = self._addrs[self._addr_index % len(self._addrs)]
             if start:
+                log.info("frontier %s: the gateway is going away (%s); reconnecting", self.role, ev.message)
                 self._spawn_reconnect()
         else:  # the gateway is about to close this link for a reason: keep it for waiters
             link.error = error_from_code(ev.code, ev.message)

@@ -18,7 +18,10 @@ class Edge(Client):
     ``meta`` travels to services (hooks, streams); ``edge_id`` asks for a specific id
     (a ``get_edge_id`` service, if online, decides instead). The id the gateway
     assigned is kept across reconnects. ``addr`` may be a list of gateways, tried in
-    turn when one is lost.
+    turn when one is lost or drains. ``credentials`` is the edge token when the
+    gateway requires one (a callable is asked again at each reconnect); the TLS
+    options (``tls_ca``, ``tls_cert``, ``tls_key``, ``ssl_context``...) are those of
+    :class:`~frontier.sdk.client.Client`.
     """
 
     role = ROLE_EDGE
@@ -36,7 +39,8 @@ class Edge(Client):
         return self._edge_id
 
     def _hello(self) -> Hello:
-        return Hello(PROTOCOL_VERSION, ROLE_EDGE, "", (), tuple(self._handlers), (), self.meta, self._edge_id)
+        return Hello(PROTOCOL_VERSION, ROLE_EDGE, "", (), tuple(self._handlers), (), self.meta, self._edge_id,
+                     self._hello_credentials())
 
     def _on_welcome(self, welcome: Welcome) -> None:
         self._edge_id = welcome.id

@@ -162,12 +162,12 @@ class Link:
     def _read_loop(self) -> None:
         assert self.welcome is not None
         interval = self.welcome.heartbeat_interval
-        self.sock.settimeout(interval)
         last_rx = time.monotonic()
         nonce = 0
         error: FrontierError = ConnectionClosed("the gateway closed the connection")
         data: bytes | None = b""  # first, what arrived together with the Welcome
         try:
+            self.sock.settimeout(interval)  # fails when the link was closed before its reader ran
             while True:
                 now = time.monotonic()
                 if data is not None:

@@ -23,7 +23,9 @@ class Service(Client):
     """A service connection to a frontier gateway; connects on construction.
 
     ``name`` lets edges open streams to this service; ``topics`` are the topics whose
-    edge messages this service receives. Other keyword options (``ssl_context``,
+    edge messages this service receives. ``credentials`` is the service secret when
+    the gateway requires one (``servicebound.auth``). Other keyword options
+    (``ssl_context``, ``tls_ca``, ``tls_cert``, ``tls_key``, ``tls_server_name``,
     ``handler_threads``, ``max_pending``, ``receive_buffer``, ``stream_window``,
     ``backoff_max``) are those of :class:`~frontier.sdk.client.Client`.
     """
@@ -44,7 +46,8 @@ class Service(Client):
         return self._service_id
 
     def _hello(self) -> Hello:
-        return Hello(PROTOCOL_VERSION, ROLE_SERVICE, self.name, self.topics, tuple(self._handlers), tuple(self._hooks))
+        return Hello(PROTOCOL_VERSION, ROLE_SERVICE, self.name, self.topics, tuple(self._handlers), tuple(self._hooks),
+                     b"", None, self._hello_credentials())
 
     def _on_welcome(self, welcome: Welcome) -> None:
         self._service_id = welcome.id
