@@ -8,6 +8,12 @@ connections are spliced to it byte for byte; HTTP/1 connections go to gevent's
 WSGI handler with the Flask app. The sniff only peeks (``MSG_PEEK``): neither side
 loses a byte.
 
+With TLS (``controlplane.listen.tls``) the port terminates TLS first, within the
+sniff deadline, and then decides by ALPN instead of peeking: a client that
+negotiated ``h2`` (every gRPC client does) is gRPC, anything else (``http/1.1`` or
+no ALPN) is REST over HTTP/1.1. HTTP/2 over TLS without ALPN is not supported.
+mTLS applies to both.
+
 Runs in a gevent process: the caller has already run ``gevent.monkey.patch_all()``
 and ``grpc.experimental.gevent.init_gevent()`` (see :mod:`frontier.cli`).
 """
@@ -18,10 +24,11 @@ import logging
 import os
 import shutil
 import socket as _stdsocket
+import ssl
 import tempfile
 import time
 from concurrent import futures
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import gevent
 import grpc
@@ -87,14 +94,19 @@ def sniff_http2(sock: gsocket.socket, timeout: float) -> Optional[bool]:
 
 
 def _pump(src: gsocket.socket, dst: gsocket.socket) -> None:
-    """Copy ``src`` to ``dst`` until EOF, then half-close ``dst``; on error, shut both."""
+    """Copy ``src`` to ``dst`` until EOF, then half-close ``dst``; on error, shut both.
+    A TLS ``dst`` cannot be half-closed (its shutdown drops the TLS layer under the
+    other direction): it is closed whole."""
     try:
         while True:
             data = src.recv(65536)
             if not data:
                 break
             dst.sendall(data)
-        dst.shutdown(_stdsocket.SHUT_WR)
+        if isinstance(dst, ssl.SSLSocket):
+            dst.close()
+        else:
+            dst.shutdown(_stdsocket.SHUT_WR)
     except OSError:
         for s in (src, dst):
             try:
@@ -107,12 +119,18 @@ class _SniffingWSGIServer(WSGIServer):
     """gevent's WSGI server that hands HTTP/2 connections to the gRPC server instead."""
 
     def __init__(self, listener: tuple[str, int], application: Callable, *, grpc_target: str | tuple[str, int],
-                 sniff_timeout: float, **kwargs: object) -> None:
+                 sniff_timeout: float, tls: Any = None, **kwargs: object) -> None:
         super().__init__(listener, application, **kwargs)  # type: ignore[arg-type]
         self._grpc_target = grpc_target
         self._sniff_timeout = sniff_timeout
+        self._tls = tls
+        if tls is not None:
+            self.environ["wsgi.url_scheme"] = "https"
 
     def handle(self, sock: gsocket.socket, address: tuple) -> None:  # type: ignore[override]
+        if self._tls is not None:
+            self._handle_tls(sock, address)
+            return
         kind = sniff_http2(sock, self._sniff_timeout)
         if kind is None:
             return
@@ -120,6 +138,26 @@ class _SniffingWSGIServer(WSGIServer):
             self._splice_to_grpc(sock, address)
         else:
             super().handle(sock, address)
+
+    def _handle_tls(self, sock: gsocket.socket, address: tuple) -> None:
+        """Terminate TLS (within the sniff deadline), then route by ALPN."""
+        try:
+            conn = self._tls.context().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError):
+            return
+        try:
+            with gevent.Timeout(self._sniff_timeout, False):
+                conn.do_handshake()
+            if conn.cipher() is None:  # the deadline passed
+                return
+            if conn.selected_alpn_protocol() == "h2":
+                self._splice_to_grpc(conn, address)
+            else:
+                super().handle(conn, address)
+        except OSError as exc:  # ssl.SSLError included: a failed handshake
+            log.debug("control plane: TLS with %s failed: %s", address, exc)
+        finally:
+            conn.close()
 
     def _splice_to_grpc(self, sock: gsocket.socket, address: tuple) -> None:
         target = self._grpc_target
@@ -147,7 +185,8 @@ class ControlPlane:
     ``store`` answers the queries, ``kicker`` forces connections off,
     ``bearer_tokens`` (empty: no auth) guard everything but ``/healthz``,
     ``/readyz``, ``/metrics`` and the gRPC health service, and ``ready`` drives
-    ``/readyz`` and gRPC health.
+    ``/readyz`` and gRPC health. ``tls`` (a :class:`frontier.tls.ServerTLS` built
+    with ALPN ``h2`` and ``http/1.1``, or None) turns TLS on for the port.
     """
 
     #: seconds a new connection may take to show whether it speaks HTTP/2 or HTTP/1
@@ -167,8 +206,10 @@ class ControlPlane:
         kicker: Kicker,
         bearer_tokens: Sequence[str] = (),
         ready: Callable[[], bool] = lambda: True,
+        tls: Any = None,
     ) -> None:
         self._listen = parse_listen(listen)
+        self._tls = tls
         self._service = ControlService(store, kicker)
         self._tokens = BearerTokens(bearer_tokens)
         self._ready = ready
@@ -198,6 +239,7 @@ class ControlPlane:
             app,
             grpc_target=grpc_target,
             sniff_timeout=self.sniff_timeout,
+            tls=self._tls,
             spawn=Pool(),
             log=logging.getLogger("frontier.control.access"),
             error_log=logging.getLogger("frontier.control.http"),
@@ -210,9 +252,10 @@ class ControlPlane:
             raise
         self._poller = gevent.spawn(self._poll_health)
         log.info(
-            "control plane (REST + gRPC) listening on %s:%d, auth %s",
+            "control plane (REST + gRPC) listening on %s:%d, auth %s%s",
             *self.address,
             "on" if self._tokens.enabled else "off",
+            ", TLS" if self._tls is not None else "",
         )
 
     def stop(self) -> None:
