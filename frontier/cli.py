@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     from frontier.control.cli import add_parsers  # stdlib only: no gevent, no grpc
 
     add_parsers(commands)  # edges list|get|kick|rpcs, services list|get|kick|rpcs|topics
+
+    from frontier.auth import add_token_parser  # stdlib only: no gevent
+
+    add_token_parser(commands)  # token mint|verify
     return parser
 
 
