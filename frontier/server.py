@@ -1,10 +1,16 @@
 """Builds one gateway from its config: listeners, exchange, control plane, sinks.
 
 ``Gateway(config).start()`` binds the service and edge listeners (and the control
-plane when enabled) and returns; ``stop()`` drains: it stops accepting, tells every
-client to go away, waits up to ``limits.drain_timeout`` for in-flight calls and
-publishes, then closes everything. Run under a gevent-patched process (the CLI
-patches before importing this module).
+plane when enabled) and returns; ``stop()`` drains: it stops accepting, leaves the
+cluster (Frontlas) and readiness, tells every client to go away, waits up to
+``limits.drain_timeout`` for in-flight calls and publishes, answers what is still
+unfinished with ``GOING_AWAY``, then closes everything. Run under a gevent-patched
+process (the CLI patches before importing this module).
+
+Every accepted socket first passes the :class:`~frontier.sessions.limits.ConnectionGuard`
+(connection caps, per-IP rates and bans), then its TLS handshake (when the listener
+has TLS), both before a byte of the protocol is read, and both inside
+``limits.handshake_timeout`` together with the ``Hello``.
 """
 
 from __future__ import annotations
@@ -12,34 +18,36 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import struct
 import time
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import gevent
 from gevent.event import Event
 from gevent.server import StreamServer
 
+from frontier import metrics
+from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
+from frontier.sessions.limits import ConnectionGuard
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
+from frontier.tls import ServerTLS, build_server_context
 from frontier.wire.errors import ErrorCode
 
 log = logging.getLogger("frontier.server")
 
+_LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: a refused socket ends with RST, no TIME_WAIT
+
 
 def server_ssl_context(tls: TLS) -> ssl.SSLContext | None:
-    """An SSL context for a listener's ``tls`` block, or None when TLS is off."""
+    """An SSL context for a listener's ``tls`` block, or None when TLS is off (one
+    snapshot; a listener of the gateway uses :class:`~frontier.tls.ServerTLS`, which
+    follows changes of the files)."""
     if not tls.enable:
         return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    for pair in tls.certs:
-        ctx.load_cert_chain(pair.cert, pair.key)
-    if tls.mtls:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        for ca in tls.ca_certs:
-            ctx.load_verify_locations(ca)
-    return ctx
+    return build_server_context(tls)
 
 
 class Gateway:
@@ -73,13 +81,27 @@ class Gateway:
             alloc_edge_ids=config.edgebound.edgeid_alloc_when_no_idservice_on,
             sinks=self.sinks,
             observers=observers,
+            authenticators=authenticators(config),
         )
+        #: connection caps, per-IP rates and bans, checked at accept
+        self.guard = ConnectionGuard(config.limits)
+        #: each TLS listener's certificates, re-read when their files change
+        self.tls: dict[str, ServerTLS] = {}
+        for role, section in ((ROLE_SERVICE, config.servicebound), (ROLE_EDGE, config.edgebound)):
+            if section.listen.tls.enable:
+                self.tls[role] = ServerTLS(section.listen.tls, f"{role}bound")
+        #: callables run (each in its own greenlet) when a drain starts, e.g. to
+        #: deregister from a registry; the Frontlas reporter is stopped the same way
+        self.drain_hooks: list[Callable[[], Any]] = []
         self.control_plane: Any = None
         self._servers: dict[str, StreamServer] = {}
         self._reaper: gevent.Greenlet | None = None
         self._stopping = False
         self._stopped = Event()
-        self._connections = 0
+        self._refused = {reason: {role: metrics.CONNECTIONS_REFUSED.labels(role=role, reason=reason)
+                                  for role in (ROLE_SERVICE, ROLE_EDGE)}
+                         for reason in ("max_connections", "max_listener_connections", "max_ip_connections",
+                                        "rate_limited", "banned", "tls_handshake")}
 
     def _build_sinks(self) -> list[Any]:
         from frontier.mqm import build_sinks
@@ -96,23 +118,23 @@ class Gateway:
         """Bind every listener and start serving in background greenlets."""
         for role, section in ((ROLE_SERVICE, self.config.servicebound), (ROLE_EDGE, self.config.edgebound)):
             listen = section.listen
-            kwargs: dict[str, Any] = {}
-            ctx = server_ssl_context(listen.tls)
-            if ctx is not None:
-                kwargs["ssl_context"] = ctx
             bound = self._listeners.get(role)
+            # TLS is not StreamServer's: the handshake must run under the handshake deadline
             server = StreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
-                                  backlog=1024 if bound is None else None, **kwargs)
+                                  backlog=1024 if bound is None else None)
             server.start()
             self._servers[role] = server
-            log.info("%s listener on %s:%d%s", role, *server.address[:2], " (TLS)" if ctx else "")
+            tls = self.tls.get(role)
+            log.info("%s listener on %s:%d%s", role, *server.address[:2],
+                     (" (mTLS)" if tls.tls.mtls else " (TLS)") if tls else "")
         if self.config.controlplane.enable:
             from frontier.control.server import ControlPlane
 
             cp = self.config.controlplane
+            cp_tls = ServerTLS(cp.listen.tls, "controlplane", alpn=("h2", "http/1.1")) if cp.listen.tls.enable else None
             self.control_plane = ControlPlane(
                 listen=cp.listen.addr, store=self.store, kicker=self.exchange,
-                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready,
+                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls,
             )
             self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])
@@ -136,27 +158,47 @@ class Gateway:
         return self._servers[role].address[:2]
 
     def stop(self, timeout: float | None = None) -> None:
-        """Drain and stop: no new connections, GoAway to all, wait for in-flight work
-        up to ``timeout`` (default ``limits.drain_timeout``), close. Safe to call twice."""
+        """Drain and stop; safe to call twice (a second call with ``timeout=0`` cuts a
+        drain short).
+
+        1. Stop accepting; readiness turns false.
+        2. Leave the cluster: the Frontlas reporter unregisters and every
+           :attr:`drain_hooks` entry runs, each in its own greenlet, so clients that
+           look frontiers up stop being sent here.
+        3. ``GoAway(GOING_AWAY)`` to every client (SDKs reconnect elsewhere, with
+           jitter, and finish what is in flight here); new handshakes are refused.
+        4. Wait up to ``timeout`` (default ``limits.drain_timeout``) for the calls and
+           publishes in flight to be answered.
+        5. Answer every one still unfinished with ``GOING_AWAY`` (so its caller gets
+           ``GoingAway``, never silence), close every connection, stop the rest.
+        """
         if timeout is None:
             timeout = self.config.limits.drain_timeout
         if self._stopping:
             if timeout == 0:
-                self._close_all()
+                self._abort_and_close()
             self._stopped.wait(timeout=timeout + 2.0)
             return
         self._stopping = True
         for server in self._servers.values():
             server.close()
+        leaving = [gevent.spawn(self._run_drain_hook, hook) for hook in self.drain_hooks]
+        if self.reporter is not None:
+            leaving.append(gevent.spawn(self._run_drain_hook, self.reporter.stop))
         self.exchange.go_away()
+        in_flight = self.exchange.in_flight()
+        log.info("draining: %d calls and publishes in flight, waiting up to %.1fs", in_flight, timeout)
         deadline = time.monotonic() + timeout
         while self.exchange.in_flight() and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        self._close_all()
+        self._abort_and_close()
         if self._reaper is not None:
             self._reaper.kill(block=False)
-        if self.reporter is not None:
-            self.reporter.stop()
+        gevent.joinall(leaving, timeout=max(0.0, deadline - time.monotonic()) + 2.0)
+        # the readers own their sockets' end: let them say goodbye (bounded)
+        end = time.monotonic() + Session.goodbye_timeout + 0.5
+        while self.guard.total and time.monotonic() < end:
+            gevent.sleep(0.02)
         if self.control_plane is not None:
             self.control_plane.stop()
         if self.sinks:
@@ -164,6 +206,19 @@ class Gateway:
 
             close_all(self.sinks)
         self._stopped.set()
+
+    @staticmethod
+    def _run_drain_hook(hook: Callable[[], Any]) -> None:
+        try:
+            hook()
+        except Exception:
+            log.exception("drain hook %r failed", hook)
+
+    def _abort_and_close(self) -> None:
+        unfinished = self.exchange.abort_in_flight(ErrorCode.GOING_AWAY, "the gateway stopped before this finished")
+        if unfinished:
+            log.warning("drain deadline passed: %d calls and publishes answered GOING_AWAY", unfinished)
+        self._close_all()
 
     def _close_all(self) -> None:
         for session in self.exchange.sessions():
@@ -176,17 +231,62 @@ class Gateway:
     # -- connections ---------------------------------------------------------------------------
 
     def _handle(self, role: str, sock: socket.socket, addr: tuple[str, int]) -> None:
-        limits = self.config.limits
-        if limits.max_connections and self._connections >= limits.max_connections:
+        ip = addr[0]
+        refused = self.guard.admit(role, ip)
+        if refused is not None:
+            self._refused[refused][role].inc()
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
+            except OSError:
+                pass
             sock.close()
             return
-        self._connections += 1
+        limits = self.config.limits
+        deadline = time.monotonic() + limits.handshake_timeout
+        conn = sock
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Session(sock, addr, role, max_frame_size=limits.max_frame_size, max_out_bytes=limits.max_outgoing_bytes)
-            session.run(self.exchange, limits.handshake_timeout)
+            tls = self.tls.get(role)
+            if tls is not None:
+                conn = self._tls_handshake(role, tls, sock, addr, deadline)
+                if conn is None:
+                    return
+            session = Session(conn, addr, role, max_frame_size=min(limits.max_handshake_size, limits.max_frame_size),
+                              max_out_bytes=limits.max_outgoing_bytes)
+            session.run(self.exchange, max(deadline - time.monotonic(), 0.001))
+        except OSError:
+            pass  # the peer vanished before its session began
         finally:
-            self._connections -= 1
+            if conn is not sock and conn is not None:
+                conn.close()  # the TLS socket took over the descriptor
+            self.guard.release(role, ip)
+
+    def _tls_handshake(self, role: str, tls: ServerTLS, sock: socket.socket, addr: tuple[str, int],
+                       deadline: float) -> ssl.SSLSocket | None:
+        """Wrap and handshake within the handshake deadline; None (closed) on failure."""
+        try:
+            conn = tls.context().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError) as exc:
+            log.debug("%s: cannot start TLS with %s:%d: %s", role, addr[0], addr[1], exc)
+            self._refused["tls_handshake"][role].inc()
+            return None
+        timer = gevent.Timeout(max(deadline - time.monotonic(), 0.001))
+        timer.start()
+        try:
+            conn.do_handshake()
+            return conn
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            why = "no TLS handshake within the deadline"
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            why = str(exc)
+        finally:
+            timer.close()
+        log.debug("%s: TLS handshake with %s:%d failed: %s", role, addr[0], addr[1], why)
+        self._refused["tls_handshake"][role].inc()
+        conn.close()
+        return None
 
     def _reap_silent(self) -> None:
         """Close connections that sent nothing for three heartbeat intervals."""
@@ -194,6 +294,7 @@ class Gateway:
         while True:
             gevent.sleep(min(self.reap_every, limit / 3))
             now = time.monotonic()
+            self.guard.prune(now)
             for session in self.exchange.sessions():
                 if now - session.last_rx > limit:
                     session.close(ErrorCode.TIMEOUT, f"no heartbeat for {limit:.0f}s")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import gevent
 import msgpack
@@ -22,7 +22,7 @@ from frontier import metrics
 from frontier.sessions.info import EdgeInfo, ServiceInfo, SessionObserver
 from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
 from frontier.sessions.session import Session
-from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument, Refused, code_name
+from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument, Refused, RemoteProtocolError, code_name
 from frontier.wire.events import (
     HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, Ack, Cancel,
     Event, GoAway, Hello, Ping, Pong, Publish, Register, Request, Response, StreamAccept, StreamCredit,
@@ -54,8 +54,12 @@ class Exchange:
     def __init__(
         self, *, limits: Any, hashby: str = "edgeid", alloc_edge_ids: bool = True,
         sinks: Sequence[Any] = (), observers: Sequence[SessionObserver] = (),
+        authenticators: Mapping[str, Any] | None = None,
     ) -> None:
         self.limits = limits
+        #: role -> object whose ``authenticate(hello)`` checks credentials first
+        #: (see :mod:`frontier.auth`); a role missing here is not authenticated
+        self.authenticators = dict(authenticators or {})
         self.edges: EdgeRegistry[Session] = EdgeRegistry()
         self.services: ServiceRegistry[Session] = ServiceRegistry()
         self.observers: list[SessionObserver] = list(observers)
@@ -84,15 +88,18 @@ class Exchange:
     # -- admission ------------------------------------------------------------------------
 
     def admit(self, session: Session, hello: Hello) -> None:
-        """Handshake: assign an id, run hooks, register, send ``Welcome`` (or refuse)."""
+        """Handshake: check credentials, assign an id, run hooks, register, send
+        ``Welcome`` (or refuse). Credentials are checked before any hook runs."""
         try:
             if self.draining:
                 raise FrontierError("the gateway is draining", code=ErrorCode.GOING_AWAY)
             if hello.role != session.role:
                 raise Refused(f"this port is for {session.role}s, not {hello.role}s")
+            auth = self.authenticators.get(session.role)
+            bound = auth.authenticate(hello) if auth is not None else None
             check_names("method", hello.rpcs)
             if session.is_edge:
-                self._admit_edge(session, hello)
+                self._admit_edge(session, hello, bound)
             else:
                 check_names("topic", hello.topics)
                 self._admit_service(session, hello)
@@ -119,10 +126,10 @@ class Exchange:
         session.send(self._welcome(session))
         self._notify("service_online", service_info(session))
 
-    def _admit_edge(self, session: Session, hello: Hello) -> None:
+    def _admit_edge(self, session: Session, hello: Hello, bound: int | None = None) -> None:
         session.meta = hello.meta
         session.rpcs = tuple(sorted(set(hello.rpcs)))
-        edge_id = session.id = self._assign_edge_id(session, hello)
+        edge_id = session.id = bound if bound is not None else self._assign_edge_id(session, hello)
         # visible at once, so a service reacting to edge_online can already call it;
         # what is sent to it is held until the Welcome goes out
         session.held = []
@@ -242,8 +249,9 @@ class Exchange:
             if ev.method not in target.rpcs:
                 return self._refuse_call(s, ev, direction, ErrorCode.RPC_NOT_ONLINE, f"edge {ev.edge_id} has no method {ev.method!r}")
             edge_id = None
-        if len(s.calls_out) >= self.limits.max_inflight:
-            return self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} calls in flight")
+        calls_out = s.calls_out
+        if len(calls_out) >= self.limits.max_inflight or ev.call_id in calls_out:
+            return self._over_inflight(s, ev, direction)
         self._send_to(s, ev.call_id, target, ev.method, ev.data, ev.timeout_ms / 1000, edge_id, 0, direction, False)
 
     def _on_publish(self, s: Session, ev: Publish) -> None:
@@ -264,8 +272,9 @@ class Exchange:
             if target is None:
                 return self._refuse_call(s, ev, direction, ErrorCode.EDGE_NOT_ONLINE, f"edge {ev.edge_id} is not online")
             edge_id = None
-        if len(s.calls_out) >= self.limits.max_inflight:
-            return self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} publishes in flight")
+        calls_out = s.calls_out
+        if len(calls_out) >= self.limits.max_inflight or ev.msg_id in calls_out:
+            return self._over_inflight(s, ev, direction)
         if type(target) is not Session:
             self._produce(s, ev, target)
             return
@@ -278,12 +287,22 @@ class Exchange:
         direction = E2S if s.is_edge else S2E
         if link is None:
             return self._refuse_call(s, ev, direction, ErrorCode.STREAM_RESET, f"stream {ev.stream_id} is not open")
-        if len(s.calls_out) >= self.limits.max_inflight:
-            return self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} in flight")
+        calls_out = s.calls_out
+        if len(calls_out) >= self.limits.max_inflight or (ev.msg_id if is_publish else ev.call_id) in calls_out:
+            return self._over_inflight(s, ev, direction)
         peer, peer_sid = link
         name = ev.topic if is_publish else ev.method
         origin_id = ev.msg_id if is_publish else ev.call_id
         self._send_to(s, origin_id, peer, name, ev.data, ev.timeout_ms / 1000, s.id if s.is_edge else None, peer_sid, direction, is_publish)
+
+    def _over_inflight(self, s: Session, ev: Request | Publish, direction: str) -> None:
+        """Answer BufferFull past ``max_inflight``; an id reused while its first use is
+        in flight breaks the protocol (and would slip past the count)."""
+        origin_id = ev.msg_id if type(ev) is Publish else ev.call_id
+        if origin_id in s.calls_out:
+            raise RemoteProtocolError(f"id {origin_id} is already in flight on this connection")
+        kind = "publishes" if type(ev) is Publish else "calls"
+        self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} {kind} in flight")
 
     def _send_to(
         self, origin: Session | None, origin_id: int, target: Session, name: str, data: bytes, timeout: float,
@@ -383,8 +402,9 @@ class Exchange:
         except Exception as exc:  # a sink bug must still answer the edge
             log.exception("MQ sink %s failed", getattr(sink, "broker", sink))
             code, message = ErrorCode.BROKER_UNAVAILABLE, f"{type(exc).__name__}: {exc}"
-        if s.calls_out.get(ev.msg_id) is marker:
-            del s.calls_out[ev.msg_id]
+        if s.calls_out.get(ev.msg_id) is not marker:
+            return  # already answered (the drain deadline passed) or the edge is gone
+        del s.calls_out[ev.msg_id]
         s.send(Ack(ev.msg_id, code, message))
         self._count(True, E2MQ, code, time.monotonic() - marker.started)
 
@@ -400,6 +420,8 @@ class Exchange:
             direction = S2E
             target = self.edges.get(ev.edge_id) if ev.edge_id is not None else None
             why = (ErrorCode.EDGE_NOT_ONLINE, f"edge {ev.edge_id} is not online")
+        if target is not None and (len(s.streams) >= self.limits.max_streams or len(target.streams) >= self.limits.max_streams):
+            target, why = None, (ErrorCode.BUFFER_FULL, f"more than {self.limits.max_streams} streams open on a connection")
         if target is None:
             s.send(StreamReset(ev.stream_id, *why))
             self._count_stream(direction, why[0])
@@ -523,6 +545,25 @@ class Exchange:
     def in_flight(self) -> int:
         """Calls and publishes the gateway is still waiting to answer."""
         return sum(len(s.calls_out) for s in self.sessions())
+
+    def abort_in_flight(self, code: int, message: str) -> int:
+        """Answer every call and publish still in flight with ``code`` (their targets
+        get a ``Cancel`` for calls); return how many. The end of a drain."""
+        count = 0
+        for session in self.sessions():
+            pending, session.pending = session.pending, {}
+            for p in pending.values():
+                count += p.waiter is None and p.origin is not None
+                self._finish(p, code, message)
+                if not p.is_publish:
+                    session.send(Cancel(p.gid))
+        for session in self.sessions():  # what is left waits on MQ produces
+            for origin_id, p in list(session.calls_out.items()):
+                if p.target is None and p.gid == 0:
+                    del session.calls_out[origin_id]
+                    session.send(Ack(origin_id, code, message))
+                    count += 1
+        return count
 
 
 def edge_info(s: Session) -> EdgeInfo:
