@@ -20,6 +20,8 @@ import time
 from frontier.sdk import Edge, FrontierError, Service, ServiceNotOnline
 
 SERVICE_ADDR, EDGE_ADDR = sys.argv[2], sys.argv[3]
+#: the CA to trust when the gateway's listeners speak TLS
+TLS = {"tls_ca": os.environ["FORK_PROBE_TLS_CA"]} if os.environ.get("FORK_PROBE_TLS_CA") else {}
 
 svc: Service
 edge: Edge
@@ -27,9 +29,9 @@ edge: Edge
 
 def setup(name: str = "forky") -> None:
     global svc, edge
-    svc = Service(SERVICE_ADDR, name=name, timeout=10)
+    svc = Service(SERVICE_ADDR, name=name, timeout=10, **TLS)
     svc.register("whoami", lambda req: str(os.getpid()).encode())
-    edge = Edge(EDGE_ADDR, timeout=10)
+    edge = Edge(EDGE_ADDR, timeout=10, **TLS)
     edge.register("echo", lambda req: req.data)
 
 
@@ -132,7 +134,8 @@ def busy_fork() -> dict:
     after = svc.call(edge.edge_id, "echo", data) == data
     return {"parent": parent, "children": children, "status": status, "parent_errors": errors,
             "parent_calls": len(counts), "parent_after": after, "service_id_after": svc.service_id,
-            "edge_id_after": edge.edge_id, "connected": svc.connected and edge.connected}
+            "edge_id_after": edge.edge_id, "connected": svc.connected and edge.connected,
+            "tls": [svc._link.sock.version(), edge._link.sock.version()] if TLS else None}
 
 
 def _pool_task(args: tuple[int, int]) -> tuple[int, int, str]:
@@ -172,7 +175,7 @@ def orphan() -> None:
     """Connect, fork a child that only sleeps, print both pids and wait: the test then
     kills this parent; its connection must end although the child lives on."""
     global svc
-    svc = Service(SERVICE_ADDR, name="orphan", timeout=10)
+    svc = Service(SERVICE_ADDR, name="orphan", timeout=10, **TLS)
     pid = os.fork()
     if pid == 0:
         time.sleep(60)

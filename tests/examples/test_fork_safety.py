@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.proc_tools import ROOT, wait_until
 from tests.gateway import GatewayProcess
+from tests.security.certs import PKI
 
 PROBE = ROOT / "tests" / "examples" / "fork_probe.py"
 
@@ -28,8 +29,19 @@ def gw(tmp_path_factory):
         yield gw
 
 
+@pytest.fixture(scope="module")
+def tls_gw(tmp_path_factory):
+    """A gateway whose service and edge listeners speak TLS only."""
+    pki = PKI.create(tmp_path_factory.mktemp("pki"))
+    tls = {"enable": True, "certs": [{"cert": str(pki.server.cert_path), "key": str(pki.server.key_path)}]}
+    config = {"servicebound": {"listen": {"tls": tls}}, "edgebound": {"listen": {"tls": tls}}}
+    with GatewayProcess(tmp_path_factory.mktemp("forktlsgw"), config) as gw:
+        gw.ca = str(pki.ca.cert_path)
+        yield gw
+
+
 def probe(gw: GatewayProcess, scenario: str, timeout: float = 90) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", FORK_PROBE_TLS_CA=getattr(gw, "ca", ""))
     out = subprocess.run([sys.executable, str(PROBE), scenario, gw.service_addr, gw.edge_addr],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"probe {scenario} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}"
@@ -42,8 +54,7 @@ def services(gw: GatewayProcess, name: str) -> list[dict]:
         return json.load(resp)["services"]
 
 
-def test_children_forked_while_threads_call_get_their_own_connections(gw):
-    report = probe(gw, "busy-fork")
+def check_busy_fork(report: dict) -> None:
     parent, children = report["parent"], report["children"]
     assert all(code == 0 for code in report["status"].values()), report
     assert len(children) == 3
@@ -58,6 +69,19 @@ def test_children_forked_while_threads_call_get_their_own_connections(gw):
     assert report["parent_errors"] == [] and report["parent_calls"] > 0, report
     assert report["service_id_after"] == parent["service_id"] and report["edge_id_after"] == parent["edge_id"]
     assert report["parent_after"] and report["connected"]
+
+
+def test_children_forked_while_threads_call_get_their_own_connections(gw):
+    check_busy_fork(probe(gw, "busy-fork"))
+
+
+def test_fork_safety_over_tls(tls_gw):
+    """The TLS state (an SSLObject over memory buffers) stays the parent's too."""
+    report = probe(tls_gw, "busy-fork")
+    check_busy_fork(report)
+    assert report["tls"] and all(v and v.startswith("TLSv1.") for v in report["tls"]), report["tls"]
+    report = probe(tls_gw, "close-in-child")
+    assert report["before"] == report["after"] and report["ok"] and report["connected"]
 
 
 def test_multiprocessing_fork_pool_uses_the_module_service(gw):
