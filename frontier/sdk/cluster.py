@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import random
 import threading
@@ -32,6 +33,7 @@ from typing import Any, Callable, Iterable
 from frontier.wire.errors import ConnectionClosed, EdgeNotOnline, FrontierError, InvalidArgument, Timeout
 from frontier.wire.events import HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX
 
+from . import client as client_module
 from .client import Handler, _fresh
 from .edge import Edge
 from .link import Link
@@ -182,9 +184,41 @@ class ClusterService:
         self._unlisted: dict[str, float] = {}  # connected frontiers missing from the list, since when
         self._closed = False
         self._stop = threading.Event()
+        self._pid = os.getpid()
         self.refresh()
+        self._start_refresher()
+
+    def _start_refresher(self) -> None:
         self._refresher = threading.Thread(target=self._refresh_loop, name="frontier-cluster-refresh", daemon=True)
         self._refresher.start()
+
+    def _check_pid(self, *, reconnect: bool = True) -> None:
+        """In a process forked since this was built (gunicorn ``--preload``, Celery
+        prefork): rebuild the locks, queues and refresher the parent's threads held,
+        and let every frontier connection reconnect in this process (waiting up to
+        ``connect_timeout`` for them) before first use. The parent's connections are
+        never touched."""
+        if self._pid == os.getpid():
+            return
+        with client_module._fork_lock:
+            if self._pid == os.getpid():
+                return  # another thread of this process got here first
+            self._lock = threading.Lock()
+            self._refresh_lock = threading.Lock()
+            self._stop = threading.Event()
+            self._inbox = queue.Queue()
+            self._accepts = queue.Queue()
+            members = [m for _, m in self._members.values()]
+            self._pid = os.getpid()
+        if not reconnect:
+            return
+        for member in members:
+            member._check_pid()  # forgets the parent's link and starts reconnecting
+        deadline = time.monotonic() + self.connect_timeout
+        while not all(m.connected or m.closed for m in members) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._closed:
+            self._start_refresher()
 
     # -- the frontier list --------------------------------------------------------------------
 
@@ -197,6 +231,7 @@ class ClusterService:
     def refresh(self) -> None:
         """Ask Frontlas for the live frontiers now; connect new ones, drop dead ones.
         Raises ``ConnectionClosed`` if Frontlas cannot be reached."""
+        self._check_pid()
         listed = {f.frontier_id: f for f in self._fetch(self.lookup_timeout)}
         now = time.monotonic()
         with self._refresh_lock:
@@ -297,6 +332,7 @@ class ClusterService:
         if self._closed:
             raise ConnectionClosed("the cluster service is closed")
         timeout = self.timeout if timeout is None else timeout
+        self._check_pid()
         deadline = time.monotonic() + timeout
         tried: set[str] = set()
         error: FrontierError | None = None
@@ -354,10 +390,12 @@ class ClusterService:
 
     def receive(self, timeout: float | None = None) -> Message:
         """The next message an edge published to this service, from any frontier."""
+        self._check_pid()
         return self._take(self._inbox, timeout)
 
     def accept_stream(self, timeout: float | None = None) -> Stream:
         """The next stream an edge opened to this service, from any frontier."""
+        self._check_pid()
         return self._take(self._accepts, timeout)
 
     def _take(self, q: queue.Queue, timeout: float | None) -> Any:
@@ -398,6 +436,7 @@ class ClusterService:
         self._register_everywhere(hooks=(hook,))
 
     def _register_everywhere(self, **what: tuple[str, ...]) -> None:
+        self._check_pid()
         with self._lock:
             members = [m for _, m in self._members.values()]
         for member in members:
@@ -410,6 +449,7 @@ class ClusterService:
 
     def close(self) -> None:
         """Close every frontier connection; waiting receivers get ``ConnectionClosed``."""
+        self._check_pid(reconnect=False)  # in a forked child: never touch the parent's connections
         with self._lock:
             if self._closed:
                 return

@@ -214,3 +214,31 @@ def test_hooks_run_for_edges_on_every_frontier(trio: Trio) -> None:
     metas = {online.get(timeout=10) for _ in FIDS}
     assert metas == {f"hooked-{fid}".encode() for fid in FIDS}
     trio.svc._hooks.clear()  # later tests' edges need no hook
+
+
+def test_cluster_service_works_in_a_forked_child_and_the_parent_keeps_working(trio: Trio) -> None:
+    """gunicorn --preload / Celery prefork: a ClusterService built before a fork reaches
+    edges on every frontier from the child, and the parent's connections are untouched."""
+    import os
+
+    edges = [es[0] for es in trio.edges.values()]
+    assert [trio.svc.call(e.edge_id, "ping", b"parent") for e in edges]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report over the pipe, never return into pytest
+        code = 1
+        try:
+            answers = [trio.svc.call(e.edge_id, "ping", b"child", timeout=10) for e in edges]
+            os.write(write_end, b"\n".join(answers))
+            code = 0
+        except BaseException as exc:
+            os.write(write_end, repr(exc).encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    report = os.read(read_end, 65536)
+    os.close(read_end)
+    assert os.waitstatus_to_exitcode(status) == 0, report
+    assert report.split(b"\n") == [b"pong:%d:child" % e.edge_id for e in edges]
+    assert [trio.svc.call(e.edge_id, "ping", b"again") for e in edges] == [b"pong:%d:again" % e.edge_id for e in edges]
