@@ -277,7 +277,7 @@ def throughput_run(target: Target, sc: Scenario, s: Settings, profiler: "Profile
         for k, n in enumerate(_split(sc.edges, sc.procs)):
             w = Worker(loadgen.edge_worker, {"addr": target.edge_addr, "src": _src(k), "base_id": 1 + k * 1_000_000})
             edges.append(w)
-            w.send("connect", n, max(1, min(n, s.connect_concurrency)))
+            w.send("connect", n, max(1, min(n, s.connect_concurrency)), 30.0)
         connected = [w.expect("connected") for w in edges]
         failed = sum(c["failed"] for c in connected)
         if failed:

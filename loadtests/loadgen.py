@@ -595,7 +595,7 @@ class EdgeSwarm:
 def edge_worker(ctrl: Any, spec: dict[str, Any]) -> None:
     """A generator process of edges, steered by ``ctrl``.
 
-    Commands: ``("connect", n, concurrency)`` -> ``("connected", {...})``;
+    Commands: ``("connect", n, concurrency[, timeout])`` -> ``("connected", {...})``;
     ``("go", mode, start, end, depth, payload)`` -> ``("result", {...})``;
     ``("close",)`` closes every edge and ends the process.
     """
@@ -606,7 +606,7 @@ def edge_worker(ctrl: Any, spec: dict[str, Any]) -> None:
         while True:
             cmd = ctrl.recv()
             if cmd[0] == "connect":
-                ctrl.send(("connected", swarm.connect(cmd[1], cmd[2])))
+                ctrl.send(("connected", swarm.connect(*cmd[1:])))
             elif cmd[0] == "go":
                 _, mode, start, end, depth, payload = cmd
                 ctrl.send(("result", swarm.drive(mode, start, end, depth, payload)))
