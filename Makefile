@@ -1,6 +1,7 @@
 # frontier-gevent developer entry points.
 #   make serve [CONFIG=etc/frontier.yaml]   run the gateway from a local .venv
 #   make test [PYTEST_ARGS='-k config']     install test deps, start brokers, run pytest
+#   make fuzz [FUZZ_SECONDS=600]            coverage-guided fuzzing of the frame decoder
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -42,3 +43,12 @@ QUICK ?=
 .PHONY: bench
 bench: $(TEST_STAMP)
 	$(PY) -m loadtests.bench $(if $(QUICK),--quick)
+
+# make fuzz [FUZZ_SECONDS=600]   coverage-guided fuzzing of the frame decoder (atheris,
+# libFuzzer); runs until stopped unless FUZZ_SECONDS is set; the corpus grows in
+# FUZZ_CORPUS; a crash leaves crash-<sha1> here (see tests/fuzz/fuzz_decoder.py)
+FUZZ_SECONDS ?=
+FUZZ_CORPUS ?= $(VENV)/fuzz-corpus
+.PHONY: fuzz
+fuzz: $(TEST_STAMP)
+	PYTHONPATH=. $(PY) tests/fuzz/fuzz_decoder.py $(FUZZ_CORPUS) -rss_limit_mb=1024 -timeout=10 $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS))
