@@ -131,3 +131,21 @@ def test_work_outlasting_the_drain_gets_a_typed_error(gateway_factory, clients, 
     assert "30 calls and publishes answered GOING_AWAY" in a.log()
     for edge in edges:
         assert wait_until(lambda: edge.call("work", b"y", timeout=5.0), 10, what="a call via B") == b"B:y"
+
+
+def test_the_gateway_leaves_the_cluster_before_it_waits_for_in_flight_work():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.gateway import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "tests.security.drain_probe"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    # the reporter unregistered and the drain hooks ran while the call was still in flight,
+    # readiness dropped at once, and the call still finished
+    assert seen == {"reporter_in_flight": 1, "hook_in_flight": [1], "result": "done",
+                    "ready_before": True, "ready_during": False, "stopped": True}, seen
