@@ -294,7 +294,7 @@ class Gateway:
         while True:
             gevent.sleep(min(self.reap_every, limit / 3))
             now = time.monotonic()
-            self.guard.prune(now)
+            self.guard.prune_if_due(now)
             for session in self.exchange.sessions():
                 if now - session.last_rx > limit:
                     session.close(ErrorCode.TIMEOUT, f"no heartbeat for {limit:.0f}s")

@@ -107,6 +107,8 @@ class ConnectionGuard:
         if known is None:
             try:
                 addr = ipaddress.ip_address(ip.split("%", 1)[0])
+                if addr.version == 6 and addr.ipv4_mapped is not None:
+                    addr = addr.ipv4_mapped  # a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d
                 known = any(addr in net for net in self._exempt)
             except ValueError:
                 known = False
@@ -140,13 +142,15 @@ class ConnectionGuard:
             bucket[0] -= 1.0
         return None
 
+    def prune_if_due(self, now: float) -> None:
+        """:meth:`prune`, at most every :attr:`prune_every` seconds (call it often)."""
+        if now - self._pruned >= self.prune_every:
+            self.prune(now)
+
     def prune(self, now: float | None = None) -> None:
         """Forget buckets that refilled and bans that ended, so memory follows the
-        IPs active now, not every IP ever seen. Cheap to call often: it sweeps at most
-        every :attr:`prune_every` seconds."""
+        IPs active now, not every IP ever seen."""
         now = time.monotonic() if now is None else now
-        if now - self._pruned < self.prune_every:
-            return
         self._pruned = now
         if self.rate:
             full_after = self.burst / self.rate
