@@ -31,13 +31,15 @@ from frontier import metrics
 from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
-from frontier.sessions.limits import ConnectionGuard
+from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
 from frontier.tls import ServerTLS, build_server_context
 from frontier.wire.errors import ErrorCode
 
 log = logging.getLogger("frontier.server")
 
+#: refusal reason (metric label) of a failed or late TLS handshake
+TLS_HANDSHAKE = "tls_handshake"
 _LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: a refused socket ends with RST, no TIME_WAIT
 
 
@@ -100,8 +102,7 @@ class Gateway:
         self._stopped = Event()
         self._refused = {reason: {role: metrics.CONNECTIONS_REFUSED.labels(role=role, reason=reason)
                                   for role in (ROLE_SERVICE, ROLE_EDGE)}
-                         for reason in ("max_connections", "max_listener_connections", "max_ip_connections",
-                                        "rate_limited", "banned", "tls_handshake")}
+                         for reason in (*GUARD_REASONS, TLS_HANDSHAKE)}
 
     def _build_sinks(self) -> list[Any]:
         from frontier.mqm import build_sinks
@@ -268,7 +269,7 @@ class Gateway:
             conn = tls.context().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         except (OSError, ValueError) as exc:
             log.debug("%s: cannot start TLS with %s:%d: %s", role, addr[0], addr[1], exc)
-            self._refused["tls_handshake"][role].inc()
+            self._refused[TLS_HANDSHAKE][role].inc()
             return None
         timer = gevent.Timeout(max(deadline - time.monotonic(), 0.001))
         timer.start()
@@ -284,7 +285,7 @@ class Gateway:
         finally:
             timer.close()
         log.debug("%s: TLS handshake with %s:%d failed: %s", role, addr[0], addr[1], why)
-        self._refused["tls_handshake"][role].inc()
+        self._refused[TLS_HANDSHAKE][role].inc()
         conn.close()
         return None
 

@@ -26,6 +26,7 @@ TOO_MANY_ON_LISTENER = "max_listener_connections"
 TOO_MANY_FROM_IP = "max_ip_connections"
 RATE_LIMITED = "rate_limited"
 BANNED = "banned"
+REASONS = (TOO_MANY, TOO_MANY_ON_LISTENER, TOO_MANY_FROM_IP, RATE_LIMITED, BANNED)
 
 
 def ip_key(ip: str) -> str:

@@ -20,7 +20,7 @@ from frontier.sdk import ConnectionClosed, Edge, FrontierError, Service
 from frontier.sdk.transport import tls_context
 from tests.e2e.proc_tools import wait_until
 from tests.security.certs import Issued, replace_files
-from tests.security.conftest import tls_block
+from tests.security.conftest import metric, tls_block
 
 TOKEN = "control-plane-token"
 
@@ -72,7 +72,7 @@ def test_tls_on_both_listeners(gateway_factory, clients, pki):
 
 
 def test_tls_mismatches_fail_typed(gateway_factory, clients, pki):
-    tls_gw = gateway_factory(_both(pki))
+    tls_gw = gateway_factory(_both(pki), control=True)
     plain_gw = gateway_factory()
     # a plaintext client on a TLS port, a TLS client on a plaintext port
     with pytest.raises(ConnectionClosed):
@@ -86,9 +86,10 @@ def test_tls_mismatches_fail_typed(gateway_factory, clients, pki):
     # the name on the certificate must match what was dialled
     with pytest.raises(ConnectionClosed):
         Edge(tls_gw.edge_addr, tls_ca=str(pki.ca.cert_path), tls_server_name="elsewhere.test", timeout=3.0, reconnect=False)
-    # the gateway served everyone else meanwhile
+    # the gateway served everyone else meanwhile, and counted the failed handshakes
     edge = clients(Edge, tls_gw.edge_addr, tls_ca=str(pki.ca.cert_path))
     assert edge.connected
+    assert metric(tls_gw, "frontier_connections_refused_total", role="edge", reason="tls_handshake") >= 3
 
 
 def test_mtls_accepts_the_right_client_certificate_only(gateway_factory, clients, pki):
