@@ -90,7 +90,7 @@ class Session:
         self._reader: gevent.Greenlet | None = None
         #: the OS socket under gevent's wrapper, for non-blocking sends from the hub
         #: (None for TLS, whose writes must go through the SSL object)
-        self._raw = None if isinstance(sock, ssl.SSLSocket) else getattr(sock, "_sock", None)
+        self._raw = None if isinstance(sock, ssl.SSLSocket) or hasattr(sock, "cipher") else getattr(sock, "_sock", None)
 
     @property
     def is_edge(self) -> bool:
