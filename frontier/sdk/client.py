@@ -138,7 +138,7 @@ class Client:
         self._accepts: queue.Queue = queue.Queue()
         self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
         self._work = threading.BoundedSemaphore(max_pending)
-        self._link = self._connect(self._addrs[0])
+        self._link = self._connect_first()
         _live_clients.add(self)
 
     # -- what subclasses define ------------------------------------------------------------
@@ -163,6 +163,21 @@ class Client:
         if value is None:
             return b""
         return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+    def _connect_first(self) -> Link:
+        """Construction: try each address in turn; raise the last error if none works."""
+        error: FrontierError | None = None
+        for index, addr in enumerate(self._addrs):
+            try:
+                link = self._connect(addr)
+            except FrontierError as exc:
+                error = exc
+                log.debug("connecting to %s failed: %s", addr, exc)
+                continue
+            self._addr_index = index
+            return link
+        assert error is not None
+        raise error
 
     def _connect(self, addr: Address) -> Link:
         sock = dial(addr, self.timeout, self.ssl_context, self.tls_server_name)

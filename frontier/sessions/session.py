@@ -272,6 +272,16 @@ class Session:
         drain what the peer still sends until it closes too, so a reset does not
         destroy the goodbye frame before the peer read it. The server then closes."""
         deadline = time.monotonic() + self.goodbye_timeout
+        while True:
+            try:
+                self._linger_until(deadline)
+                return
+            except _Closing:
+                # a close() from another greenlet raced with this reader's own ending
+                # (its interrupt arrived here rather than in recv): keep saying goodbye
+                continue
+
+    def _linger_until(self, deadline: float) -> None:
         while (self._out or self._flush_pending or self._writer is not None) and time.monotonic() < deadline:
             gevent.sleep(0.002)
         if self._writer is not None:  # the peer is not reading: no clean goodbye

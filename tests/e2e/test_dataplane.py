@@ -250,3 +250,12 @@ def test_edge_ids_unique_and_wanted_id_honoured(edge):
     assert a.edge_id != b.edge_id
     c = edge(edge_id=4242)
     assert c.edge_id == 4242
+
+
+def test_edge_given_several_addresses_connects_to_the_first_that_answers(gateway, clients):
+    from frontier.sdk import Edge
+    from tests.gateway import free_port
+
+    dead = f"127.0.0.1:{free_port()}"
+    e = clients(Edge, [dead, gateway.edge_addr])
+    assert e.connected and e.edge_id

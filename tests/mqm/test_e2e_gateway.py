@@ -553,8 +553,6 @@ def scrape_publishes(gw: GatewayProcess, direction: str) -> dict[str, float]:
     return {m.group(1): float(m.group(2)) for m in re.finditer(pattern, text, re.M)}
 
 
-@pytest.mark.xfail(strict=False, reason="router: a publish to an MQ that the edge cancels is counted twice in "
-                                        "frontier_publishes_total (cancelled by _on_cancel, then its outcome by _produce_one)")
 def test_a_cancelled_mq_publish_is_counted_once(brokers, gateway, edges):
     topic = f"e2e.count.{tag()}"
     gw = gateway({"mqm": {"redis": {"enable": True, "addrs": [f"127.0.0.1:{brokers.redis_proxy.port}"],
