@@ -14,9 +14,6 @@ from collections.abc import Sequence
 
 #: program name in usage and error messages
 PROG = "frontlas-gevent"
-#: gevent's thread pool size (gRPC under gevent needs headroom; see shared/BROKERS.md)
-THREADPOOL_SIZE = 100
-EXIT_CONFIG = 2
 
 _LEVELS = ("debug", "info", "warn", "warning", "error")
 
@@ -51,85 +48,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def config_check(path: str | None) -> int:
     """``config check``: print the effective configuration, or the error."""
-    from frontier.wire.errors import ConfigError
+    from frontier.process import config_check as check
     from frontlas.config import load_config
 
-    warnings: list[str] = []
-    try:
-        config = load_config(path, warn=warnings.append)
-    except ConfigError as exc:
-        print(f"{PROG}: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    for message in warnings:
-        print(f"{PROG}: config warning: {message}", file=sys.stderr)
-    sys.stdout.write(config.to_yaml())
-    return 0
+    return check(PROG, load_config, path)
 
 
 def serve(path: str | None, log_level: str | None = None) -> int:
     """``serve``: patch, load the config, run until a signal."""
-    from gevent import monkey
+    from frontier.process import patch_process
 
-    monkey.patch_all()
+    patch_process()
 
-    import dataclasses
     import logging
-    import signal
 
-    import gevent
-    import grpc.experimental.gevent as grpc_gevent
-
-    grpc_gevent.init_gevent()
-    pool = gevent.get_hub().threadpool
-    pool.maxsize = max(pool.maxsize, THREADPOOL_SIZE)
-
-    from frontier.cli import apply_rlimit, configure_logging
+    from frontier.process import config_error, load_for_serve, run_until_signal
     from frontier.wire.errors import ConfigError
     from frontlas.config import load_config
 
-    warnings: list[str] = []
-    try:
-        config = load_config(path, warn=warnings.append)
-        if log_level:
-            level = "warn" if log_level == "warning" else log_level
-            config = dataclasses.replace(config, log=dataclasses.replace(config.log, level=level))
-        configure_logging(config.log)
-    except ConfigError as exc:
-        print(f"{PROG}: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    log = logging.getLogger("frontlas.cli")
-    for message in warnings:
-        logging.getLogger("frontlas.config").warning("%s", message)
-    apply_rlimit(config.daemon.rlimit)
-
+    config = load_for_serve(PROG, load_config, path, log_level, "frontlas.config")
+    if isinstance(config, int):
+        return config
     from frontlas.server import Frontlas
 
     try:
         frontlas = Frontlas(config)
     except ConfigError as exc:
-        print(f"{PROG}: config error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-
-    def on_signal(signum: int) -> None:
-        log.info("%s received: stopping", signal.Signals(signum).name)
-        gevent.spawn(frontlas.stop)
-
-    handlers = [gevent.signal_handler(s, on_signal, s) for s in (signal.SIGINT, signal.SIGTERM)]
-    for handler in handlers:
-        handler.ref = True
-    try:
-        try:
-            frontlas.start()
-        except OSError as exc:
-            log.error("cannot start Frontlas: %s", exc)
-            frontlas.stop()
-            return 1
-        frontlas.wait()
-    finally:
-        for handler in handlers:
-            handler.cancel()
-    log.info("frontlas-gevent stopped")
-    return 0
+        return config_error(PROG, exc)
+    return run_until_signal(PROG, frontlas, lambda timeout: frontlas.stop(), logging.getLogger("frontlas.cli"))
 
 
 if __name__ == "__main__":

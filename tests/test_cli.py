@@ -267,7 +267,7 @@ def test_serve_exits_1_when_stop_fails() -> None:
         served.proc.send_signal(signal.SIGTERM)
         code, records = served.finish()
     assert code == 1
-    assert any("ERROR frontier.cli: gateway.stop(timeout=None) failed; exiting with status 1" in line for line in records), records
+    assert any("ERROR frontier.cli: frontier-gevent: stop(timeout=None) failed; exiting with status 1" in line for line in records), records
     assert any("RuntimeError: boom" in line for line in records), records
 
 
@@ -293,7 +293,7 @@ def test_log_file_rotates_and_compresses(tmp_path: Path, restore_root_logger: No
     import gzip
     import logging
 
-    from frontier.cli import configure_logging
+    from frontier.process import configure_logging
     from frontier.config import Log, LogFile
 
     path = tmp_path / "logs" / "frontier.log"
@@ -311,7 +311,7 @@ def test_log_file_rotates_and_compresses(tmp_path: Path, restore_root_logger: No
 
 
 def test_unwritable_log_file_is_a_config_error(tmp_path: Path, restore_root_logger: None) -> None:
-    from frontier.cli import configure_logging
+    from frontier.process import configure_logging
     from frontier.config import Log, LogFile
     from frontier.wire.errors import ConfigError
 
@@ -324,7 +324,7 @@ def test_unwritable_log_file_is_a_config_error(tmp_path: Path, restore_root_logg
 def test_rlimit_is_raised_never_lowered() -> None:
     import resource
 
-    from frontier.cli import apply_rlimit
+    from frontier.process import apply_rlimit
     from frontier.config import RLimit
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
