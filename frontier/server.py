@@ -108,9 +108,12 @@ class Gateway:
         from frontier.mqm import build_sinks
 
         sinks = list(build_sinks(self.config.mqm))
-        if sinks:  # their clients log every reconnect attempt while a broker is down
-            for name in ("pika", "kafka"):
-                logging.getLogger(name).setLevel(logging.WARNING)
+        if sinks:
+            # while a broker is down pika warns and kafka-python logs errors with
+            # tracebacks several times a second; each sink logs its broker turning
+            # unhealthy and reachable again itself (frontier.mqm), once per change
+            logging.getLogger("pika").setLevel(logging.ERROR)
+            logging.getLogger("kafka").setLevel(logging.CRITICAL)
         return sinks
 
     # -- life ------------------------------------------------------------------------------
