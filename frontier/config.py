@@ -536,7 +536,20 @@ class Daemon:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ServiceAuth:
+class _SecretsAuth:
+    """``enable`` plus the shared ``secrets`` it checks against (several: rotation)."""
+
+    enable: bool = False
+    #: shared secrets, at least 16 characters each
+    secrets: tuple[str, ...] = _opt((), check=_secrets)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.enable and not self.secrets:
+            raise ConfigError(f"{_join(path, 'secrets')}: expected at least one secret when {_join(path, 'enable')} is true")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceAuth(_SecretsAuth):
     """Who may register as a service (``servicebound.auth``; ours, not in Go).
 
     With ``enable``, a service must present one of ``secrets`` as its credentials
@@ -544,14 +557,6 @@ class ServiceAuth:
     ``UNAUTHORIZED``. Listener mTLS (``servicebound.listen.tls.mtls``) is the other
     way to keep the service port closed, and both may be on.
     """
-
-    enable: bool = False
-    #: accepted shared secrets, at least 16 characters each (several: rotation)
-    secrets: tuple[str, ...] = _opt((), check=_secrets)
-
-    def _validate(self, path: str, warn: Warn) -> None:
-        if self.enable and not self.secrets:
-            raise ConfigError(f"{_join(path, 'secrets')}: expected at least one secret when {_join(path, 'enable')} is true")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -563,7 +568,7 @@ class Servicebound:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EdgeAuth:
+class EdgeAuth(_SecretsAuth):
     """Edge authentication (``edgebound.auth``; ours, not in Go).
 
     With ``enable``, an edge must present a token minted with one of ``secrets``
@@ -572,16 +577,9 @@ class EdgeAuth:
     checked before any service hook runs; a missing, expired, forged or
     other-edge token is refused with ``UNAUTHORIZED``. A token bound to an edge id
     gives the edge that id (``get_edge_id`` is not asked). The ``edge_online``
-    service hook stays the application's own check, after this one.
+    service hook stays the application's own check, after this one. The first
+    secret mints, all of them verify.
     """
-
-    enable: bool = False
-    #: HMAC keys, at least 16 characters each; the first mints, all verify (rotation)
-    secrets: tuple[str, ...] = _opt((), check=_secrets)
-
-    def _validate(self, path: str, warn: Warn) -> None:
-        if self.enable and not self.secrets:
-            raise ConfigError(f"{_join(path, 'secrets')}: expected at least one secret when {_join(path, 'enable')} is true")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -179,15 +179,10 @@ class _SniffingWSGIServer(WSGIServer):
             upstream.close()
 
 
-class ControlPlane:
-    """REST + gRPC control plane on one port (30010 by default, as in Go).
-
-    ``store`` answers the queries, ``kicker`` forces connections off,
-    ``bearer_tokens`` (empty: no auth) guard everything but ``/healthz``,
-    ``/readyz``, ``/metrics`` and the gRPC health service, and ``ready`` drives
-    ``/readyz`` and gRPC health. ``tls`` (a :class:`frontier.tls.ServerTLS` built
-    with ALPN ``h2`` and ``http/1.1``, or None) turns TLS on for the port.
-    """
+class OnePortServer:
+    """REST and gRPC on one port: a gRPC server behind a private socket, a sniffing
+    WSGI front for both, and ``grpc.health.v1`` fed by ``ready``. Subclasses name
+    their app and gRPC services (:class:`ControlPlane`, Frontlas' cluster API)."""
 
     #: seconds a new connection may take to show whether it speaks HTTP/2 or HTTP/1
     sniff_timeout = 10.0
@@ -197,22 +192,19 @@ class ControlPlane:
     grpc_workers = 32
     #: seconds between readiness polls that feed gRPC health ``Watch`` streams
     health_interval = 1.0
+    #: what the server is called in logs
+    title = "control plane"
+    #: prefix of its thread names and private socket directory
+    prefix = "frontier-cp"
+    #: logger names of the HTTP access and error logs
+    access_logger, error_logger = "frontier.control.access", "frontier.control.http"
+    #: the ``grpc.health.v1`` servicer class
+    health_class: type[ReadinessHealth] = ReadinessHealth
 
-    def __init__(
-        self,
-        *,
-        listen: str,
-        store: QueryStore,
-        kicker: Kicker,
-        bearer_tokens: Sequence[str] = (),
-        ready: Callable[[], bool] = lambda: True,
-        tls: Any = None,
-    ) -> None:
+    def __init__(self, *, listen: str, ready: Callable[[], bool] = lambda: True, tls: Any = None) -> None:
         self._listen = parse_listen(listen)
-        self._tls = tls
-        self._service = ControlService(store, kicker)
-        self._tokens = BearerTokens(bearer_tokens)
         self._ready = ready
+        self._tls = tls
         self._http: Optional[_SniffingWSGIServer] = None
         self._grpc: Optional[grpc.Server] = None
         self._health: Optional[ReadinessHealth] = None
@@ -220,29 +212,48 @@ class ControlPlane:
         self._tmpdir: Optional[str] = None
         self._executor: Optional[futures.ThreadPoolExecutor] = None
 
+    # -- what subclasses define ------------------------------------------------------
+
+    def _app(self) -> Callable:
+        """The WSGI app serving REST."""
+        raise NotImplementedError
+
+    def _add_services(self, server: grpc.Server) -> tuple[str, ...]:
+        """Add the gRPC servicers; return their full names for reflection."""
+        raise NotImplementedError
+
+    def _interceptors(self) -> list[Any]:
+        """gRPC server interceptors (auth, say)."""
+        return []
+
+    def _describe(self) -> str:
+        """Extra words for the start-up log line."""
+        return ""
+
+    # -- life ------------------------------------------------------------------------
+
     @property
     def address(self) -> tuple[str, int]:
         """The bound ``(host, port)``; meaningful after :meth:`start`."""
         if self._http is None:
-            raise RuntimeError("ControlPlane.address: not started")
+            raise RuntimeError(f"{type(self).__name__}.address: not started")
         host, port = self._http.address[:2]
         return host, port
 
     def start(self) -> None:
         """Bind the port and serve in background greenlets; returns at once."""
         if self._http is not None:
-            raise RuntimeError("ControlPlane already started")
+            raise RuntimeError(f"{type(self).__name__} already started")
         grpc_target = self._start_grpc()
-        app = create_app(self._service, tokens=self._tokens, ready=self._ready)
         self._http = _SniffingWSGIServer(
             self._listen,
-            app,
+            self._app(),
             grpc_target=grpc_target,
             sniff_timeout=self.sniff_timeout,
             tls=self._tls,
             spawn=Pool(),
-            log=logging.getLogger("frontier.control.access"),
-            error_log=logging.getLogger("frontier.control.http"),
+            log=logging.getLogger(self.access_logger),
+            error_log=logging.getLogger(self.error_logger),
         )
         try:
             self._http.start()
@@ -251,12 +262,8 @@ class ControlPlane:
             self._stop_grpc()
             raise
         self._poller = gevent.spawn(self._poll_health)
-        log.info(
-            "control plane (REST + gRPC) listening on %s:%d, auth %s%s",
-            *self.address,
-            "on" if self._tokens.enabled else "off",
-            ", TLS" if self._tls is not None else "",
-        )
+        log.info("%s (REST + gRPC) listening on %s:%d%s%s", self.title, *self.address, self._describe(),
+                 ", TLS" if self._tls is not None else "")
 
     def stop(self) -> None:
         """Stop accepting, end open connections (after :attr:`stop_timeout`), free the port."""
@@ -274,20 +281,20 @@ class ControlPlane:
 
     def _start_grpc(self) -> str | tuple[str, int]:
         self._executor = futures.ThreadPoolExecutor(
-            max_workers=self.grpc_workers, thread_name_prefix="controlplane-grpc"
+            max_workers=self.grpc_workers, thread_name_prefix=f"{self.prefix}-grpc"
         )  # under monkey-patching its "threads" are greenlets on the hub's thread
-        server = grpc.server(self._executor, interceptors=[BearerAuthInterceptor(self._tokens)])
-        pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneServicer(self._service), server)
-        self._health = ReadinessHealth(self._ready)
+        server = grpc.server(self._executor, interceptors=self._interceptors())
+        names = self._add_services(server)
+        self._health = self.health_class(self._ready)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             server,
         )
         target: str | tuple[str, int]
         path = None
         if hasattr(_stdsocket, "AF_UNIX"):
-            self._tmpdir = tempfile.mkdtemp(prefix="frontier-cp-")
+            self._tmpdir = tempfile.mkdtemp(prefix=f"{self.prefix}-")
             path = os.path.join(self._tmpdir, "grpc.sock")
         if path is not None and len(path) < 100:
             server.add_insecure_port(f"unix:{path}")
@@ -315,3 +322,41 @@ class ControlPlane:
         while True:
             gevent.sleep(self.health_interval)
             self._health.refresh()
+
+
+class ControlPlane(OnePortServer):
+    """REST + gRPC control plane on one port (30010 by default, as in Go).
+
+    ``store`` answers the queries, ``kicker`` forces connections off,
+    ``bearer_tokens`` (empty: no auth) guard everything but ``/healthz``,
+    ``/readyz``, ``/metrics`` and the gRPC health service, and ``ready`` drives
+    ``/readyz`` and gRPC health. ``tls`` (a :class:`frontier.tls.ServerTLS` built
+    with ALPN ``h2`` and ``http/1.1``, or None) turns TLS on for the port.
+    """
+
+    def __init__(
+        self,
+        *,
+        listen: str,
+        store: QueryStore,
+        kicker: Kicker,
+        bearer_tokens: Sequence[str] = (),
+        ready: Callable[[], bool] = lambda: True,
+        tls: Any = None,
+    ) -> None:
+        super().__init__(listen=listen, ready=ready, tls=tls)
+        self._service = ControlService(store, kicker)
+        self._tokens = BearerTokens(bearer_tokens)
+
+    def _app(self) -> Callable:
+        return create_app(self._service, tokens=self._tokens, ready=self._ready)
+
+    def _interceptors(self) -> list[Any]:
+        return [BearerAuthInterceptor(self._tokens)]
+
+    def _add_services(self, server: grpc.Server) -> tuple[str, ...]:
+        pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneServicer(self._service), server)
+        return (SERVICE_NAME,)
+
+    def _describe(self) -> str:
+        return f", auth {'on' if self._tokens.enabled else 'off'}"
