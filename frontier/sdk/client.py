@@ -55,7 +55,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
-    BufferFull, ConnectionClosed, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
+    ConnectionClosed, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
     Kicked, Timeout, error_from_code,
 )
 from frontier.wire.events import (
@@ -262,7 +262,7 @@ class Client:
                     if self._closed:
                         link.close(ConnectionClosed("the client is closed"))
                         return
-                    old, self._link = self._link, link
+                    self._link = link
                     self._cond.notify_all()
                 log.info("frontier %s reconnected to %s", self.role, addr)
                 return

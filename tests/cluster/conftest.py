@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 import redis
@@ -117,21 +117,3 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     yield server
     server.stop()
 
-
-@pytest.fixture
-def clients() -> Iterator[Callable[..., Any]]:
-    """``clients(cls, *args, **kw)`` builds an SDK client closed after the test."""
-    made: list[Any] = []
-
-    def make(cls: type, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", 5.0)
-        client = cls(*args, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in reversed(made):
-        try:
-            client.close()
-        except Exception:
-            pass

@@ -33,22 +33,6 @@ def gateway_factory(tmp_path) -> Iterator[Callable[..., GatewayProcess]]:
 
 
 @pytest.fixture
-def clients() -> Iterator[Callable[..., Any]]:
-    """``clients(Service, addr, ...)`` builds an SDK client closed after the test."""
-    made: list[Any] = []
-
-    def make(cls: type, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", 5.0)
-        client = cls(*args, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in reversed(made):
-        client.close()
-
-
-@pytest.fixture
 def service(gateway: GatewayProcess, clients: Callable[..., Any]) -> Callable[..., Service]:
     """``service(name=..., topics=...)`` on the module's gateway."""
     return lambda **kw: clients(Service, gateway.service_addr, **kw)

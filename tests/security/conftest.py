@@ -43,22 +43,6 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
         gw.stop(timeout=20)
 
 
-@pytest.fixture
-def clients() -> Iterator[Callable[..., Any]]:
-    """``clients(Edge, addr, ...)`` builds an SDK client closed after the test."""
-    made: list[Any] = []
-
-    def make(cls: type, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", 5.0)
-        client = cls(*args, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    for client in reversed(made):
-        client.close()
-
-
 def rss_kb(pid: int) -> int:
     """Resident memory of a process, in KiB."""
     with open(f"/proc/{pid}/status") as status:
