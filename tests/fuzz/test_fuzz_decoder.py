@@ -1,11 +1,9 @@
 """The decoder fuzz harness inside the normal suite: a few seconds of coverage-guided
-fuzzing (atheris, in a subprocess: libFuzzer exits the process it runs in), and an
-in-process run over the seeds and random mutations of them, which is also the
-fallback where atheris cannot be installed."""
+fuzzing (atheris, from the test extra, in a subprocess: libFuzzer exits the process it
+runs in), and an in-process run over the seeds and random mutations of them."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import subprocess
@@ -13,16 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.fuzz.fuzz_decoder import one_input, seeds
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "tests" / "fuzz" / "fuzz_decoder.py"
-HAVE_ATHERIS = importlib.util.find_spec("atheris") is not None
 
 
-@pytest.mark.skipif(not HAVE_ATHERIS, reason="atheris is not installed; test_seeds_and_mutations_hold_the_invariant covers the harness")
 def test_a_short_coverage_guided_run_finds_nothing(tmp_path):
     corpus = tmp_path / "corpus"
     proc = subprocess.run(
