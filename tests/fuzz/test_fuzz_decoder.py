@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from tests.fuzz.fuzz_decoder import one_input, seeds
 
 ROOT = Path(__file__).resolve().parents[2]
