@@ -360,6 +360,17 @@ class Client:
         link = self._link
         return link is not None and not link.closed and self._pid == os.getpid()
 
+    def connect(self, timeout: float | None = None) -> None:
+        """Block until this process has its own live connection (``timeout``: the
+        client's by default). A client connects on construction and reconnects by
+        itself; call this in a forked worker (gunicorn ``post_fork``, Celery
+        ``worker_process_init``) to connect now instead of on first use, so that
+        ``service_id``/``edge_id`` are this process's at once. Raises
+        ``ConnectionClosed`` if no connection comes up in time."""
+        self._check_pid()
+        timeout = self.timeout if timeout is None else timeout
+        self._current_link(time.monotonic() + timeout)
+
     def __enter__(self) -> "Client":
         return self
 

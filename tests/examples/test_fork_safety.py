@@ -126,3 +126,31 @@ def test_a_child_does_not_keep_a_dead_parents_connection_open(gw):
                 os.kill(child, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+CONNECT_IN_CHILD = r"""
+import json, os, sys
+from frontier.sdk import Service
+svc = Service(sys.argv[1], name="post-fork", timeout=5)
+parent_id = svc.service_id
+read_end, write_end = os.pipe()
+pid = os.fork()
+if pid == 0:
+    svc.connect(timeout=5)                     # what a gunicorn post_fork hook does
+    os.write(write_end, json.dumps({"id": svc.service_id, "connected": svc.connected}).encode())
+    os._exit(0)
+os.close(write_end)
+os.waitpid(pid, 0)
+child = json.loads(os.read(read_end, 4096))
+print(json.dumps({"parent": parent_id, "parent_after": svc.service_id, "parent_connected": svc.connected, "child": child}))
+"""
+
+
+def test_connect_in_a_forked_child_gives_it_its_own_connection_at_once(gw):
+    out = subprocess.run([sys.executable, "-c", CONNECT_IN_CHILD, gw.service_addr], cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["child"]["connected"] is True
+    assert report["child"]["id"] != report["parent"], "the child reported the parent's service id"
+    assert report["parent_after"] == report["parent"] and report["parent_connected"]
