@@ -31,6 +31,42 @@ class _Closing(Exception):
     """Thrown into a session's reader greenlet to end it when another greenlet closed it."""
 
 
+class _HelloDeadlines:
+    """Connections that still owe their ``Hello``, and by when. One sweeper greenlet,
+    alive only while some are pending, closes the late ones: a ``gevent.Timeout`` per
+    connection cost about a tenth of a connect's CPU."""
+
+    def __init__(self) -> None:
+        self._due: dict["Session", float] = {}
+        self._sweeper: gevent.Greenlet | None = None
+        self._tick = 1.0  #: seconds between sweeps: a quarter of the shortest deadline seen, 1 s at most
+
+    def add(self, session: "Session", timeout: float) -> None:
+        """``session`` must say hello within ``timeout`` seconds."""
+        self._due[session] = time.monotonic() + timeout
+        self._tick = min(self._tick, max(timeout / 4, 0.01))
+        if self._sweeper is None:
+            self._sweeper = gevent.spawn(self._sweep)
+
+    def discard(self, session: "Session") -> None:
+        """``session`` said hello (or is gone)."""
+        self._due.pop(session, None)
+
+    def _sweep(self) -> None:
+        try:
+            while self._due:
+                gevent.sleep(self._tick)
+                now = time.monotonic()
+                for session, deadline in list(self._due.items()):
+                    if now >= deadline:
+                        del self._due[session]
+                        session.close(ErrorCode.TIMEOUT, "no handshake within the deadline", log_level=logging.INFO)
+        finally:
+            self._sweeper = None
+
+
+_HELLO_DEADLINES = _HelloDeadlines()
+
 ROLE_EDGE = "edge"
 ROLE_SERVICE = "service"
 _RECV_SIZE = 1 << 16
@@ -109,12 +145,11 @@ class Session:
         (or the deadline passed) and the peer saw a clean half-close."""
         self._reader = gevent.getcurrent()
         try:
-            hello: Hello | None | bool = False  # False: the deadline passed first
-            with gevent.Timeout(handshake_timeout, False):
+            _HELLO_DEADLINES.add(self, handshake_timeout)
+            try:
                 hello = self._read_hello()
-            if hello is False:
-                self.close(ErrorCode.TIMEOUT, "no handshake within the deadline", log_level=logging.INFO)
-                return
+            finally:
+                _HELLO_DEADLINES.discard(self)
             if hello is None:  # hung up before saying hello (a port probe, say)
                 return
             dispatcher.admit(self, hello)
