@@ -108,9 +108,9 @@ def verify_edge_token(token: str | bytes, secrets: Iterable[str | bytes], *, now
 class Authenticator(Protocol):
     """Checks a ``Hello`` before anything else of the handshake runs."""
 
-    def authenticate(self, hello: Hello) -> int | None:
-        """Raise ``Unauthorized`` to refuse; return the edge id the credentials bind
-        the connection to, or None."""
+    def authenticate(self, hello: Hello) -> EdgeClaims | None:
+        """Raise ``Unauthorized`` to refuse; return what the credentials grant (the
+        edge id they bind the connection to, when they expire), or None."""
         ...
 
 
@@ -123,11 +123,11 @@ class EdgeTokenAuthenticator:
         if not self._secrets:
             raise ValueError("at least one secret is needed")
 
-    def authenticate(self, hello: Hello) -> int | None:
+    def authenticate(self, hello: Hello) -> EdgeClaims:
         claims = verify_edge_token(hello.credentials, self._secrets)
         if claims.edge_id is not None and hello.edge_id is not None and hello.edge_id != claims.edge_id:
             raise Unauthorized(f"the edge token is for edge {claims.edge_id}, not {hello.edge_id}")
-        return claims.edge_id
+        return claims
 
 
 class SharedSecretAuthenticator:
@@ -139,7 +139,7 @@ class SharedSecretAuthenticator:
         if not self._secrets:
             raise ValueError("at least one secret is needed")
 
-    def authenticate(self, hello: Hello) -> int | None:
+    def authenticate(self, hello: Hello) -> EdgeClaims | None:
         given = hello.credentials
         if not given:
             raise Unauthorized(f"this gateway requires a {self._role} secret in the credentials")

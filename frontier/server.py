@@ -293,12 +293,17 @@ class Gateway:
         return None
 
     def _reap_silent(self) -> None:
-        """Close connections that sent nothing for three heartbeat intervals."""
+        """Close connections that sent nothing for three heartbeat intervals, and those
+        whose edge token expired (the SDK reconnects with fresh credentials when they
+        come from a callable)."""
         limit = 3 * self.config.limits.heartbeat_interval
         while True:
             gevent.sleep(min(self.reap_every, limit / 3))
             now = time.monotonic()
             self.guard.prune_if_due(now)
+            wall = time.time()
             for session in self.exchange.sessions():
                 if now - session.last_rx > limit:
                     session.close(ErrorCode.TIMEOUT, f"no heartbeat for {limit:.0f}s")
+                elif session.expires and wall >= session.expires:
+                    session.close(ErrorCode.UNAUTHORIZED, "the edge token expired")

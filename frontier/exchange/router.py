@@ -96,7 +96,10 @@ class Exchange:
             if hello.role != session.role:
                 raise Refused(f"this port is for {session.role}s, not {hello.role}s")
             auth = self.authenticators.get(session.role)
-            bound = auth.authenticate(hello) if auth is not None else None
+            claims = auth.authenticate(hello) if auth is not None else None
+            bound = claims.edge_id if claims is not None else None
+            if claims is not None and claims.expires:
+                session.expires = claims.expires  # the reaper closes the connection then
             check_names("method", hello.rpcs)
             if session.is_edge:
                 self._admit_edge(session, hello, bound)

@@ -216,7 +216,9 @@ class Client:
             if self._link is not link:
                 return  # an older, drained link
             self._link = None
-            if isinstance(error, Kicked):  # an operator, or a newer connection with our id
+            if isinstance(error, Kicked) or not self.reconnect:
+                # kicked (by an operator, or a newer connection with our id), or not
+                # meant to reconnect: calls raise why the connection ended from now on
                 self._fatal = error
             self._cond.notify_all()
             start = self._should_reconnect()

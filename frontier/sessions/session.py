@@ -91,7 +91,7 @@ class Session:
     __slots__ = (
         "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
         "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
-        "_out", "_out_bytes", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "__weakref__",
+        "_out", "_out_bytes", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "expires", "__weakref__",
     )
 
     def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int) -> None:
@@ -124,6 +124,8 @@ class Session:
         self._max_out = max_out_bytes
         self._flush_pending = False
         self._reader: gevent.Greenlet | None = None
+        #: unix time the connection's credentials expire (0: never); see the gateway's reaper
+        self.expires = 0
         #: the OS socket under gevent's wrapper, for non-blocking sends from the hub
         #: (None for TLS, whose writes must go through the SSL object)
         self._raw = None if isinstance(sock, ssl.SSLSocket) or hasattr(sock, "cipher") else getattr(sock, "_sock", None)

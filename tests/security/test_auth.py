@@ -165,3 +165,22 @@ def test_without_auth_credentials_are_ignored(gateway_factory, clients):
     with RawClient(gw.edge_addr) as raw:
         assert isinstance(raw.hello_edge(credentials=b"x" * 100), Welcome)
     assert edge.connected
+
+
+def test_a_connection_ends_when_its_token_expires_and_fresh_credentials_reconnect_it(auth_gw, clients):
+    gw = auth_gw
+    svc = clients(Service, gw.service_addr, credentials=SERVICE_SECRET)
+    svc.register("echo", lambda req: req.data)
+    static = clients(Edge, gw.edge_addr, credentials=mint_edge_token(SECRET, 3001, 2), reconnect=False)
+    renewing = clients(Edge, gw.edge_addr, credentials=lambda: mint_edge_token(SECRET, 3002, 4))
+    assert static.call("echo", b"before") == b"before"
+    first_link = renewing._link
+    # the static token lapses within ~3 s (expiry rounds up) and a reaper sweep (1 s) later the
+    # gateway closes the connection with UNAUTHORIZED; that client does not reconnect
+    wait_until(lambda: not static.connected, 8, what="the expired edge cut off")
+    with pytest.raises(Unauthorized, match="expired"):
+        static.call("echo", b"after")
+    # the edge whose credentials are a callable came back with a fresh token, same id
+    wait_until(lambda: renewing._link is not first_link and renewing.connected, 10, what="the renewing edge back")
+    assert renewing.edge_id == 3002
+    assert renewing.call("echo", b"still here") == b"still here"
