@@ -68,11 +68,13 @@ class Connection:
 
     __slots__ = (
         "our_side", "_state", "max_frame_size", "_buf", "_pos", "_eof", "_streams", "_highest", "_next_stream_id",
-        "_peer_side", "_send_rules", "_recv_rules",
+        "_peer_side", "_send_rules", "_recv_rules", "check_sends",
     )
 
-    def __init__(self, our_side: Side, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+    def __init__(self, our_side: Side, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, check_sends: bool = True) -> None:
         self.our_side = our_side
+        #: check every sent event's fields against its schema (see ``codec.encode_body``)
+        self.check_sends = check_sends
         self._peer_side = our_side.other
         self.state = ConnState.IDLE
         #: largest frame body accepted and sent; a client adopts the gateway's on ``Welcome``
@@ -157,7 +159,7 @@ class Connection:
 
     def send(self, event: Event) -> bytes:
         """Check ``event`` against the state and return its frame (``b""``: nothing to send)."""
-        frame = encode_frame(event)
+        frame = encode_frame(event, self.check_sends)
         if len(frame) - HEADER_SIZE > self.max_frame_size:
             raise LocalProtocolError(
                 f"{type(event).__name__} frame of {len(frame) - HEADER_SIZE} bytes exceeds the maximum of {self.max_frame_size}"

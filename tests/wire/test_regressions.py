@@ -69,3 +69,13 @@ def test_receive_data_works_while_a_decode_error_is_still_referenced() -> None:
         g.next_event()
     assert info.value  # the caller still holds the exception (to log it, or to pick a close code)
     g.receive_data(b"more")
+
+
+def test_a_machine_without_send_checks_still_refuses_what_cannot_be_encoded() -> None:
+    """The gateway skips the field check on send (its frames come from checked ones);
+    encoding failures must still be local errors, never a broken frame on the wire."""
+    g = Connection(GATEWAY, check_sends=False)
+    with pytest.raises(LocalProtocolError):
+        g.send(Refuse(1, "\ud800"))
+    with pytest.raises(LocalProtocolError):
+        Connection(GATEWAY, check_sends=False).send(PeerClosed())
