@@ -74,13 +74,45 @@ Handler = Callable[[IncomingRequest], Any]
 
 _CLOSED = object()  # put in a queue to wake its readers when the client closes
 
+
+def take(q: queue.Queue, timeout: float | None, closed_error: Callable[[], FrontierError]) -> Any:
+    """The next item of a receive queue; ``Timeout`` after ``timeout`` seconds (None:
+    wait on), ``closed_error()`` once its owner closed (the wake-up stays queued for
+    the next reader)."""
+    try:
+        item = q.get(timeout=timeout)
+    except queue.Empty:
+        raise Timeout(f"nothing arrived within {timeout}s") from None
+    if item is _CLOSED:
+        q.put(_CLOSED)
+        raise closed_error()
+    return item
+
+
+class Registrations:
+    """``register``, for clients that keep ``_handlers`` and send registrations
+    with ``_register(rpcs=..., hooks=...)`` (one gateway, or every frontier)."""
+
+    _handlers: dict[str, Handler]
+
+    def _register(self, *, rpcs: tuple[str, ...] = (), topics: tuple[str, ...] = (), hooks: tuple[str, ...] = ()) -> None:
+        raise NotImplementedError
+
+    def register(self, method: str, handler: Handler) -> None:
+        """Serve ``method``: ``handler(request)`` returns bytes (or None); an exception it
+        raises reaches the caller as ``RemoteError``. Replayed on every reconnect."""
+        if not method or method.startswith(HOOK_METHOD_PREFIX):
+            raise InvalidArgument(f"method name {method!r} is empty or reserved")
+        self._handlers[method] = handler
+        self._register(rpcs=(method,))
+
 #: every live client, so a forked child can forget the connections it inherited
 _live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
 #: serialises the first use of clients in a forked child; made anew in every child
 _fork_lock = threading.Lock()
 
 
-class Client:
+class Client(Registrations):
     """Base of :class:`Service` and :class:`Edge`; not used directly."""
 
     role = ""
@@ -381,14 +413,6 @@ class Client:
 
     # -- registration ------------------------------------------------------------------------------
 
-    def register(self, method: str, handler: Handler) -> None:
-        """Serve ``method``: ``handler(request)`` returns bytes (or None); an exception it
-        raises reaches the caller as ``RemoteError``. Replayed on every reconnect."""
-        if not method or method.startswith(HOOK_METHOD_PREFIX):
-            raise InvalidArgument(f"method name {method!r} is empty or reserved")
-        self._handlers[method] = handler
-        self._register(rpcs=(method,))
-
     def _register(self, *, rpcs: tuple[str, ...] = (), topics: tuple[str, ...] = (), hooks: tuple[str, ...] = ()) -> None:
         self._check_pid()
         with self._cond:
@@ -460,14 +484,10 @@ class Client:
         return queue.Queue()
 
     def _take(self, q: queue.Queue, timeout: float | None) -> Any:
-        try:
-            item = q.get(timeout=timeout)
-        except queue.Empty:
-            raise Timeout(f"nothing arrived within {timeout}s") from None
-        if item is _CLOSED:
-            q.put(_CLOSED)  # wake the next reader too
-            raise _fresh(self._fatal) if self._fatal is not None else ConnectionClosed("the client is closed")
-        return item
+        return take(q, timeout, self._closed_error)
+
+    def _closed_error(self) -> FrontierError:
+        return _fresh(self._fatal) if self._fatal is not None else ConnectionClosed("the client is closed")
 
     # -- the reader thread's side -----------------------------------------------------------------------
 

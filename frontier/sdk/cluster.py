@@ -30,20 +30,17 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from frontier.wire.errors import ConnectionClosed, EdgeNotOnline, FrontierError, InvalidArgument, Timeout
-from frontier.wire.events import HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX
+from frontier.wire.errors import ConnectionClosed, EdgeNotOnline, FrontierError, Timeout
 
 from . import client as client_module
-from .client import Handler, _fresh
+from .client import _CLOSED, Handler, _fresh, take
 from .edge import Edge
 from .link import Link
 from .message import Message
-from .service import Service
+from .service import Service, ServiceHooks
 from .stream import Stream
 
 log = logging.getLogger("frontier.sdk.cluster")
-
-_CLOSED = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +139,7 @@ class _MemberService(Service):
         pass  # the cluster's queues outlive any one frontier
 
 
-class ClusterService:
+class ClusterService(ServiceHooks):
     """A :class:`~frontier.sdk.service.Service` over every frontier of a cluster.
 
     It asks Frontlas (``frontlas_addr``: the REST ``host:port`` of the cluster API,
@@ -399,43 +396,12 @@ class ClusterService:
         return self._take(self._accepts, timeout)
 
     def _take(self, q: queue.Queue, timeout: float | None) -> Any:
-        try:
-            item = q.get(timeout=timeout)
-        except queue.Empty:
-            raise Timeout(f"nothing arrived within {timeout}s") from None
-        if item is _CLOSED:
-            q.put(_CLOSED)
-            raise ConnectionClosed("the cluster service is closed")
-        return item
+        return take(q, timeout, lambda: ConnectionClosed("the cluster service is closed"))
 
-    # -- registration -----------------------------------------------------------------------------------
+    # -- registration: register() and the hooks come from ServiceHooks ---------------------------------
 
-    def register(self, method: str, handler: Handler) -> None:
-        """Serve ``method`` on every frontier (and on those that join later)."""
-        if not method or method.startswith(HOOK_METHOD_PREFIX):
-            raise InvalidArgument(f"method name {method!r} is empty or reserved")
-        self._handlers[method] = handler
-        self._register_everywhere(rpcs=(method,))
-
-    def register_get_edge_id(self, fn: Callable[[bytes], int]) -> None:
-        """Assign ids to connecting edges on every frontier: ``fn(meta) -> int``."""
-        self._set_hook(HOOK_GET_EDGE_ID, fn)
-
-    def register_edge_online(self, fn: Callable[[int, bytes, str], Any]) -> None:
-        """``fn(edge_id, meta, addr)`` runs before an edge is admitted on any frontier."""
-        self._set_hook(HOOK_EDGE_ONLINE, fn)
-
-    def register_edge_offline(self, fn: Callable[[int, bytes, str], Any]) -> None:
-        """``fn(edge_id, meta, addr)`` runs after an edge went offline on any frontier."""
-        self._set_hook(HOOK_EDGE_OFFLINE, fn)
-
-    def _set_hook(self, hook: str, fn: Callable[..., Any]) -> None:
-        if not callable(fn):
-            raise InvalidArgument(f"the {hook} hook must be callable")
-        self._hooks[hook] = fn
-        self._register_everywhere(hooks=(hook,))
-
-    def _register_everywhere(self, **what: tuple[str, ...]) -> None:
+    def _register(self, **what: tuple[str, ...]) -> None:
+        """Register methods, topics or hooks on every frontier (later ones get them at connect)."""
         self._check_pid()
         with self._lock:
             members = [m for _, m in self._members.values()]

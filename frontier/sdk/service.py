@@ -14,12 +14,38 @@ from frontier.wire.events import (
     Hello, Welcome,
 )
 
-from .client import Client
+from .client import Client, Registrations
 from .stream import Stream
 from .transport import Address
 
 
-class Service(Client):
+class ServiceHooks(Registrations):
+    """The service hooks, for :class:`Service` and ``ClusterService`` alike: kept in
+    ``_hooks`` and sent with ``_register(hooks=...)``."""
+
+    _hooks: dict[str, Callable[..., Any]]
+
+    def register_get_edge_id(self, fn: Callable[[bytes], int]) -> None:
+        """Assign ids to connecting edges: ``fn(meta) -> int``; raising refuses the edge."""
+        self._set_hook(HOOK_GET_EDGE_ID, fn)
+
+    def register_edge_online(self, fn: Callable[[int, bytes, str], Any]) -> None:
+        """``fn(edge_id, meta, addr)`` runs before an edge is admitted; raising refuses it
+        (its ``Edge(...)`` raises ``Refused``)."""
+        self._set_hook(HOOK_EDGE_ONLINE, fn)
+
+    def register_edge_offline(self, fn: Callable[[int, bytes, str], Any]) -> None:
+        """``fn(edge_id, meta, addr)`` runs after an edge went offline."""
+        self._set_hook(HOOK_EDGE_OFFLINE, fn)
+
+    def _set_hook(self, hook: str, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise InvalidArgument(f"the {hook} hook must be callable")
+        self._hooks[hook] = fn
+        self._register(hooks=(hook,))
+
+
+class Service(ServiceHooks, Client):
     """A service connection to a frontier gateway; connects on construction.
 
     ``name`` lets edges open streams to this service; ``topics`` are the topics whose
@@ -65,27 +91,6 @@ class Service(Client):
     def open_stream(self, edge_id: int, timeout: float | None = None) -> Stream:
         """Open a stream to edge ``edge_id`` (it must ``accept_stream``)."""
         return self._open_stream(timeout, edge_id=edge_id)
-
-    # -- hooks ------------------------------------------------------------------------------------
-
-    def register_get_edge_id(self, fn: Callable[[bytes], int]) -> None:
-        """Assign ids to connecting edges: ``fn(meta) -> int``; raising refuses the edge."""
-        self._set_hook(HOOK_GET_EDGE_ID, fn)
-
-    def register_edge_online(self, fn: Callable[[int, bytes, str], Any]) -> None:
-        """``fn(edge_id, meta, addr)`` runs before an edge is admitted; raising refuses it
-        (its ``Edge(...)`` raises ``Refused``)."""
-        self._set_hook(HOOK_EDGE_ONLINE, fn)
-
-    def register_edge_offline(self, fn: Callable[[int, bytes, str], Any]) -> None:
-        """``fn(edge_id, meta, addr)`` runs after an edge went offline."""
-        self._set_hook(HOOK_EDGE_OFFLINE, fn)
-
-    def _set_hook(self, hook: str, fn: Callable[..., Any]) -> None:
-        if not callable(fn):
-            raise InvalidArgument(f"the {hook} hook must be callable")
-        self._hooks[hook] = fn
-        self._register(hooks=(hook,))
 
     def _hook_call(self, method: str, data: bytes) -> bytes:
         hook = method[len(HOOK_METHOD_PREFIX):]
