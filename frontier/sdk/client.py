@@ -427,25 +427,25 @@ class Client(Registrations):
     # -- calls and publishes ---------------------------------------------------------------------------
 
     def _call(self, link: Link | None, method: str, data: bytes, timeout: float | None, edge_id: int | None, stream_id: int) -> bytes:
-        timeout = self.timeout if timeout is None else timeout
-        if link is None:
-            link = self._current_link(time.monotonic() + timeout)
-        call_id = next(self._ids)
-        ev = Request(call_id, method, bytes(data), max(1, int(timeout * 1000)), edge_id, stream_id)
-        answer = self._roundtrip(link, call_id, ev, timeout, f"call {method!r}")
-        if answer.code:
-            raise error_from_code(answer.code, answer.message)
-        return answer.data
+        return self._deliver(Request, link, method, data, timeout, edge_id, stream_id, f"call {method!r}").data
 
     def _publish(self, link: Link | None, topic: str, data: bytes, timeout: float | None, edge_id: int | None, stream_id: int) -> None:
+        self._deliver(Publish, link, topic, data, timeout, edge_id, stream_id, f"publish to {topic!r}")
+
+    def _deliver(self, frame: type[Request] | type[Publish], link: Link | None, name: str, data: bytes,
+                 timeout: float | None, edge_id: int | None, stream_id: int, what: str) -> Any:
+        """Send a ``Request`` or ``Publish`` (the same fields in the same order) on
+        ``link`` (None: the current one) and return its successful answer; raise the
+        error an unsuccessful one carries."""
         timeout = self.timeout if timeout is None else timeout
         if link is None:
             link = self._current_link(time.monotonic() + timeout)
-        msg_id = next(self._ids)
-        ev = Publish(msg_id, topic, bytes(data), max(1, int(timeout * 1000)), edge_id, stream_id)
-        answer = self._roundtrip(link, msg_id, ev, timeout, f"publish to {topic!r}")
+        req_id = next(self._ids)
+        ev = frame(req_id, name, bytes(data), max(1, int(timeout * 1000)), edge_id, stream_id)
+        answer = self._roundtrip(link, req_id, ev, timeout, what)
         if answer.code:
             raise error_from_code(answer.code, answer.message)
+        return answer
 
     def _roundtrip(self, link: Link, req_id: int, ev: Event, timeout: float, what: str) -> Any:
         """Send ``ev`` and wait for the frame answering ``req_id``."""
