@@ -51,8 +51,71 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class GatewayProcess:
+class ServerProcess:
+    """A server subprocess (``python -m <module> serve --config <file>``) whose output
+    goes to ``log_path``; subclasses say which module and which ports mean "up"."""
+
+    #: the CLI module run with ``serve``
+    module = ""
+
+    def __init__(self, config_path: Path, log_path: Path) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self._log: Any = None
+
+    def ports(self) -> tuple[int, ...]:
+        """The loopback ports that accept connections once the server is up."""
+        raise NotImplementedError
+
+    def spawn(self) -> "ServerProcess":
+        """Start the process without waiting for it (see :meth:`wait_ready`)."""
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, "serve", "--config", str(self.config_path)],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait_ready(self) -> "ServerProcess":
+        """Wait for every port of :meth:`ports`; kill the process if one never opens."""
+        try:
+            for port in self.ports():
+                wait_port("127.0.0.1", port)
+        except RuntimeError:
+            self.stop(sig=signal.SIGKILL)
+            raise RuntimeError(f"{type(self).__name__} did not start:\n{self.log()}")
+        return self
+
+    def start(self) -> "ServerProcess":
+        """Start the process and wait for its listeners."""
+        return self.spawn().wait_ready()
+
+    def log(self) -> str:
+        """Everything the server wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        """Signal the server and wait for it; return its exit status (0 if not running)."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc = None
+        self._log.close()
+        return code
+
+
+class GatewayProcess(ServerProcess):
     """A gateway subprocess; ``service_addr`` / ``edge_addr`` are ``host:port`` strings."""
+
+    module = "frontier.cli"
 
     def __init__(self, workdir: Path, config: dict[str, Any] | None = None, *, control: bool = False) -> None:
         self.service_port = free_port()
@@ -67,10 +130,8 @@ class GatewayProcess:
             base["controlplane"] = {"enable": True, "listen": {"addr": f"127.0.0.1:{self.control_port}"}}
         self.config = deep_merge(base, config or {})
         workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = workdir / f"frontier-{self.edge_port}.yaml"
+        super().__init__(workdir / f"frontier-{self.edge_port}.yaml", workdir / f"frontier-{self.edge_port}.log")
         self.config_path.write_text(yaml.safe_dump(self.config))
-        self.log_path = workdir / f"frontier-{self.edge_port}.log"
-        self.proc: subprocess.Popen | None = None
 
     @property
     def service_addr(self) -> str:
@@ -84,39 +145,8 @@ class GatewayProcess:
     def control_addr(self) -> str:
         return f"127.0.0.1:{self.control_port}"
 
-    def start(self) -> "GatewayProcess":
-        """Start the process and wait for its listeners."""
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "frontier.cli", "serve", "--config", str(self.config_path)],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        try:
-            for port in (self.service_port, self.edge_port, *([self.control_port] if self.control_port else [])):
-                wait_port("127.0.0.1", port)
-        except RuntimeError:
-            self.stop(sig=signal.SIGKILL)
-            raise RuntimeError(f"gateway did not start:\n{self.log()}")
-        return self
-
-    def log(self) -> str:
-        """Everything the gateway wrote so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        """Signal the gateway and wait for it; return its exit status."""
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._log.close()
-        return code
+    def ports(self) -> tuple[int, ...]:
+        return (self.service_port, self.edge_port, *([self.control_port] if self.control_port else []))
 
     def __enter__(self) -> "GatewayProcess":
         return self.start()

@@ -9,41 +9,24 @@ that kill Redis). Tests on the shared Redis use a key prefix of their own.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import redis
 import yaml
 
-from tests.gateway import ROOT, GatewayProcess, deep_merge, free_port, wait_port
+from tests.e2e.proc_tools import wait_until  # noqa: F401  (cluster tests import it from here)
+from tests.gateway import ROOT, GatewayProcess, ServerProcess, deep_merge, free_port, wait_port  # noqa: F401  (ROOT, too)
 
 #: short expirations so dead frontiers vanish within a test (a frontier heartbeats every second)
 TTL = 3
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; AssertionError after ``timeout``.
-    An exception from the predicate counts as "not yet" and is reported at the end."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - polled
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s (last error: {last!r})")
-        time.sleep(interval)
 
 
 def new_prefix() -> str:
@@ -95,8 +78,10 @@ class RedisServer:
         self.kill()
 
 
-class FrontlasProcess:
+class FrontlasProcess(ServerProcess):
     """A Frontlas subprocess; ``api`` is its REST base URL, ``plane_addr`` where frontiers report."""
+
+    module = "frontlas.cli"
 
     def __init__(self, workdir: Path, *, prefix: str, redis_addr: str = "127.0.0.1:6379", ttl: int = TTL,
                  control_port: int = 0, plane_port: int = 0, extra: dict[str, Any] | None = None) -> None:
@@ -114,11 +99,8 @@ class FrontlasProcess:
         }
         self.config = deep_merge(config, extra or {})
         workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = workdir / f"frontlas-{self.control_port}.yaml"
+        super().__init__(workdir / f"frontlas-{self.control_port}.yaml", workdir / f"frontlas-{self.control_port}.log")
         self.config_path.write_text(yaml.safe_dump(self.config))
-        self.log_path = workdir / f"frontlas-{self.control_port}.log"
-        self.proc: subprocess.Popen | None = None
-        self._log: Any = None
 
     @property
     def rest_addr(self) -> str:
@@ -128,41 +110,8 @@ class FrontlasProcess:
     def plane_addr(self) -> str:
         return f"127.0.0.1:{self.plane_port}"
 
-    def spawn(self) -> "FrontlasProcess":
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "frontlas.cli", "serve", "--config", str(self.config_path)],
-                                     cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        return self
-
-    def wait_ready(self) -> "FrontlasProcess":
-        try:
-            wait_port("127.0.0.1", self.control_port)
-            wait_port("127.0.0.1", self.plane_port)
-        except RuntimeError:
-            self.stop(signal.SIGKILL)
-            raise RuntimeError(f"Frontlas did not start:\n{self.log()}")
-        return self
-
-    def start(self) -> "FrontlasProcess":
-        return self.spawn().wait_ready()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self.proc = None
-        self._log.close()
-        return code
+    def ports(self) -> tuple[int, ...]:
+        return (self.control_port, self.plane_port)
 
     # -- REST ------------------------------------------------------------------------------
 
@@ -194,29 +143,12 @@ def frontier_config(fid: str, frontlas: Sequence[str], extra: dict[str, Any] | N
     return deep_merge(config, extra or {})
 
 
-def start_all(procs: Sequence[Any]) -> None:
+def start_all(procs: Sequence[ServerProcess]) -> None:
     """Start several Frontlas/frontier processes at once (they boot in parallel)."""
     for p in procs:
-        if isinstance(p, GatewayProcess):
-            _spawn_gateway(p)
-        else:
-            p.spawn()
+        p.spawn()
     for p in procs:
-        if isinstance(p, GatewayProcess):
-            try:
-                wait_port("127.0.0.1", p.service_port)
-                wait_port("127.0.0.1", p.edge_port)
-            except RuntimeError:
-                raise RuntimeError(f"frontier did not start:\n{p.log()}")
-        else:
-            p.wait_ready()
-
-
-def _spawn_gateway(gw: GatewayProcess) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
-    gw._log = open(gw.log_path, "ab")
-    gw.proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(gw.config_path)],
-                               cwd=ROOT, env=env, stdout=gw._log, stderr=subprocess.STDOUT)
+        p.wait_ready()
 
 
 def kill9(gw: GatewayProcess) -> None:
