@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, jsonify, request
 
 from frontier.control.params import parse_int
-from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument
+from frontier.control.rest import install_json_errors, json_error
+from frontier.wire.errors import InvalidArgument
 
 from .api import ClusterAPI, edge_json, frontier_json, http_status, service_json
 
@@ -26,12 +26,6 @@ log = logging.getLogger("frontlas.rest")
 
 _UINT64_MAX = 2**64 - 1
 _UINT32_MAX = 2**32 - 1
-
-
-def _error(status: int, reason: str, message: str) -> Response:
-    resp = jsonify({"code": status, "reason": reason, "message": message})
-    resp.status_code = status
-    return resp
 
 
 class _Args:
@@ -91,19 +85,7 @@ def create_app(api: ClusterAPI, *, ready: Callable[[], bool] = lambda: True) -> 
     app = Flask("frontlas")
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    @app.errorhandler(FrontierError)
-    def _frontier_error(err: FrontierError) -> Response:
-        return _error(http_status(err), ErrorCode(err.code).name, err.message)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException) -> Response:
-        code = err.code or 500
-        return _error(code, (err.name or "error").upper().replace(" ", "_"), err.description or err.name)
-
-    @app.errorhandler(Exception)
-    def _unexpected(err: Exception) -> Response:
-        log.exception("REST %s %s failed", request.method, request.path)
-        return _error(500, ErrorCode.INTERNAL.name, f"internal error ({err.__class__.__name__})")
+    install_json_errors(app, http_status, log, "cluster API REST")
 
     @app.get("/cluster/v1/frontier")
     def get_frontier_by_edge() -> Any:
@@ -164,7 +146,7 @@ def create_app(api: ClusterAPI, *, ready: Callable[[], bool] = lambda: True) -> 
     def readyz() -> Any:
         if _is_ready(ready):
             return {"status": "ready"}
-        return _error(503, "NOT_READY", "Redis does not answer or the frontier plane is not listening")
+        return json_error(503, "NOT_READY", "Redis does not answer or the frontier plane is not listening")
 
     return app
 

@@ -32,7 +32,8 @@ from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, reason: str, message: str) -> Response:
+def json_error(status: int, reason: str, message: str) -> Response:
+    """An error response: ``{"code": status, "reason": ..., "message": ...}``."""
     resp = jsonify({"code": status, "reason": reason, "message": message})
     resp.status_code = status
     return resp
@@ -54,6 +55,31 @@ def _no_args() -> None:
         raise InvalidArgument(f"unknown query parameter {next(iter(request.args))!r}; this call takes none")
 
 
+def install_json_errors(app: Flask, status_of: Callable[[FrontierError], int], logger: logging.Logger, what: str) -> None:
+    """Answer every error as JSON ``{code, reason, message}``: a ``FrontierError`` with
+    ``status_of(err)``, an HTTP error with its status (a 405 keeps its ``Allow``), and
+    anything else with 500, its details only in the log."""
+
+    @app.errorhandler(FrontierError)
+    def _frontier_error(err: FrontierError) -> Response:
+        return json_error(status_of(err), ErrorCode(err.code).name, err.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        code = err.code or 500
+        reason = (err.name or "error").upper().replace(" ", "_")
+        resp = json_error(code, reason, err.description or err.name)
+        for name, value in err.get_headers():
+            if name.lower() == "allow":  # 405 says which methods exist
+                resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        logger.exception("%s %s %s failed", what, request.method, request.path)
+        return json_error(500, ErrorCode.INTERNAL.name, f"internal error ({err.__class__.__name__})")
+
+
 def create_app(
     service: ControlService,
     *,
@@ -68,28 +94,11 @@ def create_app(
     def _authenticate() -> Response | None:
         if request.path in EXEMPT_PATHS or tokens.check(request.headers.get("Authorization")):
             return None
-        resp = _error(401, ErrorCode.UNAUTHORIZED.name, "missing or invalid bearer token")
+        resp = json_error(401, ErrorCode.UNAUTHORIZED.name, "missing or invalid bearer token")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="frontier"'
         return resp
 
-    @app.errorhandler(FrontierError)
-    def _frontier_error(err: FrontierError) -> Response:
-        return _error(http_status(err), ErrorCode(err.code).name, err.message)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException) -> Response:
-        code = err.code or 500
-        reason = (err.name or "error").upper().replace(" ", "_")
-        resp = _error(code, reason, err.description or err.name)
-        for name, value in err.get_headers():
-            if name.lower() == "allow":  # 405 says which methods exist
-                resp.headers[name] = value
-        return resp
-
-    @app.errorhandler(Exception)
-    def _unexpected(err: Exception) -> Response:
-        log.exception("control plane REST %s %s failed", request.method, request.path)
-        return _error(500, ErrorCode.INTERNAL.name, f"internal error ({err.__class__.__name__})")
+    install_json_errors(app, http_status, log, "control plane REST")
 
     # -- edges --------------------------------------------------------------------
 
@@ -156,9 +165,9 @@ def create_app(
             is_ready = bool(ready())
         except Exception as exc:
             log.exception("readiness check failed")
-            return _error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
+            return json_error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
         if not is_ready:
-            return _error(503, "NOT_READY", "not ready")
+            return json_error(503, "NOT_READY", "not ready")
         return {"status": "ready"}
 
     @app.get("/metrics")
