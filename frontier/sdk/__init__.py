@@ -19,7 +19,7 @@ from .edge import Edge
 from .errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
     GoingAway, InvalidArgument, Kicked, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
-    ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized,
+    ServiceNotOnline, StreamRefused, StreamReset, Timeout, TopicNotOnline, Unauthorized,
 )
 from .message import Message, Request
 from .service import Service
@@ -29,5 +29,5 @@ __all__ = [
     "Service", "Edge", "Stream", "Message", "Request", "ClusterService", "ClusterEdge",
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
-    "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError",
+    "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError",
 ]

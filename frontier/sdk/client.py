@@ -63,6 +63,7 @@ from frontier.wire.events import (
     Response, StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
 )
 
+from .deadlines import DEADLINES
 from .link import Link, Waiter
 from .message import Message, Request as IncomingRequest
 from .stream import Stream
@@ -87,6 +88,17 @@ def take(q: queue.Queue, timeout: float | None, closed_error: Callable[[], Front
         q.put(_CLOSED)
         raise closed_error()
     return item
+
+
+def take_stream(q: queue.Queue, timeout: float | None, closed_error: Callable[[], FrontierError]) -> Stream:
+    """``accept_stream``: the next stream offered in ``q`` that is still on offer,
+    accepted on the wire now (its opener's ``open_stream`` returns); ``Timeout``
+    after ``timeout`` seconds (None: wait on)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        stream = take(q, None if deadline is None else max(deadline - time.monotonic(), 0.0), closed_error)
+        if stream._accept():
+            return stream
 
 
 class Registrations:
@@ -128,6 +140,7 @@ class Client(Registrations):
         self, addr: Address | Sequence[Address], *, timeout: float = 30.0, reconnect: bool = True,
         ssl_context: ssl.SSLContext | None = None, handler_threads: int = 32, max_pending: int = 1024,
         receive_buffer: int = 1024, stream_window: int = 1 << 20, backoff_max: float = 5.0,
+        stream_accept_timeout: float = 10.0,
         credentials: bytes | str | Callable[[], bytes | str] | None = None,
         tls: bool = False, tls_ca: str | None = None, tls_cert: str | None = None, tls_key: str | None = None,
         tls_server_name: str | None = None,
@@ -151,6 +164,9 @@ class Client(Registrations):
         self._credentials = credentials
         self._avoid_addr: Address | None = None
         self.stream_window = stream_window
+        #: seconds a stream the peer opens waits for ``accept_stream`` before it is refused
+        #: (``StreamRefused`` at the opener; less when the opener's own timeout is shorter)
+        self.stream_accept_timeout = stream_accept_timeout
         self.backoff_max = backoff_max
         self._receive_buffer = receive_buffer
         self._handler_threads = handler_threads
@@ -476,9 +492,12 @@ class Client(Registrations):
         return self._take(self._inbox, timeout)
 
     def accept_stream(self, timeout: float | None = None) -> Stream:
-        """The next stream the peer opened to this client."""
+        """The next stream the peer opened to this client. A stream is accepted only
+        here: the opener's ``open_stream`` waits for this call, and a stream not taken
+        within ``stream_accept_timeout`` is refused (the opener gets ``StreamRefused``).
+        Waits forever when ``timeout`` is None; raises ``Timeout`` or ``ConnectionClosed``."""
         self._check_pid()
-        return self._take(self._accepts, timeout)
+        return take_stream(self._accepts, timeout, self._closed_error)
 
     def _new_inbox(self) -> queue.Queue:
         return queue.Queue()
@@ -615,14 +634,24 @@ class Client(Registrations):
         return stream
 
     def _on_stream_open(self, link: Link, ev: StreamOpen) -> None:
-        if self._accepts.qsize() >= self._receive_buffer:
+        """Offer the stream to ``accept_stream`` (which accepts it on the wire), with a
+        deadline: the opener's ``timeout_ms`` or our ``stream_accept_timeout``, the
+        shorter; then it is refused with ``TIMEOUT`` or ``STREAM_REFUSED``."""
+        accepts = self._accepts
+        if accepts.qsize() >= self._receive_buffer:
             link.send_quiet(StreamReset(ev.stream_id, ErrorCode.BUFFER_FULL, "the accept queue is full"))
             return
         stream = Stream(self, link, ev.stream_id, window=self.stream_window, edge_id=ev.edge_id, meta=ev.meta, addr=ev.addr, service=ev.service)
         stream._on_accept(ev.window)
+        wait = self.stream_accept_timeout
+        code, why = ErrorCode.STREAM_REFUSED, f"the {self.role} did not accept the stream within {wait:g}s (no accept_stream call)"
+        if ev.timeout_ms and ev.timeout_ms / 1000 < wait:
+            wait = ev.timeout_ms / 1000
+            code, why = ErrorCode.TIMEOUT, f"the {self.role} did not accept the stream within the opener's {wait:g}s"
+        stream._offer = accepts
         link.streams[ev.stream_id] = stream
-        link.send_quiet(StreamAccept(ev.stream_id, self.stream_window))
-        self._accepts.put(stream)
+        accepts.put(stream)
+        DEADLINES.add(time.monotonic() + wait, lambda: stream._expire_offer(code, why))
 
 
 def _forget_link(link: Link) -> None:

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable
 from frontier.wire.errors import ConnectionClosed, EdgeNotOnline, FrontierError, Timeout
 
 from . import client as client_module
-from .client import _CLOSED, Handler, _fresh, take
+from .client import _CLOSED, Handler, _fresh, take, take_stream
 from .edge import Edge
 from .link import Link
 from .message import Message
@@ -393,10 +393,14 @@ class ClusterService(ServiceHooks):
     def accept_stream(self, timeout: float | None = None) -> Stream:
         """The next stream an edge opened to this service, from any frontier."""
         self._check_pid()
-        return self._take(self._accepts, timeout)
+        return take_stream(self._accepts, timeout, self._closed_error)
 
     def _take(self, q: queue.Queue, timeout: float | None) -> Any:
-        return take(q, timeout, lambda: ConnectionClosed("the cluster service is closed"))
+        return take(q, timeout, self._closed_error)
+
+    @staticmethod
+    def _closed_error() -> FrontierError:
+        return ConnectionClosed("the cluster service is closed")
 
     # -- registration: register() and the hooks come from ServiceHooks ---------------------------------
 

@@ -1,8 +1,14 @@
 """A socket-like, ordered, lossless, flow-controlled byte pipe to one peer.
 
 ``sendall`` blocks while the peer's window is used up (a slow reader slows its
-writer; nothing is dropped); ``recv`` returns credit as the application consumes
-bytes. A stream also carries calls and messages straight to its other end.
+writer; nothing is dropped), but not forever: without ``settimeout`` it waits at most
+the client's ``timeout`` for the peer to read. ``recv`` returns credit as the
+application consumes bytes. A stream also carries calls and messages straight to its
+other end.
+
+A stream the peer opens is *offered* until the application takes it with
+``accept_stream``; only then is it accepted on the wire (the opener's
+``open_stream`` returns), and one not taken in time is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from frontier.wire.errors import ConnectionClosed, ErrorCode, FrontierError, StreamReset, Timeout, error_from_code
-from frontier.wire.events import StreamCredit, StreamData, StreamEnd, StreamReset as StreamResetFrame
+from frontier.wire.events import StreamAccept, StreamCredit, StreamData, StreamEnd, StreamReset as StreamResetFrame
 
 if TYPE_CHECKING:
     from .client import Client
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
 
 #: frame payload per StreamData (well under the 1 MiB default frame limit)
 CHUNK = 1 << 16
+
+_DEFAULT: Any = object()  # no settimeout yet: recv waits on, sendall the client's timeout
 
 
 class Stream:
@@ -51,10 +59,11 @@ class Stream:
         self._local_ended = False
         self._closed = False
         self._error: FrontierError | None = None
-        self._timeout: float | None = None
+        self._timeout: Any = _DEFAULT
         self._handlers: dict[str, Callable[["Request"], Any]] = {}
         self._inbox: Any = None  # queue of Messages riding this stream, made on first use
         self._opening: Any = None  # Waiter of an open_stream not yet accepted
+        self._offer: Any = None  # the accept queue holding this stream until accept_stream takes it
 
     def __repr__(self) -> str:
         return f"<Stream {self.stream_id} edge={self.edge_id} service={self.service!r}>"
@@ -62,17 +71,23 @@ class Stream:
     # -- socket-like API ------------------------------------------------------------------
 
     def settimeout(self, timeout: float | None) -> None:
-        """Deadline for each blocking ``recv``/``sendall`` (None: wait forever)."""
+        """Deadline for each blocking ``recv``/``sendall`` (None: wait forever).
+
+        Until it is called, ``recv`` waits on (a dead connection still ends it) and
+        ``sendall`` raises ``Timeout`` when the peer read nothing for the client's
+        ``timeout`` seconds."""
         self._timeout = timeout
 
     def gettimeout(self) -> float | None:
-        """The current ``settimeout`` value."""
-        return self._timeout
+        """The current ``settimeout`` value (None until it is called)."""
+        return None if self._timeout is _DEFAULT else self._timeout
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
-        """Send every byte, blocking while the peer's window is full."""
+        """Send every byte, blocking while the peer's window is full (see
+        :meth:`settimeout` for how long)."""
         view = memoryview(data).cast("B")
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        wait = self._client.timeout if self._timeout is _DEFAULT else self._timeout
+        deadline = None if wait is None else time.monotonic() + wait
         chunk_max = min(CHUNK, self._link.conn.max_frame_size - 64)
         while view:
             with self._cond:
@@ -84,7 +99,8 @@ class Stream:
                     if self._credit > 0:
                         break
                     if not self._cond.wait(_remaining(deadline)):
-                        raise Timeout("the peer did not read in time (stream window full)")
+                        raise Timeout(f"the peer read nothing for {wait:g}s (its stream window is full); "
+                                      "settimeout() waits longer")
                 n = min(self._credit, len(view), chunk_max)
                 self._credit -= n
             self._link.send(StreamData(self.stream_id, bytes(view[:n])))
@@ -94,7 +110,7 @@ class Stream:
 
     def recv(self, bufsize: int = CHUNK) -> bytes:
         """Up to ``bufsize`` bytes; ``b""`` once the peer ended and all was read."""
-        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        deadline = None if self._timeout in (None, _DEFAULT) else time.monotonic() + self._timeout
         with self._cond:
             while not self._chunks:
                 if self._remote_ended or self._closed:
@@ -227,8 +243,36 @@ class Stream:
         with self._cond:
             if self._error is None:
                 self._error = error
+            offer, self._offer = self._offer, None
             self._cond.notify_all()
         self._link.streams.pop(self.stream_id, None)
+        if offer is not None:
+            _withdraw(offer, self)
+
+    # -- offered to the application (the accepting end) ----------------------------------------
+
+    def _accept(self) -> bool:
+        """``accept_stream`` took this stream: accept it on the wire. False if it was
+        refused, reset or its connection died meanwhile (take the next one)."""
+        with self._cond:
+            if self._offer is None or self._error is not None:
+                return False
+            self._offer = None
+        try:
+            self._link.send(StreamAccept(self.stream_id, self._window))
+        except FrontierError as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    def _expire_offer(self, code: int, message: str) -> None:
+        """The accept deadline passed: refuse the stream if it is still offered."""
+        with self._cond:
+            offer, self._offer = self._offer, None
+        if offer is None:
+            return  # taken by accept_stream, or already reset
+        _withdraw(offer, self)
+        self._reset(code, message)
 
     def _reset(self, code: int, message: str) -> None:
         """Abort the stream from this side."""
@@ -238,6 +282,16 @@ class Stream:
     def _forget_if_done(self) -> None:
         if self._local_ended and self._remote_ended:
             self._link.streams.pop(self.stream_id, None)
+
+
+def _withdraw(accepts: Any, stream: Stream) -> None:
+    """Take a stream no longer on offer out of its accept queue, so the backlog
+    counts only streams that can still be accepted."""
+    with accepts.mutex:
+        try:
+            accepts.queue.remove(stream)
+        except ValueError:
+            pass  # already taken
 
 
 class _StreamIO(io.RawIOBase):

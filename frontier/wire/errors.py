@@ -40,6 +40,7 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 19
     BROKER_UNAVAILABLE = 20
     STREAM_RESET = 21
+    STREAM_REFUSED = 22
 
 
 class FrontierError(Exception):
@@ -173,6 +174,12 @@ class Unauthorized(Refused):
     code = ErrorCode.UNAUTHORIZED
 
 
+class StreamRefused(Refused):
+    """The far end refused a stream, or did not accept it (``accept_stream``) in time."""
+
+    code = ErrorCode.STREAM_REFUSED
+
+
 class InvalidArgument(FrontierError):
     """A request was malformed (reserved name, bad value)."""
 
@@ -241,6 +248,7 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,
     ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.STREAM_REFUSED: StreamRefused,
     ErrorCode.INVALID_ARGUMENT: InvalidArgument,
     ErrorCode.INTERNAL: InternalError,
     ErrorCode.PROTOCOL_ERROR: ProtocolError,

@@ -148,16 +148,22 @@ def test_receive_merges_messages_from_every_frontier(trio: Trio) -> None:
 
 
 def test_accept_stream_merges_streams_from_every_frontier(trio: Trio) -> None:
+    got = {}
+
+    def accept_all() -> None:  # an open returns only once it is accepted
+        for _ in trio.all_edges:
+            s = trio.svc.accept_stream(timeout=10)
+            got[s.edge_id] = s.recv(100)
+            s.close()
+
+    acceptor = threading.Thread(target=accept_all, daemon=True)
+    acceptor.start()
     opened = []
     for edge in trio.all_edges:
         stream = edge.open_stream("hub", timeout=10)
         stream.sendall(b"hi from %d" % edge.edge_id)
         opened.append(stream)
-    got = {}
-    for _ in trio.all_edges:
-        s = trio.svc.accept_stream(timeout=10)
-        got[s.edge_id] = s.recv(100)
-        s.close()
+    acceptor.join(20)
     assert got == {e.edge_id: b"hi from %d" % e.edge_id for e in trio.all_edges}
     for s in opened:
         s.close()

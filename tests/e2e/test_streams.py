@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from frontier.sdk import ConnectionClosed, RemoteError, StreamReset, Timeout
+from frontier.sdk import ConnectionClosed, RemoteError, StreamRefused, StreamReset, Timeout
+from tests.streams import open_accepted
 
 EIGHT_MB = 8 * 1024 * 1024
 
@@ -70,8 +71,7 @@ def test_service_to_edge_8mb_echo(service, edge):
 def test_accepted_stream_knows_the_opening_edge(service, edge):
     svc = service(name="who")
     e = edge(meta=b"sensor-7")
-    st = e.open_stream("who")
-    acc = svc.accept_stream(timeout=5)
+    st, acc = open_accepted(lambda: e.open_stream("who"), svc.accept_stream)
     assert acc.edge_id == e.edge_id
     assert acc.meta == b"sensor-7"
     assert acc.addr.startswith("127.0.0.1:")
@@ -86,8 +86,7 @@ def test_slow_reader_loses_nothing_and_slows_the_writer(gateway, clients):
     svc = clients(Service, gateway.service_addr, name="slow-reader", stream_window=window)
     e = clients(Edge, gateway.edge_addr, stream_window=window)
     payload = os.urandom(2 * 1024 * 1024)
-    st = e.open_stream("slow-reader")
-    acc = svc.accept_stream(timeout=5)
+    st, acc = open_accepted(lambda: e.open_stream("slow-reader"), svc.accept_stream)
     sent = {"done_at": None}
 
     def write():
@@ -115,8 +114,7 @@ def test_slow_reader_loses_nothing_and_slows_the_writer(gateway, clients):
 def test_recv_returns_empty_at_eof_and_half_close_keeps_other_direction(service, edge):
     svc = service(name="half")
     e = edge()
-    st = e.open_stream("half")
-    acc = svc.accept_stream(timeout=5)
+    st, acc = open_accepted(lambda: e.open_stream("half"), svc.accept_stream)
     st.sendall(b"request")
     st.shutdown_write()
     assert acc.recv_exactly(7) == b"request"
@@ -130,8 +128,7 @@ def test_recv_returns_empty_at_eof_and_half_close_keeps_other_direction(service,
 def test_makefile_lines(service, edge):
     svc = service(name="lines")
     e = edge()
-    st = e.open_stream("lines")
-    acc = svc.accept_stream(timeout=5)
+    st, acc = open_accepted(lambda: e.open_stream("lines"), svc.accept_stream)
     w = st.makefile("wb")
     w.write(b"line one\nline two\n")
     w.flush()
@@ -145,8 +142,7 @@ def test_makefile_lines(service, edge):
 def test_recv_timeout(service, edge):
     svc = service(name="quiet")
     e = edge()
-    st = e.open_stream("quiet")
-    svc.accept_stream(timeout=5)
+    st, _ = open_accepted(lambda: e.open_stream("quiet"), svc.accept_stream)
     st.settimeout(0.2)
     with pytest.raises(Timeout):
         st.recv(10)
@@ -156,8 +152,7 @@ def test_calls_and_messages_ride_the_stream(service, edge):
     svc = service(name="rides")
     svc.register("connection-level", lambda req: b"conn")
     e = edge()
-    st = e.open_stream("rides")
-    acc = svc.accept_stream(timeout=5)
+    st, acc = open_accepted(lambda: e.open_stream("rides"), svc.accept_stream)
     acc.register("on-stream", lambda req: b"stream:" + req.data)
     assert st.call("on-stream", b"x") == b"stream:x"
     # falls back to the client's handlers
@@ -193,8 +188,7 @@ def test_calls_and_messages_ride_the_stream(service, edge):
 def test_peer_going_offline_resets_stream(service, edge):
     svc = service(name="resets")
     e = edge()
-    st = e.open_stream("resets")
-    svc.accept_stream(timeout=5)
+    st, _ = open_accepted(lambda: e.open_stream("resets"), svc.accept_stream)
     svc.close()
     st.settimeout(5)
     with pytest.raises((StreamReset, ConnectionClosed)):
@@ -223,3 +217,64 @@ def test_many_streams_at_once(service, edge):
     for s in servers:
         s.join(10)
     assert results == [hashlib.sha256(p).digest() for p in payloads]
+
+
+def test_open_stream_waits_until_the_far_side_accepts(service, edge):
+    svc = service(name="late-acceptor")
+    e = edge()
+    accepted = {}
+
+    def accept_later():
+        time.sleep(0.6)
+        accepted["at"] = time.monotonic()
+        accepted["stream"] = svc.accept_stream(timeout=5)
+
+    t = threading.Thread(target=accept_later, daemon=True)
+    t.start()
+    st = e.open_stream("late-acceptor", timeout=5)
+    returned = time.monotonic()
+    t.join(5)
+    assert returned >= accepted["at"]  # not before accept_stream was called
+    st.sendall(b"ping")
+    assert accepted["stream"].recv_exactly(4) == b"ping"
+    st.close()
+
+
+def test_a_service_that_never_accepts_refuses_the_stream_in_its_accept_time(service, edge):
+    service(name="never-accepts", stream_accept_timeout=0.5)
+    e = edge()
+    started = time.monotonic()
+    with pytest.raises(StreamRefused, match="accept_stream"):
+        e.open_stream("never-accepts", timeout=5)
+    assert time.monotonic() - started < 3
+    # the refused stream is gone on both sides: the edge can open again (and is refused again)
+    with pytest.raises(StreamRefused):
+        e.open_stream("never-accepts", timeout=5)
+    assert not e._link.streams
+
+
+def test_an_open_the_opener_gave_up_on_is_not_handed_to_accept_stream(service, edge):
+    svc = service(name="slow-acceptor")
+    e = edge()
+    started = time.monotonic()
+    with pytest.raises(Timeout):
+        e.open_stream("slow-acceptor", timeout=0.4)
+    assert time.monotonic() - started < 2
+    time.sleep(0.3)  # the far side's own deadline (the opener's 0.4 s) has passed too
+    with pytest.raises(Timeout):
+        svc.accept_stream(timeout=0.3)
+    assert svc._accepts.qsize() == 0 and not svc._link.streams
+
+
+def test_sendall_to_a_peer_that_never_reads_raises_timeout(gateway, clients):
+    from frontier.sdk import Edge, Service
+
+    svc = clients(Service, gateway.service_addr, name="never-reads", stream_window=64 * 1024)
+    e = clients(Edge, gateway.edge_addr, timeout=1.0)
+    st, acc = open_accepted(lambda: e.open_stream("never-reads"), svc.accept_stream)
+    started = time.monotonic()
+    with pytest.raises(Timeout, match="read nothing"):
+        st.sendall(b"x" * 3_000_000)  # the window is 64 KiB and nobody reads
+    assert 0.9 <= time.monotonic() - started < 4
+    st.close()
+    acc.close()

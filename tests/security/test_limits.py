@@ -252,6 +252,9 @@ def test_stream_windows_and_stream_counts_are_enforced(gateway_factory, clients)
     window = 65536
     gw = gateway_factory({"limits": {"max_streams": 3}})
     svc = clients(Service, gw.service_addr, name="streams", stream_window=window)
+    accepted: list = []  # a stream is accepted when accept_stream takes it
+    acceptor = threading.Thread(target=lambda: accepted.extend(svc.accept_stream(timeout=5) for _ in range(3)), daemon=True)
+    acceptor.start()
     with RawClient(gw.edge_addr) as raw:
         raw.hello_edge()
         for sid in (1, 3, 5, 7):
@@ -267,5 +270,5 @@ def test_stream_windows_and_stream_counts_are_enforced(gateway_factory, clients)
         raw.send(StreamData(1, b"!"))
         events = raw.read_until_closed(5.0)
     assert [(type(ev), ev.code) for ev in events] == [(GoAway, ErrorCode.PROTOCOL_ERROR)], events
-    accepted = svc.accept_stream(timeout=5)
-    assert accepted.recv_exactly(window) == b"w" * window  # every byte in the window arrived; no more
+    acceptor.join(5)
+    assert accepted[0].recv_exactly(window) == b"w" * window  # every byte in the window arrived; no more

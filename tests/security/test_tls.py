@@ -21,6 +21,7 @@ from frontier.sdk.transport import tls_context
 from tests.e2e.proc_tools import wait_until
 from tests.security.certs import Issued, replace_files
 from tests.security.conftest import metric, tls_block
+from tests.streams import open_accepted
 
 TOKEN = "control-plane-token"
 
@@ -47,8 +48,7 @@ def test_tls_on_both_listeners(gateway_factory, clients, pki):
     assert _peer_serial(edge) == pki.server.serial
 
     # a stream, and many threads sharing one TLS connection both ways
-    stream = edge.open_stream("echo-svc")
-    accepted = svc.accept_stream(timeout=5)
+    stream, accepted = open_accepted(lambda: edge.open_stream("echo-svc"), svc.accept_stream)
     stream.sendall(b"s" * 100_000)
     assert accepted.recv_exactly(100_000) == b"s" * 100_000
     stream.close()
