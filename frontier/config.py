@@ -21,11 +21,18 @@ Environment overrides
 
 Numbers follow YAML 1.2: ``10:30`` and ``0123`` stay strings (no base-60, no octal).
 
+Go's environment variables
+    The variables the Go Frontier reads (and its Helm chart and operator set) keep
+    their Go meaning, below the ``FRONTIER__*`` overrides: see :data:`GO_ENV`.
+
 Errors and warnings
     A wrong value (wrong type, unknown choice, bad ``host:port``, negative limit)
     raises :class:`~frontier.wire.errors.ConfigError` whose message starts with the
-    key path and says what was expected.  A key this schema does not know, or a Go
-    feature frontier-gevent does not implement being turned on, is accepted and
+    key path and says what was expected.  So does a key the schema does not know
+    (:class:`UnknownKey`, naming the nearest known key), in the file or from a
+    ``FRONTIER__*`` variable (then naming the variable).  A key the Go Frontier's own
+    files carry that frontier-gevent does not implement (a section's ``_GO_KEYS``),
+    or a Go feature that is not implemented being turned on, is accepted and
     reported through the ``warn`` callback (default: a warning on the
     ``frontier.config`` logger), naming the key path.
 """
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import functools
 import logging
 import math
@@ -42,15 +50,17 @@ import re
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
+from frontier.goenv import LOG_GO_ENV, GoVar, apply_go_env, frontlas_addr_var, port_var, value_var
 from frontier.mqm.config import MQMConfig, parse_mqm
 from frontier.wire.errors import ConfigError
 
 __all__ = [
     "ENV_PREFIX",
+    "GO_ENV",
     "Auth",
     "Bypass",
     "CertKey",
@@ -75,6 +85,7 @@ __all__ = [
     "ServiceAuth",
     "Servicebound",
     "TLS",
+    "UnknownKey",
     "Warn",
     "apply_env_overrides",
     "load_config",
@@ -149,6 +160,26 @@ def _expected(path: str, what: str, value: Any) -> ConfigError:
 
 def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
+
+
+class UnknownKey(ConfigError):
+    """A key the schema does not know (a typo, most likely). ``path`` is where it
+    was found, ``nearest`` the closest known key at that level ("" if none is close)."""
+
+    def __init__(self, path: str, key: str, known: list[str]) -> None:
+        self.path = path
+        self.nearest = nearest(key, known)
+        if self.nearest:
+            hint = f"did you mean {self.nearest!r}?"
+        else:
+            hint = "known keys here: " + ", ".join(sorted(known))
+        super().__init__(f"{path}: unknown key ({hint})")
+
+
+def nearest(word: str, known: list[str]) -> str:
+    """The known word closest to ``word`` by ``difflib``, or "" if none is close."""
+    matches = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+    return matches[0] if matches else ""
 
 
 _ADDR_RE = re.compile(r"^(?:\[(?P<v6>[^\[\]]*)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})$")
@@ -295,12 +326,15 @@ def _parse_section(cls: type, raw: Any, path: str, base: Any, warn: Warn) -> Any
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     changes: dict[str, Any] = {}
+    go_keys: tuple[str, ...] = getattr(cls, "_GO_KEYS", ())
     for key, value in raw.items():
         key_path = _join(path, key)
         spec = fields.get(key) if isinstance(key, str) else None
         if spec is None:
-            warn(f"{key_path}: unknown key, ignored")
-            continue
+            if key in go_keys:
+                warn(f"{key_path}: a Go Frontier key frontier-gevent does not implement, ignored")
+                continue
+            raise UnknownKey(key_path, str(key), [name.removesuffix("_") for name in fields])
         typed = _coerce(hints[key], value, key_path, getattr(base, key), warn)
         changes[key] = _check_value(typed, spec.metadata, key_path)
     section = dataclasses.replace(base, **changes) if changes else base
@@ -506,6 +540,9 @@ class Log:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RLimit:
     """Open-file limit raised at start (``daemon.rlimit``)."""
+
+    #: Go's generated ``*_all.yaml`` files spell ``nofile`` so (Go ignores it too)
+    _GO_KEYS: ClassVar[tuple[str, ...]] = ("num_file",)
 
     enable: bool = False
     #: soft RLIMIT_NOFILE to ask for (the hard limit is raised too when allowed)
@@ -779,6 +816,18 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
 
 
+#: the Go Frontier's environment variables, read with the Go meaning (see
+#: :mod:`frontier.goenv`); ``FRONTIER_DRAIN_SECONDS`` is :data:`DRAIN_ENV`
+GO_ENV: tuple[GoVar, ...] = (
+    port_var("FRONTIER_SERVICEBOUND_PORT", "servicebound.listen.addr", Servicebound().listen.addr),
+    port_var("FRONTIER_EDGEBOUND_PORT", "edgebound.listen.addr", Edgebound().listen.addr),
+    value_var("NODE_NAME", "daemon.frontier_id", lambda v: "frontier-" + v,
+              "`daemon.frontier_id` = `frontier-<NODE_NAME>`"),
+    frontlas_addr_var("FRONTLAS_ADDR"),
+    *LOG_GO_ENV,
+)
+
+
 # -- loading ----------------------------------------------------------------------------
 
 
@@ -798,19 +847,21 @@ def read_yaml(path: str) -> dict[str, Any]:
     return raw
 
 
-def apply_env_overrides(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Return a copy of ``raw`` with every ``FRONTIER__A__B=value`` variable applied.
+def apply_env_overrides(raw: Mapping[str, Any], env: Mapping[str, str], *, prefix: str = ENV_PREFIX,
+                        sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return a copy of ``raw`` with every ``FRONTIER__A__B=value`` variable (or
+    ``prefix``) applied; ``sources``, if given, gets each key path set -> variable.
 
     Names match existing keys case-insensitively (new keys are lower-cased); the value
     is parsed as YAML. Raises :class:`ConfigError` for a malformed name or value.
     """
     out = copy.deepcopy(dict(raw))
     for name in sorted(env):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(prefix):
             continue
-        parts = name[len(ENV_PREFIX):].split("__")
+        parts = name[len(prefix):].split("__")
         if not all(parts):
-            raise ConfigError(f"{name}: expected {ENV_PREFIX}SECTION__KEY with non-empty names between double underscores")
+            raise ConfigError(f"{name}: expected {prefix}SECTION__KEY with non-empty names between double underscores")
         try:
             value = yaml.load(env[name], Loader=_Loader)
         except yaml.YAMLError as exc:
@@ -825,8 +876,27 @@ def apply_env_overrides(raw: Mapping[str, Any], env: Mapping[str, str]) -> dict[
             elif not isinstance(child, dict):
                 raise ConfigError(f"{name}: {path} is a value, not a section, so it has no key {parts[-1].lower()!r}")
             node = child
-        node[_match_key(node, parts[-1])] = value
+        key = _match_key(node, parts[-1])
+        node[key] = value
+        if sources is not None:
+            sources[_join(path, key)] = name
     return out
+
+
+def blame_env(error: UnknownKey, sources: Mapping[str, str]) -> ConfigError:
+    """``error`` restated for the environment variable that made the unknown key
+    (see ``sources`` of :func:`apply_env_overrides`), with the variable to use
+    instead; ``error`` itself when no variable made it."""
+    for path, name in sources.items():
+        if path == error.path or path.startswith(error.path + "."):
+            depth = error.path.count(".")
+            head, *parts = name.split("__")
+            hint = "no known key is close"
+            if error.nearest:
+                parts[depth] = error.nearest.upper()
+                hint = "did you mean " + "__".join([head, *parts]) + "?"
+            return ConfigError(f"{name}: unknown key {error.path} ({hint})")
+    return error
 
 
 def _match_key(node: Mapping[Any, Any], part: str) -> str:
@@ -843,17 +913,24 @@ def load_config(
     warn: Warn | None = None,
 ) -> Config:
     """Load the configuration: defaults, then the YAML file ``path`` (if any), then
-    ``FRONTIER__*`` variables from ``env`` (default: ``os.environ``).
+    the Go Frontier's variables (:data:`GO_ENV`), then ``FRONTIER__*`` variables from
+    ``env`` (default: ``os.environ``).
 
     ``FRONTIER_DRAIN_SECONDS``, when set, overrides ``limits.drain_timeout`` last.
     Raises :class:`ConfigError` naming the key path on a wrong value.
     """
     env = os.environ if env is None else env
+    warn = warn or _log_warning
     raw = read_yaml(path) if path else {}
-    raw = apply_env_overrides(raw, env)
+    raw = apply_go_env(raw, env, GO_ENV, warn)
+    sources: dict[str, str] = {}
+    raw = apply_env_overrides(raw, env, sources=sources)
     if env.get(DRAIN_ENV, "").strip():
         raw = _apply_drain_env(raw, env[DRAIN_ENV])
-    return Config.from_dict(raw, warn=warn)
+    try:
+        return Config.from_dict(raw, warn=warn)
+    except UnknownKey as exc:
+        raise blame_env(exc, sources) from None
 
 
 def _apply_drain_env(raw: dict[str, Any], value: str) -> dict[str, Any]:

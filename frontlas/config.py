@@ -2,9 +2,10 @@
 
 Same machinery as :mod:`frontier.config` (frozen dataclasses whose field names are
 the YAML keys, a :class:`~frontier.wire.errors.ConfigError` naming the key path on
-a wrong value, unknown keys reported to ``warn``). Precedence, lowest first:
-defaults, the YAML file, ``FRONTLAS__SECTION__KEY=value`` environment variables,
-command-line flags.
+a wrong value or an unknown key). Precedence, lowest first: defaults, the YAML
+file, the Go Frontlas' environment variables (:data:`GO_ENV`: ports, ``REDIS_*``,
+``LOG_*``, with the Go meaning), ``FRONTLAS__SECTION__KEY=value`` environment
+variables, command-line flags.
 
 Go spells the expiration block two ways: ``frontier_plane.expiration`` (its code
 and ``etc/frontlas.yaml``) and a top-level ``expiration`` (its README); both are
@@ -19,14 +20,15 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from frontier.config import (
-    Listen, Log, LogFile, PProf, RLimit, Warn, _dial_addrs, _join, _log_warning, _opt, _parse_section, _plain,
-    apply_env_overrides, read_yaml,
+    Listen, Log, LogFile, PProf, RLimit, UnknownKey, Warn, _dial_addrs, _join, _log_warning, _opt, _parse_section,
+    _plain, apply_env_overrides, blame_env, read_yaml,
 )
+from frontier.goenv import LOG_GO_ENV, GoVar, apply_go_env, port_var
 from frontier.wire.errors import ConfigError
 
 #: environment variables with this prefix override keys (``FRONTLAS__REDIS__MODE=cluster``)
@@ -120,6 +122,9 @@ class RedisCluster:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Redis:
     """Where Frontlas keeps everything (``redis``). Times are seconds; 0 is the default."""
+
+    #: the spellings of Go's generated ``frontlas_all.yaml`` (Go itself ignores them)
+    _GO_KEYS: ClassVar[tuple[str, ...]] = ("client_name", "conn_max_lifetime", "disable_indentity", "max_idle_conns")
 
     mode: str = _opt("standalone", choices=("standalone", "sentinel", "cluster"), aliases={"": "standalone"})
     username: str = ""
@@ -237,14 +242,28 @@ class FrontlasConfig:
         return min(exp.frontier_meta, exp.edge_meta, exp.service_meta) / 3.0
 
 
+#: the Go Frontlas' environment variables besides ``REDIS_TYPE`` and its group (see
+#: :mod:`frontier.goenv`), read with the Go meaning
+GO_ENV: tuple[GoVar, ...] = (
+    port_var("FRONTLAS_CONTROLPLANE_PORT", "control_plane.listen.addr", ControlPlane().listen.addr),
+    port_var("FRONTLAS_FRONTIERPLANE_PORT", "frontier_plane.listen.addr", FrontierPlane().listen.addr),
+    *LOG_GO_ENV,
+)
+
+
 def load_config(path: str | None = None, env: Mapping[str, str] | None = None, *, warn: Warn | None = None) -> FrontlasConfig:
-    """Defaults, then the YAML file ``path`` (if any), then ``FRONTLAS__*`` variables."""
+    """Defaults, then the YAML file ``path`` (if any), then the Go variables
+    (:data:`GO_ENV`, ``REDIS_TYPE`` and its group), then ``FRONTLAS__*`` variables."""
     raw = read_yaml(path) if path else {}
     env = os.environ if env is None else env
-    # frontier.config's override logic, fed our prefix
-    ours = {"FRONTIER__" + k[len(ENV_PREFIX):]: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
-    raw = apply_env_overrides(raw, ours)
-    return FrontlasConfig.from_dict(raw, warn=warn)
+    warn = warn or _log_warning
+    raw = apply_go_env(raw, env, GO_ENV, warn, redis=True)
+    sources: dict[str, str] = {}
+    raw = apply_env_overrides(raw, env, prefix=ENV_PREFIX, sources=sources)
+    try:
+        return FrontlasConfig.from_dict(raw, warn=warn)
+    except UnknownKey as exc:
+        raise blame_env(exc, sources) from None
 
 
 def replace(config: FrontlasConfig, **changes: Any) -> FrontlasConfig:

@@ -17,7 +17,17 @@ from typing import Any
 
 import yaml
 
+from frontier import config as frontier_config
+from frontier.goenv import REDIS_GO_ENV_DOC
+from frontlas import config as frontlas_config
+
 ROOT = Path(__file__).resolve().parent.parent
+
+#: the Go Frontier's variables (NODE_NAME, LOG_LEVEL, REDIS_ADDRS...) that a CI host may
+#: set for itself: test servers must not pick them up (FRONTIER_DRAIN_SECONDS is a test's own)
+GO_ENV_NAMES = frozenset(
+    [name for name, _ in REDIS_GO_ENV_DOC] + [var.name for var in (*frontier_config.GO_ENV, *frontlas_config.GO_ENV)]
+)
 
 
 def free_port() -> int:
@@ -70,7 +80,8 @@ class ServerProcess:
 
     def spawn(self) -> "ServerProcess":
         """Start the process without waiting for it (see :meth:`wait_ready`)."""
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        env = {name: value for name, value in os.environ.items() if name not in GO_ENV_NAMES}
+        env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, "serve", "--config", str(self.config_path)],
@@ -126,8 +137,9 @@ class GatewayProcess(ServerProcess):
             "edgebound": {"listen": {"addr": f"127.0.0.1:{self.edge_port}"}},
             "log": {"level": "info"},
         }
-        if control:
-            base["controlplane"] = {"enable": True, "listen": {"addr": f"127.0.0.1:{self.control_port}"}}
+        # the control plane is on by default (on 127.0.0.1:30010): a test gateway without
+        # one turns it off, so that gateways running at once never collide on that port
+        base["controlplane"] = {"enable": control, "listen": {"addr": f"127.0.0.1:{self.control_port}"}}
         self.config = deep_merge(base, config or {})
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(workdir / f"frontier-{self.edge_port}.yaml", workdir / f"frontier-{self.edge_port}.log")

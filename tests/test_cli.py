@@ -81,11 +81,24 @@ def test_config_check_reads_the_example_file() -> None:
 
 def test_config_check_shows_warnings_on_stderr(tmp_path: Path) -> None:
     path = tmp_path / "frontier.yaml"
-    path.write_text("exchange:\n  hashby: random\n  hashbyy: srcip\n")
+    path.write_text("exchange:\n  hashby: random\ndaemon:\n  rlimit:\n    num_file: 10\n")
     result = run("config", "check", "--config", str(path))
     assert result.returncode == 0
-    assert "frontier-gevent: config warning: exchange.hashbyy: unknown key, ignored" in result.stderr
+    assert "frontier-gevent: config warning: daemon.rlimit.num_file: a Go Frontier key frontier-gevent does not implement, ignored" in result.stderr
     assert yaml.safe_load(result.stdout)["exchange"] == {"hashby": "random"}
+
+
+@pytest.mark.parametrize(("text", "env", "message"), [
+    ("exchange:\n  hashbyy: srcip\n", {}, "exchange.hashbyy: unknown key (did you mean 'hashby'?)"),
+    ("", {"FRONTIER__EXCHANGE__HASHBYY": "srcip"},
+     "FRONTIER__EXCHANGE__HASHBYY: unknown key exchange.hashbyy (did you mean FRONTIER__EXCHANGE__HASHBY?)"),
+])
+def test_unknown_keys_exit_2_naming_the_nearest_known_one(tmp_path: Path, text: str, env: dict, message: str) -> None:
+    path = tmp_path / "frontier.yaml"
+    path.write_text(text)
+    result = run("config", "check", "--config", str(path), **env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"frontier-gevent: config error: {message}"
 
 
 @pytest.mark.parametrize("command", [("config", "check"), ("serve",)])
@@ -249,14 +262,14 @@ def test_serve_second_signal_stops_at_once() -> None:
 @pytest.mark.timeout(90)
 def test_serve_logs_json_and_config_warnings(tmp_path: Path) -> None:
     path = tmp_path / "frontier.yaml"
-    path.write_text("log:\n  format: json\n  level: info\nlimits:\n  max_frame: 1\n")
+    path.write_text("log:\n  format: json\n  level: info\ndaemon:\n  pprof:\n    enable: true\n")
     with Served("serve", "--config", str(path)) as served:
         served.wait_for("STUB started")
         served.proc.send_signal(signal.SIGTERM)
         code, lines = served.finish()
     assert code == 0
     records = [json.loads(line) for line in lines]
-    assert {"level": "warning", "logger": "frontier.config", "msg": "limits.max_frame: unknown key, ignored"}.items() <= records[0].items()
+    assert {"level": "warning", "logger": "frontier.config", "msg": "daemon.pprof.enable: Go's pprof profiler is not implemented in frontier-gevent, ignored"}.items() <= records[0].items()
     assert records[-1]["msg"] == "frontier-gevent stopped"
 
 

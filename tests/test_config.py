@@ -394,19 +394,97 @@ def test_file_problems_are_config_errors(tmp_path: Path) -> None:
 # -- warnings ------------------------------------------------------------------------
 
 
-def test_unknown_keys_are_warned_with_their_path() -> None:
-    config, warnings = load({"servicebound": {"listn": {"addr": "x"}}, "telemetry": {"on": True}, "limits": {"max_frame": 1}})
-    assert config == dataclasses.replace(Config(), mqm=config.mqm)
-    assert warnings == [
-        "servicebound.listn: unknown key, ignored",
-        "telemetry: unknown key, ignored",
-        "limits.max_frame: unknown key, ignored",
-    ]
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"servicebound": {"listn": {"addr": "x"}}}, "servicebound.listn: unknown key (did you mean 'listen'?)"),
+        ({"limits": {"max_frame": 1}}, "limits.max_frame: unknown key (did you mean 'max_frame_size'?)"),
+        ({"controlplane": {"enabel": True}}, "controlplane.enabel: unknown key (did you mean 'enable'?)"),
+        ({"telemetry": {"on": True}}, "telemetry: unknown key (known keys here: "),
+        ({"mqm": {"kafka": {"adrs": ["127.0.0.1:9092"]}}}, "mqm.kafka.adrs: unknown key (did you mean 'addrs'?)"),
+        ({"mqm": {"amqp": {"producer": {"exchang": "x"}}}}, "mqm.amqp.producer.exchang: unknown key (did you mean 'exchange'?)"),
+    ],
+)
+def test_unknown_keys_are_refused_naming_the_nearest_known_key(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(raw)
+    assert str(info.value).startswith(message)
 
 
-def test_unknown_key_from_env_is_warned() -> None:
-    _, warnings = load({}, FRONTIER__LIMITS__MAX_FRAMES="1")
-    assert warnings == ["limits.max_frames: unknown key, ignored"]
+def test_unknown_key_from_env_is_refused_naming_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"^FRONTIER__LIMITS__MAX_FRAMES: unknown key limits.max_frames "
+                                          r"\(did you mean FRONTIER__LIMITS__MAX_FRAME_SIZE\?\)$"):
+        load_config(None, env={"FRONTIER__LIMITS__MAX_FRAMES": "1"})
+    with pytest.raises(ConfigError, match=r"^FRONTIER__CONTROLPLNE__ENABLE: unknown key controlplne "
+                                          r"\(did you mean FRONTIER__CONTROLPLANE__ENABLE\?\)$"):
+        load_config(None, env={"FRONTIER__CONTROLPLNE__ENABLE": "true"})
+
+
+def test_go_keys_we_do_not_implement_stay_warnings() -> None:
+    _, warnings = load({"daemon": {"rlimit": {"num_file": 1024}}})
+    assert warnings == ["daemon.rlimit.num_file: a Go Frontier key frontier-gevent does not implement, ignored"]
+
+
+def test_go_generated_config_loads() -> None:
+    """Every key of Go's generated frontier_all.yaml is one we know (or warn about)."""
+    config, warnings = load(yaml.safe_load(GO_ALL))
+    assert warnings == ["daemon.pprof.enable: Go's pprof profiler is not implemented in frontier-gevent, ignored"]
+
+
+# the Go Frontier's `frontier --gen-all-config` output (its etc/frontier_all.yaml), keys only
+GO_ALL = """
+log: {level: info, output: stdout, format: text, file: {path: /var/log/frontier/frontier.log, max_size: 100, max_backups: 5, max_age: 30, compress: false}}
+daemon: {rlimit: {enable: true, nofile: 102400}, pprof: {enable: true, addr: 0.0.0.0:6060, cpu_profile_rate: 0}, frontier_id: ""}
+controlplane: {enable: false, listen: {network: tcp, addr: 0.0.0.0:30010, advertised_addr: "", tls: {enable: false, mtls: false, ca_certs: null, certs: null, insecure_skip_verify: false}}}
+servicebound: {listen: {network: tcp, addr: 0.0.0.0:30011}}
+edgebound: {listen: {network: tcp, addr: 0.0.0.0:30012}, bypass_enable: false, bypass: {network: tcp, addrs: null}, edgeid_alloc_when_no_idservice_on: true}
+exchange: {hashby: edgeid}
+dao: {debug: false, backend: buntdb}
+frontlas: {enable: false, dial: {network: tcp, addrs: ["127.0.0.1:40012"]}, metrics: {enable: false, interval: 0}}
+observability: {enable: false, addr: 0.0.0.0:9091}
+"""
+
+
+# -- Go's environment variables ---------------------------------------------------------
+
+
+def test_go_environment_variables_keep_their_go_meaning(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        servicebound: {listen: {addr: 10.0.0.1:30011}}
+        log: {level: info}
+    """)
+    env = {
+        "FRONTIER_SERVICEBOUND_PORT": "4011", "FRONTIER_EDGEBOUND_PORT": "4012", "NODE_NAME": "node-a",
+        "FRONTLAS_ADDR": "frontlas:40012", "LOG_LEVEL": "debug", "LOG_FORMAT": "json",
+    }
+    config = load_config(path, env=env)
+    assert config.servicebound.listen.addr == "10.0.0.1:4011"  # the file's host, Go's port
+    assert config.edgebound.listen.addr == "0.0.0.0:4012"  # the default host
+    assert config.daemon.frontier_id == "frontier-node-a"
+    assert config.frontlas.enable is True and config.frontlas.dial.addrs == ("frontlas:40012",)
+    assert (config.log.level, config.log.format) == ("debug", "json")
+
+
+def test_our_overrides_beat_go_environment_variables() -> None:
+    config = load_config(None, env={
+        "FRONTIER_EDGEBOUND_PORT": "4012", "FRONTIER__EDGEBOUND__LISTEN__ADDR": "127.0.0.1:5012",
+        "LOG_LEVEL": "debug", "FRONTIER__LOG__LEVEL": "error", "NODE_NAME": "", "FRONTIER_SERVICEBOUND_PORT": "",
+    })
+    assert config.edgebound.listen.addr == "127.0.0.1:5012"
+    assert config.log.level == "error"
+    assert config.daemon.frontier_id == ""  # empty is unset, as in Go
+    assert config.servicebound.listen.addr == "0.0.0.0:30011"
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("FRONTIER_SERVICEBOUND_PORT", "http", "FRONTIER_SERVICEBOUND_PORT: expected a port number in 1..65535, got 'http'"),
+    ("FRONTIER_EDGEBOUND_PORT", "70000", "FRONTIER_EDGEBOUND_PORT: expected a port number"),
+    ("LOG_LEVEL", "loud", "log.level: expected one of debug, info, warn, error"),
+])
+def test_bad_go_environment_values_are_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env={name: value})
+    assert str(info.value).startswith(message)
 
 
 def test_not_implemented_go_features_are_warned() -> None:
@@ -419,8 +497,8 @@ def test_not_implemented_go_features_are_warned() -> None:
 
 def test_default_warning_goes_to_the_log(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="frontier.config"):
-        Config.from_dict({"exchange": {"hashby": "random", "salt": 3}})
-    assert "exchange.salt: unknown key, ignored" in caplog.text
+        Config.from_dict({"daemon": {"pprof": {"enable": True}}})
+    assert "daemon.pprof.enable: Go's pprof profiler is not implemented" in caplog.text
 
 
 # -- parse_addr ----------------------------------------------------------------------
@@ -445,3 +523,14 @@ def test_parse_addr_refuses(text: str) -> None:
     with pytest.raises(ConfigError, match=r"^where\.addr: expected \"host:port\""):
         parse_addr(text, "where.addr")
 
+
+
+def test_migrate_doc_lists_every_go_variable() -> None:
+    from frontier.config import GO_ENV
+    from frontier.goenv import REDIS_GO_ENV_DOC
+    from frontlas.config import GO_ENV as FRONTLAS_GO_ENV
+
+    doc = (REPO / "docs" / "migrate-from-go.md").read_text()
+    names = {var.name for var in (*GO_ENV, *FRONTLAS_GO_ENV)} | {name for name, _ in REDIS_GO_ENV_DOC}
+    missing = sorted(name for name in names if f"| `{name}` |" not in doc)
+    assert not missing, f"docs/migrate-from-go.md does not list {missing}"

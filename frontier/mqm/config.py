@@ -14,7 +14,8 @@ Keys of our own (documented in ``docs/mq.md``): ``mqm.amqp.pool_size``,
 ``mqm.redis.producer.stream_maxlen``.
 
 :func:`parse_mqm` refuses a wrong value with :class:`~frontier.wire.errors.ConfigError`
-naming the key path, and reports unknown keys through ``warn`` (then ignores them).
+naming the key path, also for an unknown key (naming the nearest known one), and
+reports ignored keys through ``warn``.
 """
 
 from __future__ import annotations
@@ -276,6 +277,7 @@ class _Section:
         self.path = path
         self.warn = warn
         self.used: set[str] = set()
+        self.known: set[str] = set()  # every key a reader asked for, present or not
 
     def key_path(self, key: str) -> str:
         return f"{self.path}.{key}"
@@ -284,6 +286,7 @@ class _Section:
         """The value of the first present key among ``keys`` (aliases), or None."""
         found = [k for k in keys if k in self.raw]
         self.used.update(found)
+        self.known.update(keys)
         if len(found) > 1:
             self.warn(f"{self.path}: both {found[0]!r} and {found[1]!r} set; using {found[0]!r}")
         if not found:
@@ -347,10 +350,12 @@ class _Section:
         return [_Section(item, f"{self.key_path(key)}[{i}]", self.warn) for i, item in enumerate(value)]
 
     def done(self) -> None:
-        """Warn about every key that no reader asked for."""
+        """Refuse a key that no reader asked for (a typo), naming the nearest known one."""
+        from frontier.config import UnknownKey  # frontier.config imports this module
+
         for key in self.raw:
             if key not in self.used:
-                self.warn(f"{self.key_path(key)}: unknown key, ignored")
+                raise UnknownKey(self.key_path(key), key, sorted(self.known))
 
 
 def _check_hostport(path: str, addr: str, *, schemes: tuple[str, ...] = ()) -> None:
@@ -654,7 +659,7 @@ def parse_mqm(raw: dict[str, Any] | None, warn: Callable[[str], None]) -> MQMCon
     """Validate the ``mqm`` mapping (as loaded from YAML) into frozen config.
 
     Raises ``ConfigError`` naming the key path (``mqm.kafka.addrs[0]: ...``) on a
-    wrong value; calls ``warn`` for unknown or ignored keys.
+    wrong value or an unknown key; calls ``warn`` for ignored keys.
     """
     top = _Section(raw, "mqm", warn)
     config = MQMConfig(

@@ -76,6 +76,40 @@ def test_environment_overrides() -> None:
     assert config.redis.mode == "cluster" and config.redis.cluster.addrs == ("10.0.0.1:7000",)
 
 
+def test_go_environment_variables_keep_their_go_meaning() -> None:
+    config = load_config(None, {"FRONTLAS_CONTROLPLANE_PORT": "41011", "FRONTLAS_FRONTIERPLANE_PORT": "41012",
+                                "REDIS_TYPE": "sentinel", "REDIS_ADDRS": "10.0.0.1:26379,10.0.0.2:26379",
+                                "MASTER_NAME": "mymaster", "REDIS_USER": "u", "REDIS_PASSWORD": "pw", "LOG_LEVEL": "warn"})
+    assert config.control_plane.listen.addr == "0.0.0.0:41011"
+    assert config.frontier_plane.listen.addr == "0.0.0.0:41012"
+    assert config.redis.mode == "sentinel"
+    assert config.redis.sentinel.addrs == ("10.0.0.1:26379", "10.0.0.2:26379")
+    assert (config.redis.sentinel.master_name, config.redis.username, config.redis.password) == ("mymaster", "u", "pw")
+    assert config.log.level == "warn"
+    config = load_config(None, {"REDIS_TYPE": "standalone", "REDIS_ADDRS": "redis:6380", "REDIS_DB": "3",
+                                "FRONTLAS__REDIS__STANDALONE__DB": "4"})
+    assert (config.redis.standalone.addr, config.redis.standalone.db) == ("redis:6380", 4)  # ours beats Go's
+    config = load_config(None, {"REDIS_TYPE": "cluster", "REDIS_ADDRS": "a:7000,b:7001"})
+    assert config.redis.cluster.addrs == ("a:7000", "b:7001")
+    with pytest.raises(ConfigError, match="^REDIS_DB: expected a database number, got 'x'$"):
+        load_config(None, {"REDIS_TYPE": "standalone", "REDIS_DB": "x"})
+    warnings: list[str] = []
+    config = load_config(None, {"REDIS_ADDRS": "redis:6380"}, warn=warnings.append)  # Go ignores it without REDIS_TYPE
+    assert config.redis.standalone.addr == "127.0.0.1:6379"
+    assert warnings == ["REDIS_ADDRS: ignored without REDIS_TYPE (as in Go); set REDIS_TYPE=standalone, sentinel or cluster"]
+
+
+def test_go_generated_keys_warn_and_typos_are_refused() -> None:
+    warnings: list[str] = []
+    FrontlasConfig.from_dict({"redis": {"client_name": "x", "max_idle_conns": 3}}, warn=warnings.append)
+    assert warnings == ["redis.client_name: a Go Frontier key frontier-gevent does not implement, ignored",
+                        "redis.max_idle_conns: a Go Frontier key frontier-gevent does not implement, ignored"]
+    with pytest.raises(ConfigError, match=r"^redis.standalon: unknown key \(did you mean 'standalone'\?\)$"):
+        FrontlasConfig.from_dict({"redis": {"standalon": {}}})
+    with pytest.raises(ConfigError, match=r"^FRONTLAS__REDIS__MODEE: unknown key redis.modee \(did you mean FRONTLAS__REDIS__MODE\?\)$"):
+        load_config(None, {"FRONTLAS__REDIS__MODEE": "cluster"})
+
+
 def test_cli_config_check(tmp_path: Path) -> None:
     path = tmp_path / "frontlas.yaml"
     path.write_text(GO_MINIMAL)

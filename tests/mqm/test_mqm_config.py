@@ -229,26 +229,33 @@ def test_a_wrong_value_is_refused_naming_its_key(snippet, key):
     assert key in str(info.value), str(info.value)
 
 
-def test_unknown_and_ignored_keys_are_warned_about_with_their_path():
+def test_ignored_keys_are_warned_about_with_their_path():
     _, warnings = parse(
         """
         mqm:
           kafka:
             enable: true
             addrs: ["k:9092"]
-            producer: {topics: [t], topicz: [x], async: true, flush: {messages: 10}}
-          rabbit: {}
+            producer: {topics: [t], async: true, flush: {messages: 10}}
           redis: {producer: {stream_maxlen: 5}}
           nats: {jetstream: {enable: true, name: S}}
         """
     )
     text = "\n".join(warnings)
-    assert "mqm.kafka.producer.topicz: unknown key" in text
-    assert "mqm.rabbit: unknown key" in text
     assert "mqm.kafka.producer.async: ignored" in text
     assert "mqm.kafka.producer.flush.messages: not supported" in text
     assert "mqm.redis.producer.stream_maxlen: ignored" in text
     assert "mqm.nats.jetstream.enable: ignored because mqm.nats.enable is false" in text
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("mqm: {kafka: {producer: {topics: [t], topicz: [x]}}}", "mqm.kafka.producer.topicz: unknown key (did you mean 'topics'?)"),
+    ("mqm: {rabbit: {}}", "mqm.rabbit: unknown key (known keys here: amqp, kafka, nats, nsq, redis)"),
+])
+def test_unknown_keys_are_refused_with_the_nearest_known_one(text, message):
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert str(info.value) == message
 
 
 def test_an_enabled_broker_with_no_topics_is_warned_about():
