@@ -209,7 +209,9 @@ def _secrets(args: argparse.Namespace) -> list[str]:
         secrets = list(load_config(args.config, warn=lambda message: None).edgebound.auth.secrets)
         if secrets:
             return secrets
-        raise ConfigError(f"{args.config}: edgebound.auth.secrets is empty")
+        raise ConfigError(f"{args.config}: edgebound.auth.secrets is empty; put a secret of at least 16 characters "
+                          "there (openssl rand -hex 16) and turn on edgebound.auth.enable for the gateway, "
+                          f"or give the secret with --secret-file or {SECRET_ENV}")
     raise ConfigError(f"no secret: give --secret-file, set {SECRET_ENV}, or give --config")
 
 

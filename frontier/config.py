@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from frontier.control.auth import TOKEN_ENV
 from frontier.goenv import LOG_GO_ENV, GoVar, apply_go_env, frontlas_addr_var, port_var, value_var
 from frontier.mqm.config import MQMConfig, parse_mqm
 from frontier.wire.errors import ConfigError
@@ -644,14 +645,40 @@ class Auth:
     bearer_tokens: tuple[str, ...] = _opt((), check=_non_empty_strings)
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # "" (every interface) or a host name
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ControlPlane:
-    """The REST + gRPC control plane (``controlplane``)."""
+    """The REST + gRPC control plane (``controlplane``).
 
-    #: off by default, as in Go
-    enable: bool = False
-    listen: Listen = _opt(Listen(addr="0.0.0.0:30010"))
+    On by default (Go's is off) but only on the loopback interface: a bind anyone else
+    can reach needs a bearer token (``auth.bearer_tokens`` or the
+    ``FRONTIER_CONTROLPLANE_TOKEN`` environment variable) or mTLS, or the gateway
+    refuses to start.
+    """
+
+    #: on by default, on 127.0.0.1 only (Go: off, on 0.0.0.0)
+    enable: bool = True
+    listen: Listen = _opt(Listen(addr="127.0.0.1:30010"))
     auth: Auth = _opt(Auth())
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        host, _ = self.listen.host_port
+        if self.enable and not _is_loopback(host) and not self.auth.bearer_tokens and not self.listen.tls.mtls:
+            raise ConfigError(
+                f"{_join(path, 'listen.addr')}: {self.listen.addr} is reachable from other hosts, so the control "
+                f"plane needs a bearer token: set {TOKEN_ENV} (or {_join(path, 'auth.bearer_tokens')}), "
+                f"or bind it to 127.0.0.1"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -916,7 +943,8 @@ def load_config(
     the Go Frontier's variables (:data:`GO_ENV`), then ``FRONTIER__*`` variables from
     ``env`` (default: ``os.environ``).
 
-    ``FRONTIER_DRAIN_SECONDS``, when set, overrides ``limits.drain_timeout`` last.
+    ``FRONTIER_DRAIN_SECONDS``, when set, overrides ``limits.drain_timeout`` last;
+    ``FRONTIER_CONTROLPLANE_TOKEN``, when set, is accepted as a control-plane token too.
     Raises :class:`ConfigError` naming the key path on a wrong value.
     """
     env = os.environ if env is None else env
@@ -927,10 +955,27 @@ def load_config(
     raw = apply_env_overrides(raw, env, sources=sources)
     if env.get(DRAIN_ENV, "").strip():
         raw = _apply_drain_env(raw, env[DRAIN_ENV])
+    if env.get(TOKEN_ENV, "").strip():
+        raw = _add_token_env(raw, env[TOKEN_ENV].strip())
     try:
         return Config.from_dict(raw, warn=warn)
     except UnknownKey as exc:
         raise blame_env(exc, sources) from None
+
+
+def _add_token_env(raw: dict[str, Any], token: str) -> dict[str, Any]:
+    """``FRONTIER_CONTROLPLANE_TOKEN`` joins ``controlplane.auth.bearer_tokens``."""
+    raw = copy.deepcopy(raw)
+    control = raw.get("controlplane")
+    control = raw["controlplane"] = dict(control) if isinstance(control, Mapping) else {}
+    auth = control.get("auth")
+    auth = control["auth"] = dict(auth) if isinstance(auth, Mapping) else {}
+    tokens = auth.get("bearer_tokens")
+    tokens = [tokens] if isinstance(tokens, str) else list(tokens) if isinstance(tokens, list) else []
+    if token not in tokens:
+        tokens.append(token)
+    auth["bearer_tokens"] = tokens
+    return raw
 
 
 def _apply_drain_env(raw: dict[str, Any], value: str) -> dict[str, Any]:

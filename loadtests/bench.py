@@ -154,6 +154,7 @@ class Target:
                 "log": {"level": "warn"},
                 "daemon": {"rlimit": {"enable": True, "nofile": nofile}},
                 "limits": {"heartbeat_interval": 3600},
+                "controlplane": {"enable": False},  # on by default, on 127.0.0.1:30010
             }))
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "frontier.cli", "serve", "--config", str(config)],

@@ -102,6 +102,7 @@ def _spawn_gateway(opts: Any) -> None:
         "edgebound": {"listen": {"addr": f"127.0.0.1:{eport}"}},
         "log": {"level": "warn"},
         "daemon": {"rlimit": {"enable": True, "nofile": 20000}},
+        "controlplane": {"enable": False},  # on by default, on 127.0.0.1:30010
     }))
     logf = open(workdir / "frontier.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(config)],

@@ -54,8 +54,8 @@ def test_defaults_match_go_and_our_limits() -> None:
     assert config.servicebound.listen.addr == "0.0.0.0:30011"
     assert config.edgebound.listen.addr == "0.0.0.0:30012"
     assert config.edgebound.edgeid_alloc_when_no_idservice_on is True
-    assert config.controlplane.enable is False
-    assert config.controlplane.listen.addr == "0.0.0.0:30010"
+    assert config.controlplane.enable is True  # ours: on, but only on loopback
+    assert config.controlplane.listen.addr == "127.0.0.1:30010"
     assert config.controlplane.auth.bearer_tokens == ()
     assert config.exchange.hashby == "edgeid"
     assert config.dao.backend == "buntdb"
@@ -534,3 +534,29 @@ def test_migrate_doc_lists_every_go_variable() -> None:
     names = {var.name for var in (*GO_ENV, *FRONTLAS_GO_ENV)} | {name for name, _ in REDIS_GO_ENV_DOC}
     missing = sorted(name for name in names if f"| `{name}` |" not in doc)
     assert not missing, f"docs/migrate-from-go.md does not list {missing}"
+
+
+# -- the control plane's exposure ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("addr", ["0.0.0.0:30010", ":30010", "10.1.2.3:30010", "gateway.example:30010"])
+def test_a_control_plane_others_can_reach_needs_a_token(addr: str) -> None:
+    env = {"FRONTIER__CONTROLPLANE__LISTEN__ADDR": addr}
+    with pytest.raises(ConfigError, match=rf"^controlplane.listen.addr: {addr} is reachable from other hosts, so the "
+                                          r"control plane needs a bearer token: set FRONTIER_CONTROLPLANE_TOKEN"):
+        load_config(None, env=env)
+    assert load_config(None, env={**env, "FRONTIER_CONTROLPLANE_TOKEN": "s3cret"}).controlplane.auth.bearer_tokens == ("s3cret",)
+    assert load_config(None, env={**env, "FRONTIER__CONTROLPLANE__AUTH__BEARER_TOKENS": "[a]"}).controlplane.listen.addr == addr
+    assert load_config(None, env={**env, "FRONTIER__CONTROLPLANE__ENABLE": "false"}).controlplane.enable is False
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1:30010", "127.0.0.2:0", "localhost:30010", "'[::1]:30010'"])
+def test_a_loopback_control_plane_needs_no_token(addr: str) -> None:
+    assert load_config(None, env={"FRONTIER__CONTROLPLANE__LISTEN__ADDR": addr}).controlplane.auth.bearer_tokens == ()
+
+
+def test_the_token_variable_joins_the_configured_tokens(tmp_path: Path) -> None:
+    path = write(tmp_path, "controlplane: {auth: {bearer_tokens: [a, b]}}\n")
+    config = load_config(path, env={"FRONTIER_CONTROLPLANE_TOKEN": " c "})
+    assert config.controlplane.auth.bearer_tokens == ("a", "b", "c")
+    assert load_config(path, env={"FRONTIER_CONTROLPLANE_TOKEN": "a"}).controlplane.auth.bearer_tokens == ("a", "b")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import hmac
 from typing import Iterable, Optional
 
+#: environment variable with a bearer token: the gateway accepts it (besides
+#: ``controlplane.auth.bearer_tokens``) and the CLI sends it
+TOKEN_ENV = "FRONTIER_CONTROLPLANE_TOKEN"
+
 #: REST paths that answer without a token (probes and scrapers carry none)
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 #: gRPC services that answer without a token (the standard health service, for probes)

@@ -23,10 +23,10 @@ import urllib.parse
 import urllib.request
 from typing import Any, Callable, Optional, Sequence
 
+from frontier.control.auth import TOKEN_ENV  # the token the CLI sends unless --token
+
 #: where the CLI looks for the gateway's control plane unless told
 DEFAULT_ADDR = "127.0.0.1:30010"
-#: environment variable holding the bearer token when --token is not given
-TOKEN_ENV = "FRONTIER_CONTROLPLANE_TOKEN"
 
 EXIT_OK = 0
 EXIT_API_ERROR = 1
@@ -70,6 +70,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     edges = subparsers.add_parser("edges", help="list, show and kick connected edges")
     edge_cmds = edges.add_subparsers(dest="edges_command", required=True, metavar="ACTION")
     p = leaf(edge_cmds, "list", "list online edges", _edges_list, [common, window])
+    p.add_argument("--ids", action="store_true", help="print only the edge ids, one a line (for $(...) in scripts)")
     p.add_argument("--meta", help="meta starts with this")
     p.add_argument("--peer-addr", help="edge's remote address starts with this")
     p.add_argument("--rpc", help="edge registered exactly this RPC")
@@ -85,6 +86,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     services = subparsers.add_parser("services", help="list, show and kick connected services")
     svc_cmds = services.add_subparsers(dest="services_command", required=True, metavar="ACTION")
     p = leaf(svc_cmds, "list", "list online services", _services_list, [common, window])
+    p.add_argument("--ids", action="store_true", help="print only the service ids, one a line")
     p.add_argument("--service", help="service name starts with this")
     p.add_argument("--peer-addr", help="service's remote address starts with this")
     p.add_argument("--rpc", help="service registered exactly this RPC")
@@ -112,8 +114,9 @@ def _base_url(addr: str) -> str:
 
 def _request(args: argparse.Namespace, method: str, path: str, query: Optional[dict[str, Any]] = None) -> Any:
     url = _base_url(args.addr) + path
-    if query:
-        url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+    given = {k: v for k, v in (query or {}).items() if v is not None}
+    if given:
+        url += "?" + urllib.parse.urlencode(given)
     req = urllib.request.Request(url, method=method, headers={"Accept": "application/json"})
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
     if token:
@@ -127,10 +130,17 @@ def _request(args: argparse.Namespace, method: str, path: str, query: Optional[d
             message = f"{body.get('message', '')} ({err.code} {body.get('reason', '')})"
         except (ValueError, AttributeError):
             message = f"HTTP {err.code} {err.reason}"
+        if err.code == 401:
+            message += f"; pass the gateway's token with --token or {TOKEN_ENV}"
         raise _Failure(EXIT_API_ERROR, message) from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise _Failure(EXIT_UNREACHABLE, f"cannot reach the control plane at {url}: {reason}") from None
+        message = f"cannot reach the control plane at {url}: {reason}"
+        if isinstance(reason, ConnectionRefusedError):
+            message += (f"\nhint: is the gateway running? Its control plane listens on {DEFAULT_ADDR} unless "
+                        "controlplane.listen.addr says otherwise (then pass --addr HOST:PORT), and only while "
+                        "controlplane.enable is true")
+        raise _Failure(EXIT_UNREACHABLE, message) from None
     except ValueError as err:
         raise _Failure(EXIT_API_ERROR, f"{url} did not answer JSON: {err}") from None
 
@@ -206,6 +216,8 @@ def _list(args: argparse.Namespace, path: str, query: dict[str, Any], field: str
         if args.json:
             return _dump(body)
         items = body.get(field, [])
+        if getattr(args, "ids", False) and columns is not None:
+            return "\n".join(str(item[columns[0][0]]) for item in items)
         if columns is None:  # a list of names
             lines = [_clean(n) for n in items]
         else:

@@ -43,6 +43,7 @@ def test_workers_share_the_edge_port(cluster: Cluster, tmp_path: Path) -> None:
         "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
         "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
         "daemon": {"frontier_id": "host"},
+        "controlplane": {"enable": False},  # on by default, on 127.0.0.1:30010
         "limits": {"drain_timeout": 1},
     }
     path = tmp_path / "workers.yaml"
@@ -101,6 +102,7 @@ def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None
         "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
         "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
         "daemon": {"frontier_id": "crashy"},
+        "controlplane": {"enable": False},
     }
     path = tmp_path / "workers.yaml"
     path.write_text(yaml.safe_dump(config))

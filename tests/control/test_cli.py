@@ -45,6 +45,10 @@ def test_edges_list_table_and_json(shared_cp, capsys):
                         "--order=-edge_id"], capsys)
     body = json.loads(out)
     assert code == 0 and [e["edge_id"] for e in body["edges"]] == [10, 9] and body["count"] == 12
+    code, out, _ = run(["edges", "list", "--addr", addr, "--ids", "--page-size", "2", "--order=-edge_id"], capsys)
+    assert code == 0 and out == "12\n11\n"  # ids only, for EDGE=$(... edges list --ids)
+    code, out, _ = run(["services", "list", "--addr", addr, "--ids", "--topic", "orders", "--order", "service_id"], capsys)
+    assert code == 0 and out == "101\n102\n103\n"
 
 
 def test_edges_get_rpcs_and_services(shared_cp, capsys):
@@ -74,13 +78,15 @@ def test_errors_and_exit_codes(shared_cp, capsys):
         dead = s.getsockname()[1]
     code, _, err = run(["services", "list", "--addr", f"127.0.0.1:{dead}", "--timeout", "2"], capsys)
     assert code == 3 and "cannot reach" in err
+    assert "hint: is the gateway running? Its control plane listens on 127.0.0.1:30010" in err
+    assert f"/v1/services: " in err  # no dangling "?" when no filter was given
 
 
 def test_kick_and_token(start, capsys, monkeypatch):
     cp = start(tokens="sesame")
     addr = f"127.0.0.1:{cp.port}"
     code, _, err = run(["edges", "kick", "2", "--addr", addr], capsys)
-    assert code == 1 and "401" in err
+    assert code == 1 and "401" in err and f"pass the gateway's token with --token or {TOKEN_ENV}" in err
     code, out, _ = run(["edges", "kick", "2", "--addr", addr, "--token", "sesame"], capsys)
     assert code == 0 and out.strip() == "kicked edge 2"
     assert cp.kicks() == ["edge 2"]

@@ -64,7 +64,11 @@ def test_compose_services_fit_the_images_and_configs():
         for dep in svc.get("depends_on", {}):
             assert dep in services
         assert "healthcheck" in svc
-    frontier_conf = load_frontier_config(str(COMPOSE_DIR / "conf" / "frontier.yaml"), env={})
+    # compose refuses to start without a control-plane token (${VAR:?message})
+    environment = services["frontier"]["environment"]
+    assert environment["FRONTIER_CONTROLPLANE_TOKEN"].startswith("${FRONTIER_CONTROLPLANE_TOKEN:?")
+    frontier_conf = load_frontier_config(str(COMPOSE_DIR / "conf" / "frontier.yaml"),
+                                         env={**environment, "FRONTIER_CONTROLPLANE_TOKEN": "t0ken"})
     frontlas_conf = load_frontlas_config(str(COMPOSE_DIR / "conf" / "frontlas.yaml"), env={})
     # published ports are the ones the configs listen on; the healthcheck probes the control plane
     listen = {int(a.rsplit(":", 1)[1]) for a in (frontier_conf.controlplane.listen.addr, frontier_conf.servicebound.listen.addr,

@@ -14,6 +14,7 @@ import pytest
 from frontier.config import load_config as load_frontier_config
 from frontier.sdk import Edge, Service
 from frontlas.config import load_config as load_frontlas_config
+from frontier.wire.errors import ConfigError
 from tests.deploy.conftest import (
     DOCKERFILES, INSTALL_STEP, Installed, Running, _clean_env, entrypoint_argv, in_build_context, instructions, only,
 )
@@ -32,7 +33,9 @@ EXPECTED = {
 def _ports_of(name: str) -> set[int]:
     path = str(ROOT / EXPECTED[name]["conf"])
     if name == "frontier":
-        c = load_frontier_config(path, env={})
+        with pytest.raises(ConfigError, match="FRONTIER_CONTROLPLANE_TOKEN"):
+            load_frontier_config(path, env={})  # its control plane is reachable: no start without a token
+        c = load_frontier_config(path, env={"FRONTIER_CONTROLPLANE_TOKEN": "t0ken"})
         addrs = [c.servicebound.listen.addr, c.edgebound.listen.addr, c.controlplane.listen.addr]
         assert c.controlplane.enable, "the image's default config must serve the probes"
     else:

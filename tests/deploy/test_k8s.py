@@ -164,6 +164,10 @@ def _env(deployment: str, pod_name: str) -> dict[str, str]:
             env[var["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), var["value"])
         elif var["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.name":
             env[var["name"]] = pod_name
+        elif "secretKeyRef" in var["valueFrom"]:
+            ref = var["valueFrom"]["secretKeyRef"]
+            if not ref.get("optional"):
+                env[var["name"]] = f"secret-{ref['name']}-{ref['key']}"  # the Secret the docs have you create
     return env
 
 
@@ -190,6 +194,8 @@ def test_frontier_probes_and_shutdown_fit_its_config(tmp_path):
     config = load_frontier_config(str(path), env=_env("frontier", "frontier-5c9d7-abcde"), warn=warnings.append)
     assert warnings == []
     assert config.daemon.frontier_id == "frontier-5c9d7-abcde"
+    # the control plane listens on every interface, so its token comes from a required Secret
+    assert config.controlplane.auth.bearer_tokens == ("secret-frontier-controlplane-token",)
     container = _container("frontier")
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     # probes on the control plane, which the config enables on that port
