@@ -66,6 +66,7 @@ from frontier.wire.events import (
 from .deadlines import DEADLINES
 from .link import Link, Waiter
 from .message import Message, Request as IncomingRequest
+from .payload import Data, as_bytes
 from .stream import Stream
 from .transport import Address, dial, tls_context
 
@@ -210,7 +211,7 @@ class Client(Registrations):
             value = value()
         if value is None:
             return b""
-        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        return as_bytes(value, "credentials")
 
     def _connect_first(self) -> Link:
         """Construction: try each address in turn; raise the last error if none works."""
@@ -442,13 +443,13 @@ class Client(Registrations):
 
     # -- calls and publishes ---------------------------------------------------------------------------
 
-    def _call(self, link: Link | None, method: str, data: bytes, timeout: float | None, edge_id: int | None, stream_id: int) -> bytes:
+    def _call(self, link: Link | None, method: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> bytes:
         return self._deliver(Request, link, method, data, timeout, edge_id, stream_id, f"call {method!r}").data
 
-    def _publish(self, link: Link | None, topic: str, data: bytes, timeout: float | None, edge_id: int | None, stream_id: int) -> None:
+    def _publish(self, link: Link | None, topic: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> None:
         self._deliver(Publish, link, topic, data, timeout, edge_id, stream_id, f"publish to {topic!r}")
 
-    def _deliver(self, frame: type[Request] | type[Publish], link: Link | None, name: str, data: bytes,
+    def _deliver(self, frame: type[Request] | type[Publish], link: Link | None, name: str, data: Data,
                  timeout: float | None, edge_id: int | None, stream_id: int, what: str) -> Any:
         """Send a ``Request`` or ``Publish`` (the same fields in the same order) on
         ``link`` (None: the current one) and return its successful answer; raise the
@@ -457,7 +458,7 @@ class Client(Registrations):
         if link is None:
             link = self._current_link(time.monotonic() + timeout)
         req_id = next(self._ids)
-        ev = frame(req_id, name, bytes(data), max(1, int(timeout * 1000)), edge_id, stream_id)
+        ev = frame(req_id, name, as_bytes(data, f"the data of {what}"), max(1, int(timeout * 1000)), edge_id, stream_id)
         answer = self._roundtrip(link, req_id, ev, timeout, what)
         if answer.code:
             raise error_from_code(answer.code, answer.message)
@@ -578,7 +579,7 @@ class Client(Registrations):
                     result = self._hook_call(ev.method, ev.data)
                 else:
                     result = handler(IncomingRequest(ev.data, ev.method, ev.edge_id, stream))
-                answer = Response(ev.call_id, 0, b"" if result is None else _as_bytes(result))
+                answer = Response(ev.call_id, 0, b"" if result is None else as_bytes(result, f"the answer of handler {ev.method!r}"))
             except Exception as exc:
                 answer = Response(ev.call_id, ErrorCode.REMOTE_ERROR, b"", _describe(exc))
             try:
@@ -695,12 +696,6 @@ def _signal_open(stream: Stream, value: FrontierError | None) -> None:
         stream._opening = None
     if waiter is not None:
         waiter.set(value)
-
-
-def _as_bytes(result: Any) -> bytes:
-    if isinstance(result, (bytes, bytearray, memoryview)):
-        return bytes(result)
-    raise TypeError(f"a handler must return bytes or None, not {type(result).__name__}")
 
 
 def _describe(exc: BaseException) -> str:

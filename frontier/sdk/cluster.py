@@ -37,6 +37,7 @@ from .client import _CLOSED, Handler, _fresh, take, take_stream
 from .edge import Edge
 from .link import Link
 from .message import Message
+from .payload import Data
 from .service import Service, ServiceHooks
 from .stream import Stream
 
@@ -373,11 +374,11 @@ class ClusterService(ServiceHooks):
 
     # -- reaching edges (Service's surface) ------------------------------------------------------------
 
-    def call(self, edge_id: int, method: str, data: bytes, timeout: float | None = None) -> bytes:
+    def call(self, edge_id: int, method: str, data: Data, timeout: float | None = None) -> bytes:
         """Call ``method`` on edge ``edge_id``, wherever it is, and return its answer."""
         return self._route(edge_id, timeout, f"call {method!r}", lambda m, t: m.call(edge_id, method, data, t))
 
-    def publish(self, edge_id: int, data: bytes, topic: str = "", timeout: float | None = None) -> None:
+    def publish(self, edge_id: int, data: Data, topic: str = "", timeout: float | None = None) -> None:
         """Deliver a message to edge ``edge_id``; returns after the edge's ``done()``."""
         self._route(edge_id, timeout, "publish", lambda m, t: m.publish(edge_id, data, topic, t))
 
@@ -459,7 +460,7 @@ class ClusterEdge(Edge):
     #: seconds a Frontlas request may take
     lookup_timeout = 5.0
 
-    def __init__(self, frontlas_addr: str, *, meta: bytes = b"", edge_id: int | None = None, timeout: float = 30.0,
+    def __init__(self, frontlas_addr: str, *, meta: Data = b"", edge_id: int | None = None, timeout: float = 30.0,
                  reconnect: bool = True, **options: Any) -> None:
         self.frontlas_url = _base_url(frontlas_addr)
         addrs = self._frontier_addrs()

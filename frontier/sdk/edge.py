@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from frontier.wire.events import PROTOCOL_VERSION, ROLE_EDGE, Hello, Welcome
 
 from .client import Client
+from .payload import Data, as_bytes
 from .stream import Stream
 from .transport import Address
 
@@ -15,7 +16,7 @@ from .transport import Address
 class Edge(Client):
     """An edge connection to a frontier gateway; connects on construction.
 
-    ``meta`` travels to services (hooks, streams); ``edge_id`` asks for a specific id
+    ``meta`` (bytes, or str as UTF-8) travels to services (hooks, streams); ``edge_id`` asks for a specific id
     (a ``get_edge_id`` service, if online, decides instead). The id the gateway
     assigned is kept across reconnects. ``addr`` may be a list of gateways, tried in
     turn when one is lost or drains. ``credentials`` is the edge token when the
@@ -26,9 +27,9 @@ class Edge(Client):
 
     role = ROLE_EDGE
 
-    def __init__(self, addr: Address | Sequence[Address], *, meta: bytes = b"", edge_id: int | None = None,
+    def __init__(self, addr: Address | Sequence[Address], *, meta: Data = b"", edge_id: int | None = None,
                  timeout: float = 30.0, reconnect: bool = True, **options: Any) -> None:
-        self.meta = bytes(meta)
+        self.meta = as_bytes(meta, "Edge(meta=...)")
         self._edge_id = edge_id
         super().__init__(addr, timeout=timeout, reconnect=reconnect, **options)
 
@@ -45,11 +46,11 @@ class Edge(Client):
     def _on_welcome(self, welcome: Welcome) -> None:
         self._edge_id = welcome.id
 
-    def call(self, method: str, data: bytes, timeout: float | None = None) -> bytes:
+    def call(self, method: str, data: Data, timeout: float | None = None) -> bytes:
         """Call ``method`` on the service the gateway picks for it."""
         return self._call(None, method, data, timeout, None, 0)
 
-    def publish(self, topic: str, data: bytes, timeout: float | None = None) -> None:
+    def publish(self, topic: str, data: Data, timeout: float | None = None) -> None:
         """Publish to ``topic``; returns after a service's ``done()`` or an MQ's ack."""
         self._publish(None, topic, data, timeout, None, 0)
 

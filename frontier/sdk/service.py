@@ -15,6 +15,7 @@ from frontier.wire.events import (
 )
 
 from .client import Client, Registrations
+from .payload import Data
 from .stream import Stream
 from .transport import Address
 
@@ -80,11 +81,11 @@ class Service(ServiceHooks, Client):
 
     # -- reaching edges --------------------------------------------------------------------
 
-    def call(self, edge_id: int, method: str, data: bytes, timeout: float | None = None) -> bytes:
+    def call(self, edge_id: int, method: str, data: Data, timeout: float | None = None) -> bytes:
         """Call ``method`` on edge ``edge_id`` and return its answer."""
         return self._call(None, method, data, timeout, edge_id, 0)
 
-    def publish(self, edge_id: int, data: bytes, topic: str = "", timeout: float | None = None) -> None:
+    def publish(self, edge_id: int, data: Data, topic: str = "", timeout: float | None = None) -> None:
         """Deliver a message to edge ``edge_id``; returns after the edge's ``done()``."""
         self._publish(None, topic, data, timeout, edge_id, 0)
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from frontier.wire.errors import ConnectionClosed, ErrorCode, FrontierError, StreamReset, Timeout, error_from_code
 from frontier.wire.events import StreamAccept, StreamCredit, StreamData, StreamEnd, StreamReset as StreamResetFrame
 
+from .payload import Data
+
 if TYPE_CHECKING:
     from .client import Client
     from .link import Link
@@ -82,10 +84,15 @@ class Stream:
         """The current ``settimeout`` value (None until it is called)."""
         return None if self._timeout is _DEFAULT else self._timeout
 
-    def sendall(self, data: bytes | bytearray | memoryview) -> None:
-        """Send every byte, blocking while the peer's window is full (see
-        :meth:`settimeout` for how long)."""
-        view = memoryview(data).cast("B")
+    def sendall(self, data: Data) -> None:
+        """Send every byte (a ``str`` as UTF-8), blocking while the peer's window is
+        full (see :meth:`settimeout` for how long)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        try:
+            view = memoryview(data).cast("B")
+        except TypeError:
+            raise TypeError(f"Stream.sendall(data): data must be bytes or str, not {type(data).__name__}") from None
         wait = self._client.timeout if self._timeout is _DEFAULT else self._timeout
         deadline = None if wait is None else time.monotonic() + wait
         chunk_max = min(CHUNK, self._link.conn.max_frame_size - 64)
@@ -190,11 +197,11 @@ class Stream:
         """Handle ``method`` when the peer calls it on this stream."""
         self._handlers[method] = handler
 
-    def call(self, method: str, data: bytes, timeout: float | None = None) -> bytes:
+    def call(self, method: str, data: Data, timeout: float | None = None) -> bytes:
         """Call ``method`` on the stream's other end (no routing)."""
         return self._client._call(self._link, method, data, timeout, None, self.stream_id)
 
-    def publish(self, data: bytes, topic: str = "", timeout: float | None = None) -> None:
+    def publish(self, data: Data, topic: str = "", timeout: float | None = None) -> None:
         """Publish to the stream's other end; returns after its ``done()``."""
         self._client._publish(self._link, topic, data, timeout, None, self.stream_id)
 

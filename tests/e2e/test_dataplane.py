@@ -11,6 +11,7 @@ from frontier.sdk import (
     BufferFull, ConnectionClosed, EdgeNotOnline, FrontierError, InvalidArgument, Message, RemoteError,
     RpcNotOnline, ServiceNotOnline, Timeout, TopicNotOnline,
 )
+from tests.streams import open_accepted
 
 
 def in_thread(fn, *args):
@@ -259,3 +260,56 @@ def test_edge_given_several_addresses_connects_to_the_first_that_answers(gateway
     dead = f"127.0.0.1:{free_port()}"
     e = clients(Edge, [dead, gateway.edge_addr])
     assert e.connected and e.edge_id
+
+
+def test_str_is_utf8_at_every_sdk_entry_point(gateway, clients):
+    from frontier.sdk import Edge, Service
+
+    svc = clients(Service, gateway.service_addr, name="texts", topics=["notes"])
+    svc.register("echo", lambda req: req.data.decode() + " ✓")  # a handler may answer str too
+    seen = {}
+    svc.register_edge_online(lambda edge_id, meta, addr: seen.setdefault("meta", meta))
+    e = clients(Edge, gateway.edge_addr, meta="sensor-7 ✓")
+    assert e.meta == "sensor-7 ✓".encode() and seen["meta"] == "sensor-7 ✓".encode()
+    assert e.call("echo", "grüße") == "grüße ✓".encode()
+    got = {}
+
+    def take():
+        msg = svc.receive(timeout=5)
+        got["data"] = msg.data
+        msg.done()
+
+    t = threading.Thread(target=take, daemon=True)
+    t.start()
+    e.publish("notes", "t=21.5 °C")
+    t.join(5)
+    assert got["data"] == "t=21.5 °C".encode()
+    e.register("hello", lambda req: b"hi " + req.data)
+    assert svc.call(e.edge_id, "hello", "dévice") == "hi dévice".encode()
+    st, acc = open_accepted(lambda: e.open_stream("texts"), svc.accept_stream)
+    st.sendall("über")
+    st.shutdown_write()
+    assert acc.recv_exactly(5) == "über".encode()
+
+
+@pytest.mark.parametrize("bad", [42, None, ["a"], {"k": 1}])
+def test_data_of_another_type_is_a_type_error_naming_the_argument(gateway, clients, bad):
+    from frontier.sdk import Edge, Service
+
+    svc = clients(Service, gateway.service_addr, name="types")
+    svc.register("echo", lambda req: req.data)
+    e = clients(Edge, gateway.edge_addr)
+    with pytest.raises(TypeError, match=r"^the data of call 'echo' must be bytes or str, not "):
+        e.call("echo", bad)
+    with pytest.raises(TypeError, match=r"^the data of publish to 'x' must be bytes or str"):
+        e.publish("x", bad)
+    with pytest.raises(TypeError, match=r"^Edge\(meta=...\) must be bytes or str"):
+        Edge(gateway.edge_addr, meta=bad, timeout=5)
+    svc.register("bad-answer", lambda req: 42)
+    with pytest.raises(RemoteError, match="the answer of handler 'bad-answer' must be bytes or str, not int"):
+        e.call("bad-answer", b"")
+    st, acc = open_accepted(lambda: e.open_stream("types"), svc.accept_stream)
+    with pytest.raises(TypeError, match=r"^Stream.sendall\(data\): data must be bytes or str"):
+        st.sendall(bad)
+    st.close()
+    acc.close()

@@ -70,6 +70,10 @@ def test_the_cli_mints_tokens_the_gateway_config_verifies(tmp_path):
     none = subprocess.run([*cli, "mint", "--any-edge"], cwd=ROOT, capture_output=True, text=True, timeout=30,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert none.returncode == 2 and "secret" in none.stderr
+    empty = subprocess.run([*cli, "mint", "--any-edge", "--config", "etc/frontier.yaml"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=30)
+    assert empty.returncode == 2
+    assert "etc/frontier.yaml: edgebound.auth.secrets is empty; put a secret of at least 16 characters there" in empty.stderr
 
 
 # -- against a gateway ---------------------------------------------------------------------------------
