@@ -16,16 +16,19 @@ TEST_STAMP := $(VENV)/.installed-test
 .PHONY: serve test
 
 $(PY):
+	@echo "==> creating the virtualenv $(VENV) (first run only)"
 	$(PYTHON) -m venv $(VENV)
 
 # --no-build-isolation: build with the venv's own setuptools, so an already
 # installed tree needs no network.
 $(SERVE_STAMP): setup.cfg pyproject.toml | $(PY)
+	@echo "==> installing frontier-gevent and its dependencies (gevent, grpcio, flask, the MQ clients...) into $(VENV); the first time takes about a minute"
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=70.1' wheel
 	$(PY) -m pip install -q --no-build-isolation -e .
 	touch $@
 
 $(TEST_STAMP): setup.cfg pyproject.toml | $(PY)
+	@echo "==> installing frontier-gevent with its test dependencies into $(VENV); the first time takes a few minutes"
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=70.1' wheel
 	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@ $(SERVE_STAMP)

@@ -21,6 +21,16 @@ PROG = "frontier-gevent"
 _LEVELS = ("debug", "info", "warn", "warning", "error")
 
 
+def version() -> str:
+    """The installed package's version (``frontier-gevent`` ships both CLIs)."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+
+    try:
+        return installed("frontier-gevent")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``frontier-gevent`` with its subcommands."""
     parser = argparse.ArgumentParser(
@@ -29,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="FRONTIER__SECTION__KEY=value environment variables override the config file "
         "(e.g. FRONTIER__EDGEBOUND__LISTEN__ADDR=0.0.0.0:4000).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(

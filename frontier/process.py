@@ -10,8 +10,11 @@ imported, or gevent's patching breaks them.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 if TYPE_CHECKING:  # only for type hints: importing these for real would precede patching
     import logging
@@ -29,6 +32,26 @@ EXIT_CONFIG = 2
 #: short-lived, acyclic objects; collecting generation 0 every 700 allocations cost
 #: ~40% of the CPU of a connect (measured: connects/s 6.6-8.8k -> 9.9-15.2k)
 GC_THRESHOLD = (100_000, 50, 1000)
+
+
+@contextlib.contextmanager
+def naming_the_listener(what: str, key: str, addr: str) -> Iterator[None]:
+    """Turn a failed bind into an ``OSError`` that says which listener, which address
+    and which key to change (``Address already in use`` alone names neither); the
+    CLI reports it and exits 1."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another program (another frontier?) holds that port: stop it, or change"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            hint = "no interface of this host has that address: change"
+        else:
+            hint = "check"
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        error = OSError(f"{what} cannot listen on {addr}: {reason}; {hint} {key}")
+        error.errno = exc.errno
+        raise error from None
 
 
 class Server(Protocol):

@@ -31,6 +31,7 @@ from frontier import metrics
 from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
+from frontier.process import naming_the_listener
 from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
 from frontier.tls import ServerTLS, build_server_context
@@ -126,7 +127,8 @@ class Gateway:
             # TLS is not StreamServer's: the handshake must run under the handshake deadline
             server = StreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
                                   backlog=1024 if bound is None else None)
-            server.start()
+            with naming_the_listener(f"the {role} listener", f"{role}bound.listen.addr", listen.addr):
+                server.start()
             self._servers[role] = server
             tls = self.tls.get(role)
             log.info("%s listener on %s:%d%s", role, *server.address[:2],
@@ -140,7 +142,8 @@ class Gateway:
                 listen=cp.listen.addr, store=self.store, kicker=self.exchange,
                 bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls,
             )
-            self.control_plane.start()
+            with naming_the_listener("the control plane", "controlplane.listen.addr", cp.listen.addr):
+                self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])
         self._reaper = gevent.spawn(self._reap_silent)
         if self.reporter is not None:
@@ -180,7 +183,7 @@ class Gateway:
             timeout = self.config.limits.drain_timeout
         if self._stopping:
             if timeout == 0:
-                self._abort_and_close()
+                self._abort_and_close("the drain was cut short")
             self._stopped.wait(timeout=timeout + 2.0)
             return
         self._stopping = True
@@ -191,7 +194,8 @@ class Gateway:
             leaving.append(gevent.spawn(self._run_drain_hook, self.reporter.stop))
         self.exchange.go_away()
         in_flight = self.exchange.in_flight()
-        log.info("draining: %d calls and publishes in flight, waiting up to %.1fs", in_flight, timeout)
+        if timeout > 0:
+            log.info("draining: %d calls and publishes in flight, waiting up to %.1fs", in_flight, timeout)
         deadline = time.monotonic() + timeout
         while self.exchange.in_flight() and time.monotonic() < deadline:
             gevent.sleep(0.05)
@@ -218,10 +222,10 @@ class Gateway:
         except Exception:
             log.exception("drain hook %r failed", hook)
 
-    def _abort_and_close(self) -> None:
+    def _abort_and_close(self, why: str = "the drain deadline passed") -> None:
         unfinished = self.exchange.abort_in_flight(ErrorCode.GOING_AWAY, "the gateway stopped before this finished")
         if unfinished:
-            log.warning("drain deadline passed: %d calls and publishes answered GOING_AWAY", unfinished)
+            log.warning("%s: %d calls and publishes answered GOING_AWAY", why, unfinished)
         self._close_all()
 
     def _close_all(self) -> None:

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="FRONTLAS__SECTION__KEY=value environment variables override the config file "
         "(e.g. FRONTLAS__REDIS__STANDALONE__ADDR=10.0.0.5:6379).",
     )
+    from frontier.cli import version  # stdlib only
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run Frontlas until SIGINT or SIGTERM")
     serve.add_argument("--config", metavar="FILE", help="frontlas.yaml to load (default: built-in defaults)")

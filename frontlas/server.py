@@ -14,6 +14,8 @@ from typing import Any
 
 from gevent.event import Event
 
+from frontier.process import naming_the_listener
+
 from .api import ClusterAPI
 from .config import FrontlasConfig
 from .control import ClusterControlPlane
@@ -40,8 +42,10 @@ class Frontlas:
         """Bind both ports and serve in background greenlets."""
         if not self.store.ping():
             log.warning("Redis (%s) does not answer yet; answering 503 until it does", self.config.redis.mode)
-        self.plane.start()
-        self.control.start()
+        with naming_the_listener("the frontier plane", "frontier_plane.listen.addr", self.config.frontier_plane.listen.addr):
+            self.plane.start()
+        with naming_the_listener("the cluster API", "control_plane.listen.addr", self.config.control_plane.listen.addr):
+            self.control.start()
 
     def ready(self) -> bool:
         """True while the frontier plane listens and Redis answers."""

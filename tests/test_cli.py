@@ -57,6 +57,32 @@ def test_no_command_is_a_usage_error() -> None:
     assert "usage: frontier-gevent" in result.stderr
 
 
+@pytest.mark.parametrize("module", ["frontier.cli", "frontlas.cli"])
+def test_version(module: str) -> None:
+    from importlib.metadata import version
+
+    result = subprocess.run([sys.executable, "-m", module, "--version"], cwd=REPO, env=clean_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout == f"{module.split('.')[0]}-gevent {version('frontier-gevent')}\n"
+
+
+def test_a_port_in_use_is_named_with_the_key_to_change() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", FRONTIER__EDGEBOUND__LISTEN__ADDR=f"127.0.0.1:{port}",
+                     FRONTIER__SERVICEBOUND__LISTEN__ADDR="127.0.0.1:0", FRONTIER__CONTROLPLANE__ENABLE="false")
+    assert result.returncode == 1
+    assert (f"ERROR frontier.cli: cannot start frontier-gevent: the edge listener cannot listen on 127.0.0.1:{port}: "
+            "Address already in use; another program (another frontier?) holds that port: stop it, or change "
+            "edgebound.listen.addr") in result.stdout, result.stdout
+    assert "draining" not in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
 def test_bad_log_level_flag_is_a_usage_error() -> None:
     result = run("serve", "--log-level", "loud")
     assert result.returncode == 2

@@ -128,9 +128,31 @@ def test_work_outlasting_the_drain_gets_a_typed_error(gateway_factory, clients, 
     for t in threads:
         t.join(15)
     assert all(isinstance(r, GoingAway) for r in results), results
-    assert "30 calls and publishes answered GOING_AWAY" in a.log()
+    assert "the drain deadline passed: 30 calls and publishes answered GOING_AWAY" in a.log()
     for edge in edges:
         assert wait_until(lambda: edge.call("work", b"y", timeout=5.0), 10, what="a call via B") == b"B:y"
+
+
+def test_a_second_signal_cuts_the_drain_short_and_says_so(gateway_factory, clients):
+    gw = gateway_factory({"limits": {"drain_timeout": 30.0}})
+    started = Counter()
+    _service(clients, gw, b"A:", 6.0, started, [])
+    edges = [clients(Edge, gw.edge_addr, timeout=30.0, reconnect=False) for _ in range(2)]
+    threads, results = _launch(edges, calls=4, publishes=0)
+    wait_until(lambda: started.n >= 4, 15, what="work in flight")
+    gw.proc.send_signal(signal.SIGINT)
+    wait_until(lambda: "draining: 4 calls and publishes in flight" in gw.log(), 10, what="the drain")
+    stopped_at = time.monotonic()
+    gw.proc.send_signal(signal.SIGINT)
+    assert gw.proc.wait(15) == 0, gw.log()
+    assert time.monotonic() - stopped_at < 5.0
+    for t in threads:
+        t.join(15)
+    assert all(isinstance(r, GoingAway) for r in results), results
+    log = gw.log()
+    assert "SIGINT received again: stopping now" in log
+    assert "the drain was cut short: 4 calls and publishes answered GOING_AWAY" in log
+    assert "deadline passed" not in log, log
 
 
 def test_the_gateway_leaves_the_cluster_before_it_waits_for_in_flight_work():
