@@ -18,7 +18,7 @@ from .cluster import ClusterEdge, ClusterService
 from .edge import Edge
 from .errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
+    GoingAway, InvalidArgument, Kicked, NotFrontier, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
     ServiceNotOnline, StreamRefused, StreamReset, Timeout, TopicNotOnline, Unauthorized,
 )
 from .message import Message, Request
@@ -29,5 +29,5 @@ __all__ = [
     "Service", "Edge", "Stream", "Message", "Request", "ClusterService", "ClusterEdge",
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
-    "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError",
+    "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError", "NotFrontier",
 ]

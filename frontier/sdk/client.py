@@ -55,8 +55,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
-    ConnectionClosed, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
-    Kicked, Timeout, error_from_code,
+    ConnectionClosed, ErrorCode, FrontierError, InvalidArgument, Kicked, NotFrontier, ProtocolError, Timeout,
+    error_from_code,
 )
 from frontier.wire.events import (
     HOOK_METHOD_PREFIX, Ack, Cancel, Event, GoAway, Hello, Ping, Pong, Publish, Register, Request,
@@ -68,7 +68,7 @@ from .link import Link, Waiter
 from .message import Message, Request as IncomingRequest
 from .payload import Data, as_bytes
 from .stream import Stream
-from .transport import Address, dial, tls_context
+from .transport import Address, dial, format_address, tls_context
 
 log = logging.getLogger("frontier.sdk")
 
@@ -231,7 +231,16 @@ class Client(Registrations):
     def _connect(self, addr: Address) -> Link:
         sock = dial(addr, self.timeout, self.ssl_context, self.tls_server_name)
         link = Link(sock, on_event=self._on_event, on_close=self._on_link_closed)
-        welcome = link.handshake(self._hello(), self.timeout)
+        try:
+            welcome = link.handshake(self._hello(), self.timeout)
+        except NotFrontier as exc:
+            raise NotFrontier(f"{format_address(addr)} is {exc.message}") from None
+        except (Timeout, ConnectionClosed) as exc:
+            if type(exc) not in (Timeout, ConnectionClosed):
+                raise  # a typed refusal (GoingAway...) says why by itself
+            tls = "" if self.ssl_context is not None else " or its listener has TLS on (pass tls=True or tls_ca=...)"
+            raise type(exc)(f"{format_address(addr)}: {exc.message} (if it is not a frontier {self.role} port"
+                            f"{tls}, that is why)") from None
         self._on_welcome(welcome)
         link.start(f"frontier-{self.role}-reader")
         return link

@@ -36,6 +36,14 @@ def parse_address(addr: Address) -> tuple[str, int]:
         raise InvalidArgument(f"bad port in address {addr!r}") from None
 
 
+def format_address(addr: Address) -> str:
+    """``addr`` as ``host:port`` text, for messages."""
+    if isinstance(addr, tuple):
+        host, port = addr
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(addr)
+
+
 def tls_context(*, ca: str | None = None, cert: str | None = None, key: str | None = None,
                 insecure_skip_verify: bool = False) -> ssl.SSLContext:
     """A client TLS context: trust the CA certificates in ``ca`` (a PEM file; the

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Final
 
 from .codec import HEADER, HEADER_SIZE, decode_body, encode_frame
-from .errors import FrameTooLarge, LocalProtocolError, ProtocolError, RemoteProtocolError, UnsupportedVersion
+from .errors import FrameTooLarge, LocalProtocolError, NotFrontier, ProtocolError, RemoteProtocolError, UnsupportedVersion
 from .events import (
     PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, Event, GoAway, Hello, PeerClosed, Refuse,
     StreamAccept, StreamCredit, StreamData, StreamOpen, Welcome,
@@ -50,6 +50,38 @@ _COMPACT_AT = 1 << 16
 _MAX_CLOSE_MESSAGE = 1024  # characters of a Refuse/GoAway reason
 #: the smallest frame limit and heartbeat a Welcome may announce
 MIN_FRAME_SIZE = 1024
+
+
+#: first bytes of protocols a frontier port meets by mistake -> what speaks them
+_STRANGERS: tuple[tuple[bytes, str], ...] = (
+    (b"HTTP/", "HTTP (an HTTP server answered)"),
+    (b"<!DOCTYPE", "HTML (an HTTP server answered)"), (b"<!doctype", "HTML (an HTTP server answered)"),
+    (b"<html", "HTML (an HTTP server answered)"), (b"<HTML", "HTML (an HTTP server answered)"),
+    (b"\x16\x03", "TLS (a TLS handshake)"),
+    (b"\x15\x03", "TLS (a TLS alert: the peer expects TLS)"),
+    (b"SSH-", "SSH"),
+    (b"PRI * HTTP/2", "HTTP/2"),
+    *((method + b" ", "HTTP (an HTTP request)") for method in (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH")),
+)
+
+
+def not_frontier(head: bytes, our_side: Side) -> NotFrontier | None:
+    """A :class:`NotFrontier` error if ``head``, the first bytes a peer sent, belong to
+    another protocol (HTTP, TLS, SSH), saying what to check; None otherwise."""
+    for prefix, what in _STRANGERS:
+        if head.startswith(prefix):
+            break
+    else:
+        if len(head) < HEADER_SIZE or not all(32 <= c < 127 or c in (9, 10, 13) for c in head[:HEADER_SIZE]):
+            return None
+        what = "a text protocol"  # a length of four printable bytes is hundreds of megabytes
+    if our_side is Side.CLIENT:
+        if what.startswith("TLS"):
+            hint = "if it is a frontier, its listener has TLS on: connect with tls=True or tls_ca=..."
+        else:
+            hint = "check the address: services connect to port 30011, edges to 30012 (30010 is the control plane)"
+        return NotFrontier(f"not a frontier gateway: it speaks {what}, first bytes {head!r}; {hint}")
+    return NotFrontier(f"not a frontier client: it speaks {what}, first bytes {head!r}")
 
 
 class _Stream:
@@ -116,6 +148,10 @@ class Connection:
             if avail >= HEADER_SIZE:
                 size = HEADER.unpack_from(buf, pos)[0]
                 if size > self.max_frame_size:
+                    if self._state is ConnState.IDLE or self._state is ConnState.HANDSHAKING:
+                        stranger = not_frontier(bytes(buf[pos:pos + 16]), self.our_side)
+                        if stranger is not None:
+                            raise stranger
                     raise FrameTooLarge(f"frame of {size} bytes exceeds the maximum of {self.max_frame_size}")
                 end = pos + HEADER_SIZE + size
                 if len(buf) >= end:

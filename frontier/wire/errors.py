@@ -225,6 +225,11 @@ class FrameTooLarge(RemoteProtocolError):
     code = ErrorCode.FRAME_TOO_LARGE
 
 
+class NotFrontier(RemoteProtocolError):
+    """The peer does not speak the frontier protocol at all: its first bytes are
+    HTTP, TLS or SSH (a wrong port, or TLS on one side only). The message says which."""
+
+
 class UnsupportedVersion(RemoteProtocolError):
     """The peer speaks a protocol version we do not."""
 

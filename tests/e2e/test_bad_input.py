@@ -44,7 +44,7 @@ def svc(gw: GatewayProcess) -> Iterator[Service]:
 
     service.register("echo", lambda req: req.data)
     service.register("boom", boom)
-    service.register("wrong_type", lambda req: "a str, not bytes")
+    service.register("wrong_type", lambda req: 42)  # neither bytes nor str
     yield service
     service.close()
 
