@@ -1,8 +1,10 @@
 """The OpenAPI 3 document of the REST API, served at ``/openapi.json``.
 
 Written as data. Query parameters come from :mod:`frontier.control.params`, the
-same tables the server parses requests with; a test checks that every path here
-is served and every served path is here.
+same tables the server parses requests with (ranges and allowed values included);
+a test checks that every path here is served and every served path is here, and
+schemathesis checks the server against it. The bearer token is part of the
+document only when the gateway has authentication on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from frontier.control import params as P
 
 _KINDS = {
     "string": {"type": "string"},
-    "int64": {"type": "integer", "format": "int64"},
+    "int64": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1},
     "uint64": {"type": "integer", "format": "uint64", "minimum": 0, "maximum": 2**64 - 1},
 }
 
@@ -34,9 +36,18 @@ _ERRORS = {
 _NOT_FOUND = {"404": _json(_ref("Error"), "no such edge or service online")}
 
 
+def _schema(p: P.Param) -> dict[str, Any]:
+    schema: dict[str, Any] = dict(_KINDS[p.kind])
+    if p.kind != "string":
+        schema["minimum"], schema["maximum"] = p.bounds
+    if p.enum:
+        schema["enum"] = list(p.enum)
+    return schema
+
+
 def _query(spec: Sequence[P.Param]) -> list[dict[str, Any]]:
     return [
-        {"name": p.name, "in": "query", "required": False, "description": p.doc, "schema": dict(_KINDS[p.kind])}
+        {"name": p.name, "in": "query", "required": False, "description": p.doc, "schema": _schema(p)}
         for p in spec
     ]
 
@@ -195,6 +206,16 @@ _DOCUMENT: dict[str, Any] = {
 }
 
 
-def openapi_document() -> dict[str, Any]:
-    """A fresh copy of the OpenAPI 3 document (callers may modify it)."""
-    return copy.deepcopy(_DOCUMENT)
+def openapi_document(auth: bool = True) -> dict[str, Any]:
+    """A fresh copy of the OpenAPI 3 document (callers may modify it). Without
+    ``auth`` (no bearer tokens configured) it asks for no token and lists no 401."""
+    doc = copy.deepcopy(_DOCUMENT)
+    if not auth:
+        del doc["security"]
+        del doc["components"]["securitySchemes"]
+        for item in doc["paths"].values():
+            for op in item.values():
+                if isinstance(op, dict) and "responses" in op:
+                    op.pop("security", None)
+                    op["responses"].pop("401", None)
+    return doc

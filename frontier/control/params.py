@@ -13,23 +13,41 @@ from typing import Mapping, Optional, Sequence, Union
 
 from frontier.control.query import (
     EDGE_ORDER_FIELDS,
+    INT64_MAX,
+    MAX_PAGE,
     MAX_PAGE_SIZE,
     RPC_ORDER_FIELDS,
     SERVICE_ORDER_FIELDS,
     TOPIC_ORDER_FIELDS,
+    UINT64_MAX,
 )
 from frontier.wire.errors import InvalidArgument
 
 _INT = re.compile(r"-?[0-9]{1,40}", re.ASCII)
 
 
+#: the range of each integer kind when a parameter gives none
+_RANGES = {"int64": (0, INT64_MAX), "uint64": (0, UINT64_MAX)}
+
+
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One query parameter: its name, ``kind`` (``string``/``int64``/``uint64``), meaning."""
+    """One query parameter: its name, ``kind`` (``string``/``int64``/``uint64``), meaning,
+    and what the server accepts: integers within ``minimum``..``maximum`` (the
+    kind's range when None), strings among ``enum`` when it is not empty."""
 
     name: str
     kind: str
     doc: str
+    minimum: Optional[int] = None
+    maximum: Optional[int] = None
+    enum: tuple[str, ...] = ()
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The inclusive range of an integer parameter."""
+        lo, hi = _RANGES[self.kind]
+        return (lo if self.minimum is None else self.minimum, hi if self.maximum is None else self.maximum)
 
 
 def _order(fields: Sequence[str]) -> Param:
@@ -37,16 +55,18 @@ def _order(fields: Sequence[str]) -> Param:
         "order",
         "string",
         f"sort field, one of {', '.join(fields)}; prefix - for descending, + (sent as %2B) "
-        f"or nothing for ascending; default -{fields[0]}",
+        f"or nothing for ascending (an unescaped + arrives as a space, also ascending); default -{fields[0]}",
+        enum=tuple(prefix + field for field in fields for prefix in ("", "-", "+", " ")),
     )
 
 
 def _window(fields: Sequence[str]) -> tuple[Param, ...]:
     return (
-        Param("page", "int64", "page number, from 1 (default 1)"),
-        Param("page_size", "int64", f"items per page, 1..{MAX_PAGE_SIZE} (default 10)"),
+        Param("page", "int64", "page number, counted from 1 (default 1)", minimum=1, maximum=MAX_PAGE),
+        Param("page_size", "int64", f"items per page, 1..{MAX_PAGE_SIZE} (default 10)", minimum=1, maximum=MAX_PAGE_SIZE),
         Param("start_time", "int64", "only items created at or after this unix time (seconds)"),
-        Param("end_time", "int64", "only items created before this unix time (seconds)"),
+        Param("end_time", "int64", "only items created before this unix time (seconds); "
+              "a range with end_time <= start_time matches nothing"),
         _order(fields),
     )
 
@@ -94,8 +114,9 @@ def parse_params(
 ) -> dict[str, Optional[Union[str, int]]]:
     """Check ``args`` (name -> all its values) against ``spec``; values by name.
 
-    Unknown names, repeated names and non-integers for integer parameters are
-    refused; an absent or empty value is ``None`` (no filter, default page).
+    Unknown names, repeated names, integers that are malformed, empty or out of the
+    parameter's range, and strings outside its ``enum`` are refused; an empty text
+    filter is ``None`` (no filter), as is an absent parameter (its default).
     """
     known = {p.name: p for p in spec}
     unknown = sorted(set(args) - set(known))
@@ -108,10 +129,20 @@ def parse_params(
         if len(values) > 1:
             raise InvalidArgument(f"{name}: given {len(values)} times, expected once")
         raw = values[0] if values else ""
+        param = known[name]
+        if param.kind == "string":
+            if param.enum and raw not in param.enum:
+                fields = ", ".join(v for v in param.enum if v[:1] not in "-+ ")
+                raise InvalidArgument(f"{name}: expected one of {fields}, optionally prefixed with - (descending) "
+                                      f"or + (ascending), got {raw[:40]!r}")
+            out[name] = raw or None
+            continue
         if raw == "":
-            out[name] = None
-        elif known[name].kind == "string":
-            out[name] = raw
-        else:
-            out[name] = parse_int(name, raw)
+            raise InvalidArgument(f"{name}: empty; give a number or leave the parameter out")
+        value = parse_int(name, raw)
+        lo, hi = param.bounds
+        if not lo <= value <= hi:
+            hint = "; pages count from 1" if name == "page" and value == 0 else ""
+            raise InvalidArgument(f"{name}: {value} is out of range [{lo}, {hi}]{hint}")
+        out[name] = value
     return out

@@ -34,6 +34,8 @@ MAX_PAGE_SIZE = 1000
 
 UINT64_MAX = 2**64 - 1
 INT64_MAX = 2**63 - 1
+#: the largest page whose offset, ``(page - 1) * page_size``, still fits in an int64
+MAX_PAGE = INT64_MAX // MAX_PAGE_SIZE + 1
 
 #: sortable fields of each list, the first being the default (descending)
 EDGE_ORDER_FIELDS = ("create_time", "edge_id", "meta", "addr")
@@ -178,18 +180,14 @@ def make_window(
     """Check and default the shared part of a list request.
 
     ``page``/``page_size`` of ``None`` or ``0`` take the defaults (proto3 sends 0
-    for "unset"); negative values, a page size above :data:`MAX_PAGE_SIZE`, negative
-    times or an empty time range are refused.
+    for "unset"; the REST front end refuses 0 before this); negative values, a page
+    size above :data:`MAX_PAGE_SIZE` and negative times are refused. A time range
+    with ``end_time <= start_time`` is empty: it matches nothing.
     """
-    page = check_int("page", page, lo=0, hi=INT64_MAX) or DEFAULT_PAGE
+    page = check_int("page", page, lo=0, hi=MAX_PAGE) or DEFAULT_PAGE
     page_size = check_int("page_size", page_size, lo=0, hi=MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE
     start_time = check_int("start_time", start_time, lo=0, hi=INT64_MAX)
     end_time = check_int("end_time", end_time, lo=0, hi=INT64_MAX)
-    if start_time is not None and end_time is not None and end_time <= start_time:
-        raise InvalidArgument(
-            f"end_time ({end_time}) must be greater than start_time ({start_time}); "
-            "the range is start_time <= create_time < end_time"
-        )
     return Window(
         start_time=start_time,
         end_time=end_time,

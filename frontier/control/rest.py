@@ -14,6 +14,7 @@ from typing import Any, Callable
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 import frontier.metrics  # noqa: F401  (registers the gateway metrics served at /metrics)
 from frontier.control import params as P
@@ -48,6 +49,14 @@ def _id(name: str, raw: str) -> int:
     if not 0 <= value <= UINT64_MAX:
         raise InvalidArgument(f"{name}: {value} is out of range [0, {UINT64_MAX}]")
     return value
+
+
+class _IdSegment(BaseConverter):
+    """An item's id segment: anything but the names of the sibling list routes, so
+    ``/v1/edges/rpcs`` is only the list (its ``Allow`` lists no ``DELETE``); a
+    malformed id still reaches the view and gets a JSON 400."""
+
+    regex = r"(?!(?:rpcs|topics)$)[^/]+"
 
 
 def _no_args() -> None:
@@ -88,6 +97,7 @@ def create_app(
 ) -> Flask:
     """The WSGI app of the control plane's REST API."""
     app = Flask("frontier.control")
+    app.url_map.converters["id"] = _IdSegment
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     @app.before_request
@@ -112,12 +122,12 @@ def create_app(
         page = service.list_edge_rpcs(make_edge_rpc_query(**_args(P.LIST_EDGE_RPCS)))
         return {"rpcs": list(page.items), "count": page.count}
 
-    @app.get("/v1/edges/<edge_id>")
+    @app.get("/v1/edges/<id:edge_id>")
     def get_edge(edge_id: str) -> Any:
         _no_args()
         return edge_json(service.get_edge(_id("edge_id", edge_id)))
 
-    @app.delete("/v1/edges/<edge_id>")
+    @app.delete("/v1/edges/<id:edge_id>")
     def kick_edge(edge_id: str) -> Any:
         _no_args()
         service.kick_edge(_id("edge_id", edge_id))
@@ -142,12 +152,12 @@ def create_app(
         page = service.list_service_topics(query)
         return {"topics": list(page.items), "count": page.count}
 
-    @app.get("/v1/services/<service_id>")
+    @app.get("/v1/services/<id:service_id>")
     def get_service(service_id: str) -> Any:
         _no_args()
         return service_json(service.get_service(_id("service_id", service_id)))
 
-    @app.delete("/v1/services/<service_id>")
+    @app.delete("/v1/services/<id:service_id>")
     def kick_service(service_id: str) -> Any:
         _no_args()
         service.kick_service(_id("service_id", service_id))
@@ -176,7 +186,7 @@ def create_app(
 
     @app.get("/openapi.json")
     def openapi() -> Any:
-        return openapi_document()
+        return openapi_document(auth=tokens.enabled)
 
     return app
 

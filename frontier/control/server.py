@@ -128,6 +128,11 @@ class _SniffingWSGIServer(WSGIServer):
             self.environ["wsgi.url_scheme"] = "https"
 
     def handle(self, sock: gsocket.socket, address: tuple) -> None:  # type: ignore[override]
+        try:  # pywsgi writes a response's head and body apart: without this, a keep-alive
+            # client's delayed ACK holds every response ~40 ms (Nagle)
+            sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP
         if self._tls is not None:
             self._handle_tls(sock, address)
             return
