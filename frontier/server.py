@@ -110,10 +110,10 @@ class Gateway:
 
         sinks = list(build_sinks(self.config.mqm))
         if sinks:
-            # while a broker is down pika warns and kafka-python logs errors with
-            # tracebacks several times a second; each sink logs its broker turning
-            # unhealthy and reachable again itself (frontier.mqm), once per change
-            logging.getLogger("pika").setLevel(logging.ERROR)
+            # while a broker is down pika and kafka-python log errors with tracebacks
+            # several times a second (pika: ~7 per connect attempt); each sink logs its
+            # broker's health itself (frontier.mqm), once per change, rate-limited
+            logging.getLogger("pika").setLevel(logging.CRITICAL)
             logging.getLogger("kafka").setLevel(logging.CRITICAL)
         return sinks
 

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 import pika
 import pika.exceptions
 
-from frontier.mqm.base import Deadline, MessageRefused, SinkBase
+from frontier.mqm.base import Deadline, MessageRefused, ProbeSkipped, SinkBase
 from frontier.mqm.config import AMQPConfig
 from frontier.mqm.pool import ConnectionPool
 from frontier.wire.errors import BrokerUnavailable
@@ -189,9 +189,15 @@ class AMQPSink(SinkBase):
             self._pool.release(link, reusable and link.connection.is_open and link.channel.is_open)
 
     def _probe(self, deadline: Deadline) -> None:
-        if self._pool.sweep(self._check) == 0 and self._pool.busy_count() == 0:
-            link = self._pool.acquire(deadline)
-            self._pool.release(link, True)
+        """Healthy when an idle connection passes a check or a new one opens; a busy
+        connection proves nothing (it may be stuck connecting to a peer that never
+        speaks AMQP), so with all of them busy the probe is skipped."""
+        if self._pool.sweep(self._check):
+            return
+        link = self._pool.acquire(deadline, wait=False)
+        if link is None:
+            raise ProbeSkipped()
+        self._pool.release(link, True)
 
     @staticmethod
     def _check(link: _Link) -> None:

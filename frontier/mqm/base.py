@@ -7,11 +7,15 @@ publish; a sink blocks only that greenlet, never the hub, and one slow broker ne
 delays another sink (each has its own connections and greenlets).
 
 :class:`SinkBase` does the parts every broker shares: the deadline (a
-``gevent.Timeout`` around the whole produce, so no library call can outlive it),
-mapping errors to :class:`~frontier.wire.errors.BrokerUnavailable` /
+``gevent.Timeout`` around the whole produce, so no library call can outlive it,
+ending a little before the caller's own so the caller hears the broker's typed
+``Timeout`` instead of giving up first), mapping errors to
+:class:`~frontier.wire.errors.BrokerUnavailable` /
 :class:`~frontier.wire.errors.Timeout`, the ``frontier_mq_produce_total`` metric, and
 a health watcher greenlet that connects in the background and keeps probing, so a
-sink comes back by itself when its broker does.
+sink comes back by itself when its broker does. Health is logged once per change
+(a broker unreachable at start included), at most one line per ``log_interval``:
+a flapping broker cannot flood the log.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ log = logging.getLogger("frontier.mqm")
 HEADER_EDGE_ID = "frontier-edge-id"
 HEADER_TOPIC = "frontier-topic"
 HEADER_ADDR = "frontier-addr"
+
+
+class ProbeSkipped(Exception):
+    """Raised by a probe that could not check the broker this time (every connection
+    is busy with a produce, which will tell): the health stays as it was."""
 
 
 class MessageRefused(BrokerUnavailable):
@@ -101,6 +110,12 @@ class SinkBase:
     retry_max: float = 2.0
     #: deadline of one probe
     probe_timeout: float = 5.0
+    #: seconds between two health log lines of one sink; a change within it is logged
+    #: when the interval ends, if it still holds
+    log_interval: float = 10.0
+    #: most seconds a produce keeps before its caller's deadline (at most a tenth of
+    #: it), so the broker's ``Timeout`` reaches the caller before the caller gives up
+    answer_margin: float = 0.25
 
     def __init__(self, topics: frozenset[str] | tuple[str, ...], target: str) -> None:
         self.topics = frozenset(topics)
@@ -108,6 +123,8 @@ class SinkBase:
         self.target = target
         self._up = False
         self._down_reason = "not connected yet"
+        self._reported: bool | None = None  # the health last logged (None: nothing yet)
+        self._reported_at = 0.0
         self._closed = False
         self._watcher: gevent.Greenlet | None = None
         self._kick = gevent.event.Event()
@@ -126,6 +143,7 @@ class SinkBase:
         if timeout <= 0:
             self._count("timeout")
             raise Timeout(f"{self.broker}: deadline already passed for topic {topic!r}")
+        timeout -= min(self.answer_margin, timeout / 10)
         deadline = Deadline(timeout)
         timer = gevent.Timeout(timeout)
         timer.start()
@@ -203,17 +221,32 @@ class SinkBase:
         return {HEADER_EDGE_ID: str(edge_id), HEADER_TOPIC: topic, HEADER_ADDR: addr}
 
     def _mark_up(self) -> None:
-        if not self._up and not self._closed:
-            log.info("%s sink: %s is reachable", self.broker, self.target)
         self._up = True
         self._down_reason = ""
+        self._report()
 
     def _mark_down(self, reason: str) -> None:
         if self._up:
-            log.warning("%s sink: %s is unhealthy: %s", self.broker, self.target, reason)
-            self._kick.set()
+            self._kick.set()  # probe again soon
         self._up = False
         self._down_reason = reason
+        self._report()
+
+    def _report(self) -> None:
+        """Log the health if it differs from what was last logged, at most once per
+        ``log_interval`` (the watcher calls this again, so a held change is logged late,
+        not lost)."""
+        if self._closed or self._up == self._reported:
+            return
+        now = time.monotonic()
+        if self._reported is not None and now - self._reported_at < self.log_interval:
+            return
+        if self._up:
+            log.info("%s sink: %s is reachable", self.broker, self.target)
+        else:
+            state = "unreachable" if self._reported is None else "unhealthy"
+            log.warning("%s sink: %s is %s: %s", self.broker, self.target, state, self._down_reason)
+        self._reported, self._reported_at = self._up, now
 
     def _count(self, result: str) -> None:
         metrics.MQ_PRODUCE.labels(broker=self.broker, result=result).inc()
@@ -224,6 +257,8 @@ class SinkBase:
             try:
                 with gevent.Timeout(self.probe_timeout, Timeout(f"probe took over {self.probe_timeout:g}s")):
                     self._probe(Deadline(self.probe_timeout))
+            except ProbeSkipped:
+                self._report()
             except (Exception, Timeout) as exc:
                 self._mark_down(f"{exc.__class__.__name__}: {exc}")
                 log.debug("%s sink: probe of %s failed: %r", self.broker, self.target, exc)

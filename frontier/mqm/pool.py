@@ -10,7 +10,7 @@ handed out again.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, TypeVar, overload
 
 import gevent
 import gevent.lock
@@ -50,10 +50,19 @@ class ConnectionPool(Generic[C]):
         self._idle: list[C] = []
         self._closed = False
 
-    def acquire(self, deadline: Deadline) -> C:
-        """A connection for the caller alone; raises ``Timeout`` if none frees in time."""
-        if not self._slots.acquire(timeout=deadline.remaining()):
-            raise Timeout(f"{self.name}: all {self.size} connections busy until the deadline")
+    @overload
+    def acquire(self, deadline: Deadline) -> C: ...
+    @overload
+    def acquire(self, deadline: Deadline, wait: bool) -> C | None: ...
+
+    def acquire(self, deadline: Deadline, wait: bool = True) -> C | None:
+        """A connection for the caller alone; raises ``Timeout`` if none frees in time.
+        Without ``wait``: None at once when every connection is busy."""
+        if not self._slots.acquire(blocking=False):
+            if not wait:
+                return None
+            if not self._slots.acquire(timeout=deadline.remaining()):
+                raise Timeout(f"{self.name}: all {self.size} connections busy until the deadline")
         try:
             while self._idle:
                 conn = self._idle.pop()
