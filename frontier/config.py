@@ -735,7 +735,7 @@ class Limits:
     max_name_length: int = _opt(256, above=0)
     #: frames per second one edge connection may send, sustained (burst: one second's
     #: worth); over it the gateway stops reading from it for a while; 0: no limit
-    edge_frames_per_second: float = _opt(50000.0, min=0)
+    edge_frames_per_second: float = _opt(20000.0, min=0)
     #: bytes per second one edge connection may send, sustained; 0: no limit
     edge_bytes_per_second: float = _opt(268435456.0, min=0)
     #: frames per second one service connection may send (services carry many edges'

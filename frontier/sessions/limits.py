@@ -168,8 +168,9 @@ class ConnectionRate:
     The reader charges what it read at the end of each turn (a bounded batch, see
     :class:`~frontier.sessions.session.Session`); :meth:`charge` answers how long to
     pause before reading on. Pausing is the throttle: the peer's own sends block in
-    TCP, nothing is lost, and nobody else pays. A connection that is still over its
-    rate after ``grace`` seconds of throttling is a violation (:attr:`violated`).
+    TCP, nothing is lost, and nobody else pays. A connection throttled again and
+    again for ``grace`` seconds, without slowing down enough to refill half its
+    buckets in between, is a violation (:meth:`violated`).
     Burst: one second's worth of each rate.
     """
 
@@ -212,9 +213,15 @@ class ConnectionRate:
         if pause:
             if not self.over_since:
                 self.over_since = now
-        else:
+        elif self.over_since and self._recovered():
             self.over_since = 0.0
         return min(pause, self.max_pause)
+
+    def _recovered(self) -> bool:
+        """Back under the rate for a while: each bucket in use is at least half full
+        again (a throttled flooder keeps them near empty)."""
+        return (not self.frame_rate or self.frames >= self.frame_rate / 2) and (
+            not self.byte_rate or self.bytes >= self.byte_rate / 2)
 
     def violated(self, now: float) -> bool:
         """True once the connection has been throttled without a break for ``grace`` seconds."""

@@ -372,6 +372,9 @@ class Session:
 
     #: seconds a closing connection gets to flush what is queued and say goodbye
     goodbye_timeout = 1.0
+    #: bytes read (and dropped) from a closing peer while waiting for its close; a peer
+    #: that sends more is cut off without waiting
+    goodbye_drain_bytes = 1 << 20
 
     def _linger(self) -> None:
         """Last act of the reader: let queued frames go out (bounded), half-close, and
@@ -395,8 +398,14 @@ class Session:
             return
         try:
             self.sock.shutdown(socket.SHUT_WR)
+            drained = 0
             with gevent.Timeout(max(deadline - time.monotonic(), 0.05), False):
-                while self.sock.recv(_RECV_SIZE):
-                    pass
+                # bounded, and yielding: a peer still flooding must not hold the loop
+                while drained < self.goodbye_drain_bytes:
+                    data = self.sock.recv(_RECV_SIZE)
+                    if not data:
+                        break
+                    drained += len(data)
+                    gevent.sleep(_TURN_YIELD)
         except OSError:
             pass
