@@ -4,29 +4,15 @@ runs in), and an in-process run over the seeds and random mutations of them."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from tests.fuzz.fuzz_decoder import one_input, seeds
-
-ROOT = Path(__file__).resolve().parents[2]
-HARNESS = ROOT / "tests" / "fuzz" / "fuzz_decoder.py"
+from tests.fuzz.libfuzzer import short_run
 
 
 def test_a_short_coverage_guided_run_finds_nothing(tmp_path):
-    corpus = tmp_path / "corpus"
-    proc = subprocess.run(
-        [sys.executable, str(HARNESS), str(corpus), "-max_total_time=4", "-rss_limit_mb=1024", "-timeout=10"],
-        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Done" in proc.stderr, proc.stderr[-2000:]
-    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("oom-*"))
-    assert len(list(corpus.iterdir())) >= len(seeds())
+    short_run("fuzz_decoder.py", tmp_path, seconds=4, seeds=len(seeds()))
 
 
 def _mutate(rng: random.Random, data: bytes) -> bytes:

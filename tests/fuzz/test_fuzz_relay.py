@@ -4,28 +4,16 @@ mutations of them (see tests/fuzz/fuzz_relay.py for the invariant)."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import time
 
 from tests.fuzz.fuzz_relay import one_input, seeds
-from tests.fuzz.test_fuzz_decoder import ROOT, _mutate
-
-HARNESS = ROOT / "tests" / "fuzz" / "fuzz_relay.py"
+from tests.fuzz.libfuzzer import short_run
+from tests.fuzz.test_fuzz_decoder import _mutate
 
 
 def test_a_short_coverage_guided_run_finds_nothing(tmp_path):
-    corpus = tmp_path / "corpus"
-    proc = subprocess.run(
-        [sys.executable, str(HARNESS), str(corpus), "-max_total_time=5", "-rss_limit_mb=1024", "-timeout=10"],
-        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Done" in proc.stderr, proc.stderr[-2000:]
-    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("oom-*"))
-    assert len(list(corpus.iterdir())) >= len(seeds())
+    short_run("fuzz_relay.py", tmp_path, seconds=5, seeds=len(seeds()))
 
 
 def test_seeds_and_mutations_hold_the_invariant():

@@ -19,7 +19,6 @@ import json
 import os
 import selectors
 import socket
-import sys
 import time
 from typing import Any
 

@@ -1,6 +1,6 @@
 """Hostile clients against real gateway processes, judged by what bystanders see.
 
-Each test starts a gateway (``GatewayProcess``), a crowd of well-behaved bystanders
+Each test starts a gateway (``gateway_factory``, from ``tests/conftest.py``), a crowd of well-behaved bystanders
 in a process of their own (:mod:`tests.hostile.bystanders`: 200 edges calling a
 service every 100 ms), and an attacker in the test process on raw sockets. The
 bystanders' latency, errors and disconnects are asserted, and the gateway's log
@@ -15,11 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
-import pytest
 
 from frontier.wire import NEED_DATA, PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, Connection, Side
 from frontier.wire.events import Event, GoAway, Hello, PeerClosed, Refuse, Welcome
@@ -154,18 +152,3 @@ def gateway_rss(gw: GatewayProcess) -> int:
     """The gateway process's resident memory, in bytes."""
     assert gw.proc is not None
     return psutil.Process(gw.proc.pid).memory_info().rss
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Any]:
-    """``gateway(config)`` starts a gateway (stopped after the test)."""
-    started: list[GatewayProcess] = []
-
-    def start(config: dict[str, Any] | None = None, **kwargs: Any) -> GatewayProcess:
-        gw = GatewayProcess(tmp_path / f"gw{len(started)}", config, **kwargs).start()
-        started.append(gw)
-        return gw
-
-    yield start
-    for gw in started:
-        gw.stop()

@@ -18,11 +18,11 @@ from .conftest import Crowd, RawClient, assert_bystanders_fine, assert_no_traceb
 HOLDER_ID = 777001
 
 
-def test_a_refused_newcomer_with_a_held_id_leaves_the_holder_untouched(gateway) -> None:
+def test_a_refused_newcomer_with_a_held_id_leaves_the_holder_untouched(gateway_factory) -> None:
     """While a service's edge_online hook deliberates (1.5 s) over a newcomer that
     claims the holder's id, calls to the holder keep succeeding; the hook refuses the
     newcomer, and no trace of it remains (no offline hook for the id, holder online)."""
-    gw = gateway()
+    gw = gateway_factory()
     offline: list[int] = []
     svc = Service(gw.service_addr, name="gatekeeper", timeout=10)
 
@@ -60,8 +60,8 @@ def test_a_refused_newcomer_with_a_held_id_leaves_the_holder_untouched(gateway) 
     assert_no_traceback(gw)
 
 
-def test_an_accepted_newcomer_replaces_the_holder_only_after_its_hooks(gateway) -> None:
-    gw = gateway()
+def test_an_accepted_newcomer_replaces_the_holder_only_after_its_hooks(gateway_factory) -> None:
+    gw = gateway_factory()
     svc = Service(gw.service_addr, name="gatekeeper", timeout=10)
     svc.register_edge_online(lambda edge_id, meta, addr: time.sleep(0.5) if meta == b"new" else None)
     old = Edge(gw.edge_addr, edge_id=HOLDER_ID, meta=b"old", timeout=10, reconnect=False)
@@ -83,8 +83,8 @@ def test_an_accepted_newcomer_replaces_the_holder_only_after_its_hooks(gateway) 
     assert_no_traceback(gw)
 
 
-def test_registrations_are_bounded_and_refused_with_a_typed_error(gateway) -> None:
-    gw = gateway({"limits": {"max_registrations": 100, "max_name_length": 32}})
+def test_registrations_are_bounded_and_refused_with_a_typed_error(gateway_factory) -> None:
+    gw = gateway_factory({"limits": {"max_registrations": 100, "max_name_length": 32}})
     edge = RawClient.edge(gw)
     edge.send(Register(1, rpcs=tuple(f"m{i}" for i in range(90))))
     assert edge.wait_for(Response).code == 0
@@ -111,10 +111,10 @@ def test_registrations_are_bounded_and_refused_with_a_typed_error(gateway) -> No
     assert_no_traceback(gw)
 
 
-def test_a_registration_flood_is_capped_and_bystanders_do_not_notice(gateway) -> None:
+def test_a_registration_flood_is_capped_and_bystanders_do_not_notice(gateway_factory) -> None:
     """One edge tries to register a million names (before: accepted, +164 MB, everyone
     stalled ~3 s); it stops at the default cap of 4096."""
-    gw = gateway()
+    gw = gateway_factory()
     edge = RawClient.edge(gw)
     crowd = Crowd(gw, seconds=4.0)
     refused = 0

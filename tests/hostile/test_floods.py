@@ -41,8 +41,8 @@ def rate_limited(gw, action: str) -> float:
 
 
 @pytest.mark.parametrize("kind", sorted(FLOODS))
-def test_a_flood_of_one_frame_type_costs_only_the_flooder(gateway, kind: str) -> None:
-    gw = gateway(CONFIG, control=True)
+def test_a_flood_of_one_frame_type_costs_only_the_flooder(gateway_factory, kind: str) -> None:
+    gw = gateway_factory(CONFIG, control=True)
     attacker = RawClient.edge(gw, meta=b"flooder")
     crowd = Crowd(gw, seconds=6.0)
     written, ended = attacker.flood(encode_frame(FLOODS[kind]), seconds=5.0)
@@ -52,9 +52,9 @@ def test_a_flood_of_one_frame_type_costs_only_the_flooder(gateway, kind: str) ->
     assert_no_traceback(gw)
 
 
-def test_a_throttled_flooder_loses_nothing_and_a_short_burst_is_not_punished(gateway) -> None:
+def test_a_throttled_flooder_loses_nothing_and_a_short_burst_is_not_punished(gateway_factory) -> None:
     """Over the frame rate for less than the grace period: every frame is answered."""
-    gw = gateway({"limits": {"edge_frames_per_second": 2000, "rate_limit_grace": 5.0}})
+    gw = gateway_factory({"limits": {"edge_frames_per_second": 2000, "rate_limit_grace": 5.0}})
     client = RawClient.edge(gw)
     burst = 6000  # three seconds' worth at the rate: throttled for about 2 s
     started = time.monotonic()
@@ -68,8 +68,8 @@ def test_a_throttled_flooder_loses_nothing_and_a_short_burst_is_not_punished(gat
     assert_no_traceback(gw)
 
 
-def test_a_sustained_flood_is_closed_with_rate_limited(gateway) -> None:
-    gw = gateway({"limits": {"edge_frames_per_second": 1000, "rate_limit_grace": 1.0}})
+def test_a_sustained_flood_is_closed_with_rate_limited(gateway_factory) -> None:
+    gw = gateway_factory({"limits": {"edge_frames_per_second": 1000, "rate_limit_grace": 1.0}})
     client = RawClient.edge(gw)
     client.flood(encode_frame(Ping(1)), seconds=2.5)
     deadline = time.monotonic() + 10

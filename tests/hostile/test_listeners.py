@@ -61,8 +61,8 @@ SLOW_CLIENTS = {
 
 
 @pytest.mark.parametrize("kind", sorted(SLOW_CLIENTS))
-def test_a_slow_client_on_the_control_plane_is_closed_by_its_deadline(gateway, kind: str) -> None:
-    gw = gateway({"limits": HTTP_LIMITS}, control=True)
+def test_a_slow_client_on_the_control_plane_is_closed_by_its_deadline(gateway_factory, kind: str) -> None:
+    gw = gateway_factory({"limits": HTTP_LIMITS}, control=True)
     first, trickle = SLOW_CLIENTS[kind]
     sock = connect(gw.control_addr)
     sock.sendall(first)
@@ -73,8 +73,8 @@ def test_a_slow_client_on_the_control_plane_is_closed_by_its_deadline(gateway, k
     assert_no_traceback(gw)
 
 
-def test_an_idle_keep_alive_connection_is_closed(gateway) -> None:
-    gw = gateway({"limits": HTTP_LIMITS}, control=True)
+def test_an_idle_keep_alive_connection_is_closed(gateway_factory) -> None:
+    gw = gateway_factory({"limits": HTTP_LIMITS}, control=True)
     sock = connect(gw.control_addr)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"200" in sock.recv(65536).split(b"\r\n", 1)[0]
@@ -82,8 +82,8 @@ def test_an_idle_keep_alive_connection_is_closed(gateway) -> None:
     assert HTTP_LIMITS["http_idle_timeout"] - 0.5 < took < HTTP_LIMITS["http_idle_timeout"] + 2.0
 
 
-def test_the_http_connection_cap_refuses_at_accept_and_edges_still_connect(gateway) -> None:
-    gw = gateway({"limits": {**HTTP_LIMITS, "http_header_timeout": 3.0, "http_idle_timeout": 5.0}}, control=True)
+def test_the_http_connection_cap_refuses_at_accept_and_edges_still_connect(gateway_factory) -> None:
+    gw = gateway_factory({"limits": {**HTTP_LIMITS, "http_header_timeout": 3.0, "http_idle_timeout": 5.0}}, control=True)
     time.sleep(0.5)  # the start-up probe's connection has ended
     held = [connect(gw.control_addr) for _ in range(20)]
     for sock in held:
@@ -101,8 +101,8 @@ def test_the_http_connection_cap_refuses_at_accept_and_edges_still_connect(gatew
     assert_no_traceback(gw)
 
 
-def test_running_out_of_descriptors_pauses_accepting_with_one_log_line(gateway) -> None:
-    gw = gateway({"limits": {"handshake_timeout": 2.0}}, control=True)
+def test_running_out_of_descriptors_pauses_accepting_with_one_log_line(gateway_factory) -> None:
+    gw = gateway_factory({"limits": {"handshake_timeout": 2.0}}, control=True)
     assert gw.proc is not None
     proc = psutil.Process(gw.proc.pid)
     soft, hard = proc.rlimit(psutil.RLIMIT_NOFILE)

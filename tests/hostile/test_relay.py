@@ -47,8 +47,8 @@ def still_open(client: RawClient) -> None:
     assert client.wait_for(Pong).nonce == 4242
 
 
-def test_a_deadline_near_2_to_the_64_is_cut_to_max_call_timeout(gateway) -> None:
-    gw = gateway({"limits": {"max_call_timeout": 60}})
+def test_a_deadline_near_2_to_the_64_is_cut_to_max_call_timeout(gateway_factory) -> None:
+    gw = gateway_factory({"limits": {"max_call_timeout": 60}})
     svc = RawClient.service(gw, "echo-svc", rpcs=("echo",))
     edge = RawClient.edge(gw)
     edge.send(Request(1, "echo", b"hi", 2**64 - 1))
@@ -62,8 +62,8 @@ def test_a_deadline_near_2_to_the_64_is_cut_to_max_call_timeout(gateway) -> None
 
 
 @pytest.mark.parametrize("kind", ["call", "publish"])
-def test_a_frame_at_the_limit_is_refused_with_payload_too_large(gateway, kind: str) -> None:
-    gw = gateway(CONFIG)
+def test_a_frame_at_the_limit_is_refused_with_payload_too_large(gateway_factory, kind: str) -> None:
+    gw = gateway_factory(CONFIG)
     svc = RawClient.service(gw, "sink", rpcs=("sink",), topics=("sink",))
     edge = RawClient.edge(gw)
     if kind == "call":
@@ -83,10 +83,10 @@ def test_a_frame_at_the_limit_is_refused_with_payload_too_large(gateway, kind: s
     assert_no_traceback(gw)
 
 
-def test_an_answer_too_large_to_relay_fails_that_call_only(gateway) -> None:
+def test_an_answer_too_large_to_relay_fails_that_call_only(gateway_factory) -> None:
     """The service answers one call with a body at the limit: that caller gets
     PAYLOAD_TOO_LARGE; the service stays, and another edge's call in flight succeeds."""
-    gw = gateway(CONFIG)
+    gw = gateway_factory(CONFIG)
     svc = RawClient.service(gw, "big", rpcs=("big",))
     first, second = RawClient.edge(gw), RawClient.edge(gw)
     first.send(Request(1, "big", b"", 5000))
@@ -101,8 +101,8 @@ def test_an_answer_too_large_to_relay_fails_that_call_only(gateway) -> None:
     assert_no_traceback(gw)
 
 
-def test_an_edge_answer_too_large_to_relay_reaches_the_service_as_payload_too_large(gateway) -> None:
-    gw = gateway(CONFIG)
+def test_an_edge_answer_too_large_to_relay_reaches_the_service_as_payload_too_large(gateway_factory) -> None:
+    gw = gateway_factory(CONFIG)
     svc = RawClient.service(gw, "caller")
     edge = RawClient.edge(gw, rpcs=("dump",))
     svc.send(Request(1, "dump", b"", 5000, edge.welcome.id))
@@ -115,8 +115,8 @@ def test_an_edge_answer_too_large_to_relay_reaches_the_service_as_payload_too_la
     assert_no_traceback(gw)
 
 
-def test_stream_data_at_the_limit_resets_that_stream_on_both_ends(gateway) -> None:
-    gw = gateway(CONFIG)
+def test_stream_data_at_the_limit_resets_that_stream_on_both_ends(gateway_factory) -> None:
+    gw = gateway_factory(CONFIG)
     svc = RawClient.service(gw, "streams")
     edge = RawClient.edge(gw)
     edge.send(StreamOpen(1, "streams", None, b"", "", 1 << 20, 5000))
@@ -131,8 +131,8 @@ def test_stream_data_at_the_limit_resets_that_stream_on_both_ends(gateway) -> No
     assert_no_traceback(gw)
 
 
-def test_the_sdk_raises_payload_too_large_and_keeps_its_connection(gateway) -> None:
-    gw = gateway(CONFIG)
+def test_the_sdk_raises_payload_too_large_and_keeps_its_connection(gateway_factory) -> None:
+    gw = gateway_factory(CONFIG)
     svc = Service(gw.service_addr, name="echo", timeout=5)
     svc.register("echo", lambda req: req.data)
     edge = Edge(gw.edge_addr, timeout=5)

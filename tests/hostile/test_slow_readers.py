@@ -20,10 +20,10 @@ from .conftest import Crowd, RawClient, assert_bystanders_fine, assert_no_traceb
 CAP = 8 * 1048576
 
 
-def test_a_peer_that_never_reads_its_small_answers_costs_at_most_one_and_a_half_caps(gateway) -> None:
+def test_a_peer_that_never_reads_its_small_answers_costs_at_most_one_and_a_half_caps(gateway_factory) -> None:
     """Tiny calls to a method nobody serves, each answered with a small error frame
     (about three times its size) that the caller never reads."""
-    gw = gateway({"limits": {"max_outgoing_bytes": CAP, "edge_frames_per_second": 0}})
+    gw = gateway_factory({"limits": {"max_outgoing_bytes": CAP, "edge_frames_per_second": 0}})
     attacker = RawClient.edge(gw, rcvbuf=65536)  # the kernel holds little of what it does not read
     time.sleep(0.5)
     before = peak = gateway_rss(gw)
@@ -46,11 +46,11 @@ def test_a_peer_that_never_reads_its_small_answers_costs_at_most_one_and_a_half_
     assert_no_traceback(gw)
 
 
-def test_a_service_that_stops_reading_is_cut_and_only_its_callers_see_it(gateway) -> None:
+def test_a_service_that_stops_reading_is_cut_and_only_its_callers_see_it(gateway_factory) -> None:
     """An edge piles calls onto a service that never reads; it is cut as a slow
     consumer, the caller gets ServiceNotOnline for each call, and the bystanders
     (another service, 200 edges) see nothing."""
-    gw = gateway({"limits": {"max_outgoing_bytes": 2 * 1048576}})
+    gw = gateway_factory({"limits": {"max_outgoing_bytes": 2 * 1048576}})
     stuck = RawClient.service(gw, "stuck", rpcs=("stuck",), rcvbuf=65536)  # never reads again
     caller = RawClient.edge(gw)
     crowd = Crowd(gw, seconds=5.0)
@@ -67,8 +67,8 @@ def test_a_service_that_stops_reading_is_cut_and_only_its_callers_see_it(gateway
     assert_no_traceback(gw)
 
 
-def test_an_edge_that_stops_reading_is_cut_and_the_service_gets_typed_errors(gateway) -> None:
-    gw = gateway({"limits": {"max_outgoing_bytes": 1048576}})
+def test_an_edge_that_stops_reading_is_cut_and_the_service_gets_typed_errors(gateway_factory) -> None:
+    gw = gateway_factory({"limits": {"max_outgoing_bytes": 1048576}})
     stuck = RawClient.edge(gw, rcvbuf=65536, rpcs=("dump",))  # never reads again
     svc = RawClient.service(gw, "pusher")
     for i in range(200):
