@@ -4,12 +4,8 @@ mutations of them (see tests/fuzz/fuzz_relay.py for the invariant)."""
 
 from __future__ import annotations
 
-import random
-import time
-
 from tests.fuzz.fuzz_relay import one_input, seeds
-from tests.fuzz.libfuzzer import short_run
-from tests.fuzz.test_fuzz_decoder import _mutate
+from tests.fuzz.libfuzzer import mutation_run, short_run
 
 
 def test_a_short_coverage_guided_run_finds_nothing(tmp_path):
@@ -17,13 +13,4 @@ def test_a_short_coverage_guided_run_finds_nothing(tmp_path):
 
 
 def test_seeds_and_mutations_hold_the_invariant():
-    rng = random.Random(20261204)
-    corpus = seeds()
-    for seed in corpus:
-        one_input(seed)
-    deadline = time.monotonic() + 3.0
-    runs = 0
-    while time.monotonic() < deadline:
-        one_input(_mutate(rng, rng.choice(corpus)))
-        runs += 1
-    assert runs > 200
+    assert mutation_run(one_input, seeds(), seed=20261204, seconds=3.0) > 200
