@@ -18,8 +18,9 @@ from .cluster import ClusterEdge, ClusterService
 from .edge import Edge
 from .errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, NotFrontier, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
-    ServiceNotOnline, StreamRefused, StreamReset, Timeout, TopicNotOnline, Unauthorized,
+    GoingAway, InvalidArgument, Kicked, LimitExceeded, NotFrontier, NotOnline, PayloadTooLarge, ProtocolError,
+    RateLimited, Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamRefused, StreamReset, Timeout,
+    TopicNotOnline, Unauthorized,
 )
 from .message import Message, Request
 from .service import Service
@@ -29,5 +30,6 @@ __all__ = [
     "Service", "Edge", "Stream", "Message", "Request", "ClusterService", "ClusterEdge",
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
-    "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError", "NotFrontier",
+    "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
+    "ProtocolError", "NotFrontier", "PayloadTooLarge", "RateLimited", "LimitExceeded",
 ]

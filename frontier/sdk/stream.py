@@ -19,6 +19,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
+from frontier.wire.connection import RELAY_RESERVE
 from frontier.wire.errors import ConnectionClosed, ErrorCode, FrontierError, StreamReset, Timeout, error_from_code
 from frontier.wire.events import StreamAccept, StreamCredit, StreamData, StreamEnd, StreamReset as StreamResetFrame
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 
 #: frame payload per StreamData (well under the 1 MiB default frame limit)
 CHUNK = 1 << 16
+#: bytes of a StreamData body besides its data (array and type bytes, the stream id,
+#: the bin header), so a chunk's frame leaves the gateway its relay reserve
+_STREAM_DATA_FIELDS = 16
 
 _DEFAULT: Any = object()  # no settimeout yet: recv waits on, sendall the client's timeout
 
@@ -95,7 +99,7 @@ class Stream:
             raise TypeError(f"Stream.sendall(data): data must be bytes or str, not {type(data).__name__}") from None
         wait = self._client.timeout if self._timeout is _DEFAULT else self._timeout
         deadline = None if wait is None else time.monotonic() + wait
-        chunk_max = min(CHUNK, self._link.conn.max_frame_size - 64)
+        chunk_max = min(CHUNK, self._link.conn.max_frame_size - RELAY_RESERVE - _STREAM_DATA_FIELDS)
         while view:
             with self._cond:
                 while True:
