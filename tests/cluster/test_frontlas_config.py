@@ -157,3 +157,19 @@ def test_the_cluster_sdk_needs_no_grpc_gevent_or_requests() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_port_in_use_is_named_with_the_key_to_change() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = dict(os.environ, PYTHONPATH=str(ROOT), FRONTLAS__CONTROL_PLANE__LISTEN__ADDR=f"127.0.0.1:{port}",
+                   FRONTLAS__FRONTIER_PLANE__LISTEN__ADDR="127.0.0.1:0")
+        out = subprocess.run([sys.executable, "-m", "frontlas.cli", "serve"], capture_output=True, text=True, env=env,
+                             cwd=ROOT, timeout=60)
+    assert out.returncode == 1, out
+    assert (f"cannot start frontlas-gevent: the cluster API cannot listen on 127.0.0.1:{port}: Address already in use; "
+            "another program (another frontier?) holds that port: stop it, or change control_plane.listen.addr") in out.stdout
