@@ -59,15 +59,15 @@ def test_a_listener_that_never_speaks_amqp_stays_unhealthy_and_times_out_typed(t
         gw = amqp_gateway(tmp_path, silent.getsockname()[1])
         try:
             edge = clients(Edge, gw.edge_addr, timeout=5.0)
-            for _ in range(3):
+            for _ in range(2):
                 started = time.monotonic()
                 with pytest.raises(Timeout) as info:
-                    edge.publish(TOPIC, b"smoke", timeout=1.5)
-                assert time.monotonic() - started < 1.5  # the broker's answer, before the edge's own deadline
+                    edge.publish(TOPIC, b"smoke", timeout=2.5)
+                assert time.monotonic() - started < 2.5  # the broker's answer, before the edge's own deadline
                 assert str(info.value).startswith("amqp: no ack from amqp://127.0.0.1:"), info.value
-            time.sleep(6)  # more probes: with a produce stuck connecting, a probe proved "reachable" before
+            time.sleep(4)  # more probes: with a produce stuck connecting, a probe proved "reachable" before
             counts = publishes(gw)
-            assert counts.get("timeout") == 3 and not counts.get("cancelled"), counts
+            assert counts.get("timeout") == 2 and not counts.get("cancelled"), counts
             lines = health_lines(gw)
             assert lines and not any("is reachable" in line for line in lines), lines
             assert len(lines) == 1, lines  # down from the start, and it stayed so
