@@ -16,12 +16,14 @@ import pytest
 import yaml
 
 from frontier.config import Config
+from tests.gateway import GO_ENV_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FRONTIER__")}
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("FRONTIER__") and name not in GO_ENV_NAMES}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
     return env
