@@ -912,6 +912,9 @@ def apply_env_overrides(raw: Mapping[str, Any], env: Mapping[str, str], *, prefi
     out = copy.deepcopy(dict(raw))
     for name in sorted(env):
         if not name.startswith(prefix):
+            if name.startswith(prefix[:-1]) and "__" in name:  # FRONTIER_EDGEBOUND__...: one underscore short
+                raise ConfigError(f"{name}: overrides start with {prefix} (two underscores); "
+                                  f"did you mean {prefix}{name[len(prefix) - 1:]}?")
             continue
         parts = name[len(prefix):].split("__")
         if not all(parts):

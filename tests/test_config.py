@@ -420,6 +420,13 @@ def test_unknown_key_from_env_is_refused_naming_the_variable() -> None:
         load_config(None, env={"FRONTIER__CONTROLPLNE__ENABLE": "true"})
 
 
+def test_an_override_one_underscore_short_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^FRONTIER_EDGEBOUND__LISTEN__ADDR: overrides start with FRONTIER__ \(two "
+                                          r"underscores\); did you mean FRONTIER__EDGEBOUND__LISTEN__ADDR\?$"):
+        load_config(None, env={"FRONTIER_EDGEBOUND__LISTEN__ADDR": "0.0.0.0:4000"})
+    assert load_config(None, env={"FRONTIER_SERVICE_ADDR": "x", "FRONTIER_CONTROL_URL": "y"}) == Config()  # apps' own
+
+
 def test_go_keys_we_do_not_implement_stay_warnings() -> None:
     _, warnings = load({"daemon": {"rlimit": {"num_file": 1024}}})
     assert warnings == ["daemon.rlimit.num_file: a Go Frontier key frontier-gevent does not implement, ignored"]
