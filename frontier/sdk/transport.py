@@ -87,7 +87,10 @@ def dial(addr: Address, timeout: float, ssl_context: ssl.SSLContext | None = Non
             raise Timeout(f"the TLS handshake with {host}:{port} took longer than {timeout}s") from None
         except (OSError, ssl.SSLError, ValueError) as exc:
             sock.close()
-            raise ConnectionClosed(f"TLS handshake with {host}:{port} failed: {exc}") from None
+            hint = ""
+            if getattr(exc, "reason", None) in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+                hint = "; the peer does not speak TLS (a frontier listener without TLS? then connect without tls=/tls_ca=)"
+            raise ConnectionClosed(f"TLS handshake with {host}:{port} failed: {exc}{hint}") from None
         return tls  # type: ignore[return-value]
     return sock
 

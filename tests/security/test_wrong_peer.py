@@ -68,6 +68,13 @@ def test_plain_tcp_to_a_tls_listener_says_tls_may_be_why(gateway_factory, pki):
         assert edge.edge_id
 
 
+def test_tls_to_a_plain_listener_says_the_peer_does_not_speak_tls(gateway_factory, pki):
+    gw = gateway_factory()
+    with pytest.raises(ConnectionClosed, match=r"the peer does not speak TLS \(a frontier listener without TLS\? "
+                                               r"then connect without tls=/tls_ca=\)"):
+        Edge(gw.edge_addr, tls_ca=str(pki.ca.cert_path), timeout=5, reconnect=False)
+
+
 @pytest.mark.parametrize(("head", "what"), [
     (b"HTTP/1.1 400 Bad Request\r\n", "HTTP"), (b"\x15\x03\x03\x00\x02\x02\x46", "TLS"), (b"SSH-2.0-OpenSSH_9.2", "SSH"),
     (b"-ERR unknown command", "a text protocol"), (b"<html><body>", "HTML"),
