@@ -667,11 +667,14 @@ class Frontlas:
 class Observability:
     """Go's separate ``/healthz``, ``/readyz``, ``/metrics`` HTTP listener (``observability``).
 
-    Off by default here (Go turns it on); whether the gateway serves it is up to
-    :mod:`frontier.server`.
+    On by default, as in Go, and served whether or not the control plane is on (which
+    keeps its own copies of the three paths). Go turns it on even when ``enable`` is
+    false; here ``enable: false`` turns it off. A port that cannot be bound is logged
+    as an error and the gateway keeps serving, as Go does.
     """
 
-    enable: bool = False
+    enable: bool = True
+    #: ``host:port`` to listen on; port 0 lets the OS pick one
     addr: str = _opt("0.0.0.0:9091", check=_listen_addr)
 
 

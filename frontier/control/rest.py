@@ -12,7 +12,7 @@ import logging
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
 import frontier.metrics  # noqa: F401  (registers the gateway metrics served at /metrics)
@@ -78,6 +78,40 @@ def install_json_errors(app: Flask, status_of: Callable[[FrontierError], int], l
     def _unexpected(err: Exception) -> Response:
         logger.exception("%s %s %s failed", what, request.method, request.path)
         return json_error(500, ErrorCode.INTERNAL.name, f"internal error ({err.__class__.__name__})")
+
+
+def install_probes(
+    app: Flask,
+    ready: Callable[[], bool],
+    *,
+    registry: CollectorRegistry = REGISTRY,
+    not_ready: str = "not ready",
+    logger: logging.Logger = log,
+) -> None:
+    """Add the probe endpoints, which need no token: ``/healthz`` (the process
+    answers), ``/readyz`` (``ready()`` decides; 503 ``NOT_READY`` with ``not_ready``
+    when it says no or raises) and ``/metrics`` (``registry`` as Prometheus text).
+    The control plane, Frontlas' cluster API and the observability listener
+    (:mod:`frontier.control.observability`) all serve them through this."""
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        try:
+            is_ready = bool(ready())
+        except Exception as exc:
+            logger.exception("readiness check failed")
+            return json_error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
+        if not is_ready:
+            return json_error(503, "NOT_READY", not_ready)
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
@@ -155,24 +189,7 @@ def create_app(
 
     # -- operations ---------------------------------------------------------------
 
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    def readyz() -> Any:
-        try:
-            is_ready = bool(ready())
-        except Exception as exc:
-            log.exception("readiness check failed")
-            return json_error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
-        if not is_ready:
-            return json_error(503, "NOT_READY", "not ready")
-        return {"status": "ready"}
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    install_probes(app, ready, logger=log)
 
     @app.get("/openapi.json")
     def openapi() -> Any:
