@@ -37,7 +37,7 @@ def _ports_of(name: str) -> set[int]:
         assert c.controlplane.enable and c.observability.enable, "the image's default config must serve the probes"
     else:
         c = load_frontlas_config(path, env={})
-        addrs = [c.control_plane.listen.addr, c.frontier_plane.listen.addr]
+        addrs = [c.control_plane.listen.addr, c.frontier_plane.listen.addr, c.observability.addr]
     return {int(a.rsplit(":", 1)[1]) for a in addrs}
 
 
@@ -137,8 +137,9 @@ def test_frontier_entrypoint_serves_probes_and_drains_on_sigterm(installed: Inst
 
 def test_frontlas_entrypoint_serves_probes_with_redis(installed: Installed, tmp_path):
     conf = _image_config(tmp_path, "frontlas")
-    api, plane = free_port(), free_port()
+    api, plane, probes = free_port(), free_port(), free_port()
     env = {"FRONTLAS__CONTROL_PLANE__LISTEN__ADDR": f"127.0.0.1:{api}",
+           "FRONTLAS__OBSERVABILITY__ADDR": f"127.0.0.1:{probes}",
            "FRONTLAS__FRONTIER_PLANE__LISTEN__ADDR": f"127.0.0.1:{plane}",
            "FRONTLAS__REDIS__STANDALONE__ADDR": "127.0.0.1:6379",   # "redis:6379" in compose / Kubernetes
            "FRONTLAS__REDIS__KEY_PREFIX": f"'deploytest-{uuid.uuid4().hex[:8]}:'"}  # YAML: quoted
@@ -147,6 +148,7 @@ def test_frontlas_entrypoint_serves_probes_with_redis(installed: Installed, tmp_
         assert proc.wait_http(f"http://127.0.0.1:{api}/healthz") == {"status": "ok"}
         assert proc.wait_http(f"http://127.0.0.1:{api}/readyz") == {"status": "ready"}
         assert proc.wait_http(f"http://127.0.0.1:{api}/cluster/v1/frontiers")["frontiers"] == []
+        assert proc.wait_http(f"http://127.0.0.1:{probes}/readyz") == {"status": "ready"}
     finally:
         code = proc.stop()
     assert code == 0, proc.log()
