@@ -708,6 +708,9 @@ class Limits:
     hook_timeout: float = _opt(5.0, above=0)
     #: seconds a call may take when the caller sent no deadline
     default_call_timeout: float = _opt(30.0, above=0)
+    #: seconds a client kicked by an operator is told to wait before it reconnects
+    #: (Go's clients come back after about 3 s); a kick with ``reconnect=false`` says never
+    kick_reconnect_delay: float = _opt(3.0, min=0)
     #: seconds a graceful stop waits for in-flight work after telling clients to go away
     #: (the environment variable ``FRONTIER_DRAIN_SECONDS`` overrides it)
     drain_timeout: float = _opt(10.0, min=0)

@@ -26,7 +26,7 @@ from frontier.control.query import (
     make_service_names_query,
     make_service_query,
 )
-from frontier.control.service import ControlService, edge_json, http_status, service_json
+from frontier.control.service import ControlService, ban_json, edge_json, http_status, service_json
 from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,11 @@ def _id(name: str, raw: str) -> int:
     if not 0 <= value <= UINT64_MAX:
         raise InvalidArgument(f"{name}: {value} is out of range [0, {UINT64_MAX}]")
     return value
+
+
+def _kick_args() -> dict[str, bool]:
+    reconnect = _args(P.KICK).get("reconnect")
+    return {"reconnect": True if reconnect is None else bool(reconnect)}
 
 
 def _no_args() -> None:
@@ -153,8 +158,7 @@ def create_app(
 
     @app.delete("/v1/edges/<edge_id>")
     def kick_edge(edge_id: str) -> Any:
-        _no_args()
-        service.kick_edge(_id("edge_id", edge_id))
+        service.kick_edge(_id("edge_id", edge_id), **_kick_args())
         return {}
 
     # -- services -----------------------------------------------------------------
@@ -183,9 +187,28 @@ def create_app(
 
     @app.delete("/v1/services/<service_id>")
     def kick_service(service_id: str) -> Any:
-        _no_args()
-        service.kick_service(_id("service_id", service_id))
+        service.kick_service(_id("service_id", service_id), **_kick_args())
         return {}
+
+    # -- bans ---------------------------------------------------------------------
+
+    @app.get("/v1/bans")
+    def list_bans() -> Any:
+        _no_args()
+        bans = service.list_bans()
+        return {"bans": [ban_json(b) for b in bans], "count": len(bans)}
+
+    @app.put("/v1/bans/<edge_id>")
+    def ban_edge(edge_id: str) -> Any:
+        args = _args(P.BAN_EDGE)
+        if args.get("duration") is None:
+            raise InvalidArgument("duration: required (seconds)")
+        return ban_json(service.ban_edge(_id("edge_id", edge_id), float(args["duration"]), str(args.get("reason") or "")))
+
+    @app.delete("/v1/bans/<edge_id>")
+    def lift_ban(edge_id: str) -> Any:
+        _no_args()
+        return {"lifted": service.lift_ban(_id("edge_id", edge_id))}
 
     # -- operations ---------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import msgpack
 from gevent.event import AsyncResult
 
 from frontier import metrics
+from frontier.sessions.bans import Ban, EdgeBans
 from frontier.sessions.info import EdgeInfo, ServiceInfo, SessionObserver
 from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
 from frontier.sessions.session import Session
@@ -66,6 +67,8 @@ class Exchange:
         metrics.EDGES.set_function(lambda: len(self.edges))
         metrics.SERVICES.set_function(lambda: len(self.services))
         self.alloc_edge_ids = alloc_edge_ids
+        #: edge ids an operator banned, refused at admission
+        self.bans = EdgeBans()
         self.draining = False
         self._pick = picker(hashby)
         self._sinks_by_topic: dict[str, list[Any]] = {}
@@ -108,7 +111,7 @@ class Exchange:
                 self._admit_service(session, hello)
         except FrontierError as exc:
             metrics.CONNECTIONS_REFUSED.labels(role=session.role, reason=code_name(exc.code)).inc()
-            session.close(exc.code, exc.message)
+            session.close(exc.code, exc.message, retry_after=exc.retry_after)
 
     def _welcome(self, session: Session) -> Welcome:
         lim = self.limits
@@ -133,6 +136,7 @@ class Exchange:
         session.meta = hello.meta
         session.rpcs = tuple(sorted(set(hello.rpcs)))
         edge_id = session.id = bound if bound is not None else self._assign_edge_id(session, hello)
+        self.bans.check(edge_id)
         # visible at once, so a service reacting to edge_online can already call it;
         # what is sent to it is held until the Welcome goes out
         session.held = []
@@ -519,21 +523,38 @@ class Exchange:
 
     # -- operator actions ------------------------------------------------------------------------------
 
-    def kick_edge(self, edge_id: int) -> bool:
-        """Force an edge offline through the normal offline path."""
-        session = self.edges.get(edge_id)
+    def kick_edge(self, edge_id: int, reconnect: bool = True) -> bool:
+        """Force an edge offline through the normal offline path, telling it to come
+        back after ``limits.kick_reconnect_delay`` (``reconnect``) or not at all."""
+        return self._kick(self.edges.get(edge_id), reconnect)
+
+    def kick_service(self, service_id: int, reconnect: bool = True) -> bool:
+        """Force a service connection offline, as :meth:`kick_edge`."""
+        return self._kick(self.services.get(service_id), reconnect)
+
+    def _kick(self, session: Session | None, reconnect: bool) -> bool:
         if session is None:
             return False
-        session.close(ErrorCode.KICKED, "kicked by an operator")
+        delay = self.limits.kick_reconnect_delay if reconnect else None
+        session.close(ErrorCode.KICKED, "kicked by an operator", retry_after=delay)
         return True
 
-    def kick_service(self, service_id: int) -> bool:
-        """Force a service connection offline through the normal offline path."""
-        session = self.services.get(service_id)
-        if session is None:
-            return False
-        session.close(ErrorCode.KICKED, "kicked by an operator")
-        return True
+    def lift_ban(self, edge_id: int) -> bool:
+        """End an edge's ban; False if it had none."""
+        return self.bans.lift(edge_id)
+
+    def list_bans(self) -> list[Ban]:
+        """The bans in force, soonest to end first."""
+        return self.bans.active()
+
+    def ban_edge(self, edge_id: int, seconds: float, reason: str = "") -> Ban:
+        """Ban ``edge_id`` for ``seconds`` (see :class:`EdgeBans`); close it if online."""
+        ban = self.bans.add(edge_id, seconds, reason)
+        session = self.edges.get(edge_id)
+        if session is not None:
+            session.close(ErrorCode.BANNED, f"banned by an operator for {seconds:.0f}s" + (f": {reason}" if reason else ""),
+                          retry_after=seconds)
+        return ban
 
     def sessions(self) -> list[Session]:
         """Every admitted session (edges and services)."""
