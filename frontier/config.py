@@ -624,6 +624,10 @@ class Exchange:
     #: which service gets an edge's traffic when several can: ``edgeid`` (the same edge
     #: always lands on the same service), ``srcip`` or ``random``
     hashby: str = _opt("edgeid", choices=("edgeid", "srcip", "random"), aliases={"": "edgeid"})
+    #: who hears an edge's ``get_edge_id``/``edge_online``/``edge_offline`` hooks (ours):
+    #: ``one`` service picked by ``hashby`` (as Go; another one if the picked one is
+    #: gone) or ``all`` that registered the hook (any refusal refuses the edge)
+    edge_hooks: str = _opt("one", choices=("one", "all"), aliases={"": "one"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -704,8 +708,9 @@ class Limits:
     max_streams: int = _opt(1024, above=0)
     #: calls and publishes in flight per connection before the gateway answers BufferFull
     max_inflight: int = _opt(1024, above=0)
-    #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline)
-    hook_timeout: float = _opt(5.0, above=0)
+    #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline);
+    #: Go's limit
+    hook_timeout: float = _opt(30.0, above=0)
     #: seconds a call may take when the caller sent no deadline
     default_call_timeout: float = _opt(30.0, above=0)
     #: seconds a client kicked by an operator is told to wait before it reconnects

@@ -80,6 +80,7 @@ class Gateway:
         self.exchange = Exchange(
             limits=config.limits,
             hashby=config.exchange.hashby,
+            edge_hooks=config.exchange.edge_hooks,
             alloc_edge_ids=config.edgebound.edgeid_alloc_when_no_idservice_on,
             sinks=self.sinks,
             observers=observers,

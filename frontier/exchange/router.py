@@ -31,6 +31,7 @@ from frontier.wire.events import (
 )
 from frontier.wire.state import StreamState
 
+from . import hooks
 from .hashby import picker
 from .pending import Pending
 
@@ -55,7 +56,7 @@ class Exchange:
     def __init__(
         self, *, limits: Any, hashby: str = "edgeid", alloc_edge_ids: bool = True,
         sinks: Sequence[Any] = (), observers: Sequence[SessionObserver] = (),
-        authenticators: Mapping[str, Any] | None = None,
+        authenticators: Mapping[str, Any] | None = None, edge_hooks: str = hooks.ONE,
     ) -> None:
         self.limits = limits
         #: role -> object whose ``authenticate(hello)`` checks credentials first
@@ -71,6 +72,8 @@ class Exchange:
         self.bans = EdgeBans()
         self.draining = False
         self._pick = picker(hashby)
+        #: ``one`` (Go's: one service per hook, picked by hashby) or ``all`` (every one)
+        self.edge_hooks = edge_hooks
         self._sinks_by_topic: dict[str, list[Any]] = {}
         for sink in sinks:
             for topic in sink.topics:
@@ -159,11 +162,11 @@ class Exchange:
         self._notify("edge_online", edge_info(session))
 
     def _assign_edge_id(self, session: Session, hello: Hello) -> int:
-        id_services = self.services.by_hook.get(HOOK_GET_EDGE_ID)
-        if id_services:
-            target = self._pick(id_services, 0, session.ip)
+        if self.services.by_hook.get(HOOK_GET_EDGE_ID):
             payload = msgpack.packb({"meta": session.meta, "addr": session.addr})
-            answer = self._hook_call(target, "$" + HOOK_GET_EDGE_ID, payload).get()
+            target, answer = self._hook_one(HOOK_GET_EDGE_ID, payload, 0, session.ip)
+            if target is None:
+                raise Refused(f"get_edge_id: {answer.message}")
             if answer.code != OK:
                 raise Refused(f"get_edge_id of service {target.name or target.id} failed: {answer.message or code_name(answer.code)}")
             try:
@@ -187,11 +190,21 @@ class Exchange:
         if not targets:
             return
         payload = msgpack.packb({"edge_id": session.id, "meta": session.meta, "addr": session.addr})
+        if self.edge_hooks == hooks.ONE:
+            target, answer = self._hook_one(HOOK_EDGE_ONLINE, payload, session.id, session.ip)
+            if target is not None and answer.code != OK:
+                raise Refused(f"edge_online of service {target.name or target.id} refused edge {session.id}: {answer.message or code_name(answer.code)}")
+            return  # none left online: nobody to refuse the edge
         waiters = [(t, self._hook_call(t, "$" + HOOK_EDGE_ONLINE, payload)) for t in targets]
         for target, waiter in waiters:
             answer = waiter.get()
             if answer.code != OK:
                 raise Refused(f"edge_online of service {target.name or target.id} refused edge {session.id}: {answer.message or code_name(answer.code)}")
+
+    def _hook_one(self, hook: str, payload: bytes, edge_id: int, ip: str) -> tuple[Session | None, Response]:
+        """Ask one service registered for ``hook`` (see :func:`hooks.call_one`)."""
+        return hooks.call_one(lambda: list(self.services.by_hook.get(hook)), self._pick, self._hook_call,
+                              "$" + hook, payload, edge_id, ip)
 
     def _hook_call(self, target: Session, method: str, payload: bytes) -> AsyncResult:
         """Send a hook request; the result (a ``Response``) always arrives by the hook
@@ -487,7 +500,7 @@ class Exchange:
             if self.edges.remove(session.id, session) and session.online:
                 info = edge_info(session)
                 self._notify("edge_offline", info)
-                self._run_offline_hooks(info)
+                self._run_offline_hooks(info, session.ip)
         elif session.online:
             self.services.remove(session.id, session, name=session.name, rpcs=session.rpcs, topics=session.topics, hooks=session.hooks)
             self._notify("service_offline", service_info(session))
@@ -507,10 +520,14 @@ class Exchange:
             peer.streams.pop(peer_sid, None)
             peer.send(StreamReset(peer_sid, ErrorCode.STREAM_RESET, why))
 
-    def _run_offline_hooks(self, info: EdgeInfo) -> None:
+    def _run_offline_hooks(self, info: EdgeInfo, ip: str) -> None:
         targets = self.services.by_hook.get(HOOK_EDGE_OFFLINE)
         if targets:
             payload = msgpack.packb({"edge_id": info.edge_id, "meta": info.meta, "addr": info.addr})
+            if self.edge_hooks == hooks.ONE:
+                hooks.notify_one(lambda: list(self.services.by_hook.get(HOOK_EDGE_OFFLINE)), self._pick,
+                                 self._hook_call, "$" + HOOK_EDGE_OFFLINE, payload, info.edge_id, ip)
+                return
             for target in list(targets):
                 self._send_to(None, 0, target, "$" + HOOK_EDGE_OFFLINE, payload, self.limits.hook_timeout, None, 0, "hook", False)
 
