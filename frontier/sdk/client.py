@@ -607,6 +607,17 @@ class Client(Registrations):
 
     # -- streams -------------------------------------------------------------------------------------------
 
+    def streams(self) -> list[Stream]:
+        """This client's open streams (opened by it and accepted, or accepted by it),
+        oldest first: Go's ``ListStreams``. A stream leaves the list once both ends
+        ended it, or it was reset or closed."""
+        self._check_pid()
+        link = self._link
+        if link is None:
+            return []
+        return [stream for stream in list(link.streams.values())  # dicts keep the order they opened in
+                if stream._opening is None and not stream._closed and stream._error is None]
+
     def _open_stream(self, timeout: float | None, *, service: str = "", edge_id: int | None = None) -> Stream:
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
