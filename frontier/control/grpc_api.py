@@ -39,7 +39,7 @@ _INT32_MAX = 2**31 - 1
 
 def _reconnect(request: Any) -> bool:
     """A kick's ``reconnect``: true unless explicitly false (unset: Go's behaviour)."""
-    return request.reconnect if request.HasField("reconnect") else True
+    return _opt(request, "reconnect") is not False
 
 
 def _opt(msg: Any, field: str) -> Any:

@@ -101,6 +101,11 @@ def test_the_validators_catch_mistakes():
         validate(deployment, VERSIONS[0])
     with pytest.raises(helm_python.HelmError, match="tls.edgebound.secret"):
         render({"frontier": {"tls": {"edgebound": {"enabled": True}}}})
+    # values.schema.json: a misspelled or mistyped value stops the render, naming it
+    with pytest.raises(helm_python.HelmError, match="replica"):
+        render({"frontier": {"replica": 3}})
+    with pytest.raises(helm_python.HelmError, match="edgebound"):
+        render({"frontier": {"service": {"edgebound": {"type": "Ingress"}}}})
 
 
 def _objects_fit_each_other(docs: list[dict[str, Any]]) -> None:
