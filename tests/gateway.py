@@ -154,7 +154,10 @@ class GatewayProcess(ServerProcess):
         return f"127.0.0.1:{self.observability_port}"
 
     def ports(self) -> tuple[int, ...]:
-        return (self.service_port, self.edge_port, *([self.control_port] if self.control_port else []))
+        observability = self.config.get("observability", {})
+        listens = observability.get("enable", True) and observability.get("addr") == self.observability_addr
+        return (self.service_port, self.edge_port, *([self.control_port] if self.control_port else []),
+                *([self.observability_port] if listens else []))
 
     def __enter__(self) -> "GatewayProcess":
         return self.start()

@@ -9,8 +9,9 @@ anything else is a JSON 404. Runs in a gevent-patched process.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
+import gevent
 from flask import Flask
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
@@ -20,6 +21,17 @@ from frontier.config import parse_addr
 from frontier.control.rest import install_json_errors, install_probes
 
 log = logging.getLogger(__name__)
+
+
+class _DeadlineWSGIServer(WSGIServer):
+    """gevent's WSGI server where each connection lives at most ``deadline`` seconds,
+    so idle or trickling clients cannot hold the slots probes need."""
+
+    deadline = 10.0
+
+    def handle(self, sock: Any, address: tuple) -> None:  # type: ignore[override]
+        with gevent.Timeout(self.deadline, False):
+            super().handle(sock, address)
 
 
 class ObservabilityServer:
@@ -32,8 +44,10 @@ class ObservabilityServer:
 
     #: seconds :meth:`stop` lets open requests finish
     stop_timeout = 1.0
-    #: requests served at once (a scraper and two probes need three)
-    max_requests = 64
+    #: connections served at once (a scraper and two probes need three)
+    max_requests = 256
+    #: seconds one connection may stay open (keep-alive included)
+    connection_deadline = 10.0
 
     def __init__(self, addr: str, *, ready: Callable[[], bool], registry: CollectorRegistry = REGISTRY,
                  not_ready: str = "not ready", path: str = "observability") -> None:
@@ -55,8 +69,9 @@ class ObservabilityServer:
 
     def start(self) -> bool:
         """Bind and serve in background greenlets; False (logged) if the port cannot be bound."""
-        server = WSGIServer(self._listen, self._app, spawn=Pool(self.max_requests),
-                            log=None, error_log=logging.getLogger("frontier.observability.http"))
+        server = _DeadlineWSGIServer(self._listen, self._app, spawn=Pool(self.max_requests),
+                                     log=None, error_log=logging.getLogger("frontier.observability.http"))
+        server.deadline = self.connection_deadline
         try:
             server.start()
         except OSError as exc:

@@ -76,6 +76,8 @@ log = logging.getLogger("frontier.sdk")
 Handler = Callable[[IncomingRequest], Any]
 
 _CLOSED = object()  # put in a queue to wake its readers when the client closes
+#: the longest a gateway's "come back after" is honoured (a ban lasts a year at most)
+MAX_RETRY_AFTER = 366 * 86400.0
 
 
 def take(q: queue.Queue, timeout: float | None, closed_error: Callable[[], FrontierError]) -> Any:
@@ -274,7 +276,7 @@ class Client(Registrations):
     def _stay_away(self, error: FrontierError) -> None:
         """Under ``_cond``: no connection attempt before ``error.retry_after`` seconds."""
         self._away = error
-        self._away_until = time.monotonic() + (error.retry_after or 0.0)
+        self._away_until = time.monotonic() + min(error.retry_after or 0.0, MAX_RETRY_AFTER)
         log.info("frontier %s: the gateway said to come back in %.1fs (%s)", self.role, error.retry_after, error)
 
     def _should_reconnect(self) -> bool:
@@ -300,9 +302,9 @@ class Client(Registrations):
                     if self._closed or self._fatal is not None:
                         return
                     wait = self._away_until - time.monotonic()
-                if wait > 0:  # as the gateway told (a kick's delay, a ban's end)
-                    time.sleep(wait + random.uniform(0, min(0.25, wait / 10)))
-                    continue
+                    if wait > 0:  # as the gateway told (a kick's delay, a ban's end); close() wakes it
+                        self._cond.wait(wait + random.uniform(0, min(0.25, wait / 10)))
+                        continue
                 self._addr_index = (self._addr_index + (1 if failures else 0)) % len(self._addrs)
                 addr = self._addrs[self._addr_index]
                 try:
