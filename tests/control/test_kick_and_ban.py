@@ -185,3 +185,21 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
         assert chunk, "the gateway closed early"
         data += chunk
     return data
+
+
+def test_closing_a_client_that_waits_out_a_ban_ends_its_wait(gw, stub):
+    edge = Edge(gw.edge_addr, timeout=5.0)
+    edge_id = edge.edge_id
+    try:
+        stub.BanEdge(pb.BanEdgeRequest(edge_id=edge_id, duration=600))
+        wait_until(lambda: not edge.connected, 5, what="the ban lands")
+        waiting = wait_until(lambda: [t for t in threading.enumerate()
+                                      if t.name == "frontier-edge-reconnect" and t.is_alive()], 5,
+                             what="the SDK waiting the ban out in its reconnect thread")
+        edge.close()
+        for thread in waiting:
+            thread.join(2)
+            assert not thread.is_alive()
+    finally:
+        stub.LiftBan(pb.LiftBanRequest(edge_id=edge_id))
+        edge.close()
