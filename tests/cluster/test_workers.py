@@ -103,6 +103,7 @@ def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None
     config = {
         "servicebound": {"listen": {"addr": "127.0.0.1:0"}},
         "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "observability": {"addr": "127.0.0.1:0"},  # never the shared default 9091 (and up)
         "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
         "daemon": {"frontier_id": "crashy"},
     }
