@@ -18,20 +18,19 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import struct
 import time
 from functools import partial
 from typing import Any, Callable
 
 import gevent
 from gevent.event import Event
-from gevent.server import StreamServer
 
 from frontier import metrics
 from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
-from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard
+from frontier.listeners import GuardedStreamServer, close_now
+from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard, ConnectionRate
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
 from frontier.tls import ServerTLS, build_server_context
 from frontier.wire.errors import ErrorCode
@@ -40,7 +39,6 @@ log = logging.getLogger("frontier.server")
 
 #: refusal reason (metric label) of a failed or late TLS handshake
 TLS_HANDSHAKE = "tls_handshake"
-_LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: a refused socket ends with RST, no TIME_WAIT
 
 
 def server_ssl_context(tls: TLS) -> ssl.SSLContext | None:
@@ -99,7 +97,7 @@ class Gateway:
         self.control_plane: Any = None
         #: Go's /healthz, /readyz, /metrics listener (``observability``), when on and bound
         self.observability: Any = None
-        self._servers: dict[str, StreamServer] = {}
+        self._servers: dict[str, GuardedStreamServer] = {}
         self._reaper: gevent.Greenlet | None = None
         self._stopping = False
         self._stopped = Event()
@@ -127,8 +125,9 @@ class Gateway:
             listen = section.listen
             bound = self._listeners.get(role)
             # TLS is not StreamServer's: the handshake must run under the handshake deadline
-            server = StreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
-                                  backlog=1024 if bound is None else None)
+            server = GuardedStreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
+                                         backlog=1024 if bound is None else None)
+            server.port_name = f"{role} listener"
             server.start()
             self._servers[role] = server
             tls = self.tls.get(role)
@@ -141,7 +140,7 @@ class Gateway:
             cp_tls = ServerTLS(cp.listen.tls, "controlplane", alpn=("h2", "http/1.1")) if cp.listen.tls.enable else None
             self.control_plane = ControlPlane(
                 listen=cp.listen.addr, store=self.store, kicker=self.exchange,
-                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls,
+                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls, limits=self.config.limits,
             )
             self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])
@@ -249,11 +248,7 @@ class Gateway:
         refused = self.guard.admit(role, ip)
         if refused is not None:
             self._refused[refused][role].inc()
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
-            except OSError:
-                pass
-            sock.close()
+            close_now(sock)
             return
         limits = self.config.limits
         deadline = time.monotonic() + limits.handshake_timeout
@@ -266,7 +261,8 @@ class Gateway:
                 if conn is None:
                     return
             session = Session(conn, addr, role, max_frame_size=min(limits.max_handshake_size, limits.max_frame_size),
-                              max_out_bytes=limits.max_outgoing_bytes)
+                              max_out_bytes=limits.max_outgoing_bytes,
+                              rate=ConnectionRate.for_role(limits, role, time.monotonic()))
             session.run(self.exchange, max(deadline - time.monotonic(), 0.001))
         except OSError:
             pass  # the peer vanished before its session began

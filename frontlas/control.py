@@ -9,7 +9,7 @@ standard ``grpc.health.v1.Health`` and reflection.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 from prometheus_client import CollectorRegistry
@@ -39,8 +39,8 @@ class ClusterControlPlane(OnePortServer):
     health_class = _ReadinessHealth
 
     def __init__(self, *, listen: str, api: ClusterAPI, ready: Callable[[], bool],
-                 registry: CollectorRegistry) -> None:
-        super().__init__(listen=listen, ready=ready)
+                 registry: CollectorRegistry, limits: Any = None) -> None:
+        super().__init__(listen=listen, ready=ready, limits=limits)
         self._api = api
         self._registry = registry
 

@@ -41,7 +41,7 @@ class Frontlas:
         self.api = ClusterAPI(self.store)
         self.plane = FrontierPlane(self.store, config)
         self.control = ClusterControlPlane(listen=config.control_plane.listen.addr, api=self.api, ready=self.ready,
-                                           registry=self.registry)
+                                           registry=self.registry, limits=config.limits)
         #: Go's /healthz, /readyz, /metrics listener (``observability``, 9092), when on
         self.observability: ObservabilityServer | None = None
         if config.observability.enable:

@@ -6,7 +6,8 @@ They are the same classes the gateway uses (one hierarchy, in
 
 from frontier.wire.errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    Banned, GoingAway, InvalidArgument, Kicked, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
+    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotOnline, PayloadTooLarge, ProtocolError, Refused,
+    RateLimited, RemoteError, RpcNotOnline,
     ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized, error_from_code,
 )
 
@@ -14,5 +15,5 @@ __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
-    "ProtocolError", "error_from_code",
+    "ProtocolError", "PayloadTooLarge", "RateLimited", "LimitExceeded", "error_from_code",
 ]

@@ -40,7 +40,10 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 19
     BROKER_UNAVAILABLE = 20
     STREAM_RESET = 21
-    BANNED = 22
+    PAYLOAD_TOO_LARGE = 22
+    RATE_LIMITED = 23
+    LIMIT_EXCEEDED = 24
+    BANNED = 25
 
 
 class FrontierError(Exception):
@@ -113,6 +116,12 @@ class BufferFull(FrontierError):
     code = ErrorCode.BUFFER_FULL
 
 
+class LimitExceeded(BufferFull):
+    """A per-connection cap was reached (registrations, name length); the text names it."""
+
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
 class Cancelled(FrontierError):
     """The caller cancelled the operation."""
 
@@ -144,6 +153,13 @@ class DuplicateEdge(Kicked):
     """A newer connection claimed this edge id; this one was closed."""
 
     code = ErrorCode.DUPLICATE_EDGE
+
+
+class RateLimited(ConnectionClosed):
+    """The connection sent frames or bytes faster than the gateway's per-connection
+    rate for longer than the grace period, and was closed."""
+
+    code = ErrorCode.RATE_LIMITED
 
 
 class StreamReset(ConnectionClosed):
@@ -190,6 +206,13 @@ class InvalidArgument(FrontierError):
     """A request was malformed (reserved name, bad value)."""
 
     code = ErrorCode.INVALID_ARGUMENT
+
+
+class PayloadTooLarge(InvalidArgument):
+    """The payload does not fit a frame once the gateway relays it (its body must
+    leave ``RELAY_RESERVE`` bytes of ``max_frame_size`` free); nothing was delivered."""
+
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class ConfigError(FrontierError):
@@ -250,6 +273,9 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.KICKED: Kicked,
     ErrorCode.DUPLICATE_EDGE: DuplicateEdge,
     ErrorCode.STREAM_RESET: StreamReset,
+    ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
+    ErrorCode.RATE_LIMITED: RateLimited,
+    ErrorCode.LIMIT_EXCEEDED: LimitExceeded,
     ErrorCode.REMOTE_ERROR: RemoteError,
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,
