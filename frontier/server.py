@@ -147,7 +147,8 @@ class Gateway:
         if self.config.observability.enable:
             from frontier.control.observability import ObservabilityServer
 
-            self.observability = ObservabilityServer(self.config.observability.addr, ready=self.ready)
+            self.observability = ObservabilityServer(self.config.observability.addr, ready=self.ready,
+                                                     limits=self.config.limits)
             self.observability.start()
         self._reaper = gevent.spawn(self._reap_silent)
         if self.reporter is not None:

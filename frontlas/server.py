@@ -46,7 +46,7 @@ class Frontlas:
         self.observability: ObservabilityServer | None = None
         if config.observability.enable:
             self.observability = ObservabilityServer(config.observability.addr, ready=self.ready,
-                                                     registry=self.registry, not_ready=NOT_READY)
+                                                     registry=self.registry, not_ready=NOT_READY, limits=config.limits)
         self._stopped = Event()
         self._stopping = False
 

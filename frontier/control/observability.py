@@ -3,7 +3,10 @@ of their own (``observability.addr``: ``0.0.0.0:9091`` for a frontier, ``9092`` 
 Frontlas), whether or not the control plane is on.
 
 The answers are the control plane's (:func:`frontier.control.rest.install_probes`);
-anything else is a JSON 404. Runs in a gevent-patched process.
+anything else is a JSON 404. The port is hardened like the control plane's: request
+heads and idle connections have deadlines (``limits.http_header_timeout``,
+``limits.http_idle_timeout``), connections are capped (``limits.max_http_connections``)
+and accepting survives descriptor exhaustion. Runs in a gevent-patched process.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional
 
-import gevent
 from flask import Flask
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
@@ -19,19 +21,20 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from frontier.config import parse_addr
 from frontier.control.rest import install_json_errors, install_probes
+from frontier.control.server import DeadlineWSGIHandler
+from frontier.listeners import GuardedAccept
 
 log = logging.getLogger(__name__)
 
 
-class _DeadlineWSGIServer(WSGIServer):
-    """gevent's WSGI server where each connection lives at most ``deadline`` seconds,
-    so idle or trickling clients cannot hold the slots probes need."""
+class _ProbeWSGIServer(GuardedAccept, WSGIServer):
+    """gevent's WSGI server with the control plane's head and idle deadlines and the
+    guarded, capped accept loop."""
 
-    deadline = 10.0
-
-    def handle(self, sock: Any, address: tuple) -> None:  # type: ignore[override]
-        with gevent.Timeout(self.deadline, False):
-            super().handle(sock, address)
+    handler_class = DeadlineWSGIHandler
+    header_timeout = 10.0
+    idle_timeout = 60.0
+    port_name = "observability"
 
 
 class ObservabilityServer:
@@ -44,20 +47,19 @@ class ObservabilityServer:
 
     #: seconds :meth:`stop` lets open requests finish
     stop_timeout = 1.0
-    #: connections served at once (a scraper and two probes need three)
-    max_requests = 256
-    #: seconds one connection may stay open (keep-alive included)
-    connection_deadline = 10.0
 
     def __init__(self, addr: str, *, ready: Callable[[], bool], registry: CollectorRegistry = REGISTRY,
-                 not_ready: str = "not ready", path: str = "observability") -> None:
+                 not_ready: str = "not ready", limits: Any = None, path: str = "observability") -> None:
+        """``limits``: a config ``limits`` section with ``http_header_timeout``,
+        ``http_idle_timeout`` and ``max_http_connections`` (None: the defaults)."""
         host, port = parse_addr(addr, f"{path}.addr")
         self._listen = (host or "0.0.0.0", port)
+        self._limits = limits
         app = Flask("frontier.observability")
         install_json_errors(app, lambda err: 500, log, "observability")
         install_probes(app, ready, registry=registry, not_ready=not_ready, logger=log)
         self._app = app
-        self._http: Optional[WSGIServer] = None
+        self._http: Optional[_ProbeWSGIServer] = None
 
     @property
     def address(self) -> Optional[tuple[str, int]]:
@@ -69,9 +71,12 @@ class ObservabilityServer:
 
     def start(self) -> bool:
         """Bind and serve in background greenlets; False (logged) if the port cannot be bound."""
-        server = _DeadlineWSGIServer(self._listen, self._app, spawn=Pool(self.max_requests),
-                                     log=None, error_log=logging.getLogger("frontier.observability.http"))
-        server.deadline = self.connection_deadline
+        server = _ProbeWSGIServer(self._listen, self._app, spawn=Pool(),
+                                  log=None, error_log=logging.getLogger("frontier.observability.http"))
+        if self._limits is not None:
+            server.header_timeout = self._limits.http_header_timeout
+            server.idle_timeout = self._limits.http_idle_timeout
+            server.max_open = self._limits.max_http_connections
         try:
             server.start()
         except OSError as exc:
