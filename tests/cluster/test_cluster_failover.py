@@ -187,6 +187,24 @@ def test_cluster_service_follows_frontiers_joining(cluster: Cluster) -> None:
     assert svc.call(edge.edge_id, "ping", b"") == b"from j2"
 
 
+def test_cluster_service_keeps_a_frontier_cut_off_from_frontlas(cluster: Cluster) -> None:
+    """A frontier that cannot report (its Frontlas is gone) leaves the list, but it still
+    holds edges: a service connected to it keeps it and keeps reaching them."""
+    listing, reporting = cluster.frontlas(), cluster.frontlas()  # one Redis prefix, two instances
+    cluster.frontier("cut", frontlas=[reporting])
+    cluster.wait_registered("cut", fl=listing)
+    svc = cluster.client(ClusterService, listing.rest_addr, name="s", refresh_interval=0.3)
+    svc.register("echo", lambda req: req.data)
+    edge = cluster.client(Edge, cluster.frontiers["cut"].edge_addr)
+    edge.register("ping", lambda req: b"pong")
+    reporting.stop(signal.SIGKILL)
+    wait_until(lambda: "cut" not in listing.frontiers(), TTL + 5, what="the frontier leaves the list")
+    time.sleep(5 * svc.refresh_interval)  # several refreshes without it
+    assert svc.frontiers == ["cut"]
+    assert svc.call(edge.edge_id, "ping", b"") == b"pong"
+    assert edge.call("echo", b"up") == b"up"
+
+
 def test_concurrent_calls_during_failover_never_hang(cluster: Cluster) -> None:
     fl = cluster.frontlas()
     start_all([cluster.frontier("c1", start=False), cluster.frontier("c2", start=False)])
