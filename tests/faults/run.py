@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     swept = netns.sweep_stale()
     if swept:
         print(f"removed namespaces of dead runs: {', '.join(swept)}")
-    chosen = [s for s in scenarios.SCENARIOS if not args.only or any(o.lower() in s.name.lower() for o in args.only)]
+    chosen = [s for s in scenarios.SCENARIOS if not (args.short and s.full_only)
+              and (not args.only or any(o.lower() in s.name.lower() for o in args.only))]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="frontier-faults-"))
     print(f"{len(chosen)} scenarios ({'short' if args.short else 'full'} windows); logs and histories in {workdir}", flush=True)
     started = time.monotonic()
