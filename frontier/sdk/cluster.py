@@ -256,10 +256,13 @@ class ClusterService(ServiceHooks):
         doc = _get(self.frontlas_url, "/cluster/v1/frontiers", {}, timeout) or {}
         return [_frontier(f) for f in doc.get("frontiers") or () if f and f.get("frontier_id") and f.get("advertised_sb_addr")]
 
-    def _join(self, info: FrontierInfo) -> None:
+    def _join(self, info: FrontierInfo, within: float | None = None) -> None:
+        """Connect to a frontier new to this service, in at most ``within`` seconds
+        (default: ``connect_timeout``, and never more than the service's timeout)."""
         sent_rpcs, sent_hooks = set(self._handlers), set(self._hooks)  # at most what the handshake carries
+        limit = min(self.timeout, self.connect_timeout, self.connect_timeout if within is None else max(0.1, within))
         try:
-            member = _MemberService(self, info.advertised_sb_addr, timeout=min(self.timeout, self.connect_timeout), **self._options)
+            member = _MemberService(self, info.advertised_sb_addr, timeout=limit, **self._options)
         except FrontierError as exc:
             log.info("cannot connect to frontier %s at %s yet: %s", info.frontier_id, info.advertised_sb_addr, exc)
             return
@@ -309,7 +312,7 @@ class ClusterService(ServiceHooks):
             return None
         info = _frontier(doc["frontier"])
         if self._member(info.frontier_id) is None and info.advertised_sb_addr:
-            self._join(info)
+            self._join(info, within=deadline - time.monotonic())  # the caller's deadline bounds the connect
         return info.frontier_id
 
     def _route(self, edge_id: int, timeout: float | None, what: str, op: Callable[[Service, float], Any]) -> Any:
