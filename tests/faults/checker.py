@@ -58,16 +58,17 @@ class Result:
     failures: collections.Counter = field(default_factory=collections.Counter)
     longest_recovery: float | None = None
     longest_double_owner: float = 0.0
+    longest_outage: float = 0.0
     violations: list[str] = field(default_factory=list)
 
     def row(self) -> list[str]:
         fails = ", ".join(f"{k} {v}" for k, v in self.failures.most_common()) or "-"
         rec = "-" if self.longest_recovery is None else f"{self.longest_recovery:.1f}s"
-        return [self.scenario, str(self.operations), fails, rec, f"{self.longest_double_owner:.1f}s",
+        return [self.scenario, str(self.operations), fails, f"{self.longest_outage:.1f}s", rec, f"{self.longest_double_owner:.1f}s",
                 str(len(self.violations)) if self.violations else "ok"]
 
 
-HEADER = ["scenario", "ops", "failures by error type", "longest recovery", "double owner", "violations"]
+HEADER = ["scenario", "ops", "failures by error type", "longest outage", "longest recovery", "double owner", "violations"]
 
 
 def table(results: list[Result]) -> str:
@@ -138,14 +139,19 @@ def _check_operations(result: Result, starts: dict[str, Any], ends: dict[str, An
 def _check_recovery(result: Result, starts: dict[str, Any], ends: dict[str, Any], heal: float, end: float) -> None:
     first_ok: dict[tuple[str, int], float] = {}
     pairs: set[tuple[str, int]] = set()
+    successes: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
     for op, begun in starts.items():
         if begun["kind"] != "probe":
             continue
         pair = (op.split("-")[0], begun["edge"])
         pairs.add(pair)
         done = ends.get(op)
-        if done is not None and done["ok"] and begun["ts"] >= heal:
-            first_ok[pair] = min(first_ok.get(pair, done["ts"]), done["ts"])
+        if done is not None and done["ok"]:
+            successes[pair].append(done["ts"])
+            if begun["ts"] >= heal:
+                first_ok[pair] = min(first_ok.get(pair, done["ts"]), done["ts"])
+    # the longest a service could not reach an edge: the widest gap between successful probes
+    result.longest_outage = max((b - a for ts in successes.values() for a, b in zip(sorted(ts), sorted(ts)[1:])), default=0.0)
     worst = 0.0
     for pair in sorted(pairs):
         if pair not in first_ok:

@@ -143,8 +143,13 @@ class FaultCluster:
         self._hist_lock = threading.Lock()
         self._observing = threading.Event()
         self._observer: threading.Thread | None = None
-        for name in ("redis1", "redis2", "sentinel", "frontlas", "f1", "f2", "f3", "ea", "eb", "sa", "sb", "mon"):
-            self.net.add(name, shapeable=name == "f3")
+        try:
+            for name in ("redis1", "redis2", "sentinel", "frontlas", "f1", "f2", "f3", "ea", "eb", "sa", "sb", "mon"):
+                self.net.add(name, shapeable=name == "f3")
+        except BaseException:
+            self._hist.close()
+            self.net.close()
+            raise
         self.mon = Monitor(self.net.nodes["mon"].ns)
 
     def ip(self, name: str) -> str:
