@@ -139,19 +139,18 @@ def _check_operations(result: Result, starts: dict[str, Any], ends: dict[str, An
 def _check_recovery(result: Result, starts: dict[str, Any], ends: dict[str, Any], heal: float, end: float) -> None:
     first_ok: dict[tuple[str, int], float] = {}
     pairs: set[tuple[str, int]] = set()
-    successes: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
+    probes: dict[tuple[str, int], list[tuple[float, float, bool]]] = collections.defaultdict(list)
     for op, begun in starts.items():
         if begun["kind"] != "probe":
             continue
         pair = (op.split("-")[0], begun["edge"])
         pairs.add(pair)
         done = ends.get(op)
-        if done is not None and done["ok"]:
-            successes[pair].append(done["ts"])
-            if begun["ts"] >= heal:
-                first_ok[pair] = min(first_ok.get(pair, done["ts"]), done["ts"])
-    # the longest a service could not reach an edge: the widest gap between successful probes
-    result.longest_outage = max((b - a for ts in successes.values() for a, b in zip(sorted(ts), sorted(ts)[1:])), default=0.0)
+        ok = done is not None and done["ok"]
+        probes[pair].append((begun["ts"], done["ts"] if done is not None else end, ok))
+        if ok and begun["ts"] >= heal:
+            first_ok[pair] = min(first_ok.get(pair, done["ts"]), done["ts"])
+    result.longest_outage = max((_longest_outage(p) for p in probes.values()), default=0.0)
     worst = 0.0
     for pair in sorted(pairs):
         if pair not in first_ok:
@@ -161,6 +160,20 @@ def _check_recovery(result: Result, starts: dict[str, Any], ends: dict[str, Any]
     result.longest_recovery = worst if pairs else None
     if worst > RECOVERY_LIMIT:
         result.violations.append(f"(3) an edge was routable again only {worst:.1f}s after the heal")
+
+
+def _longest_outage(probes: list[tuple[float, float, bool]]) -> float:
+    """The longest a service could not reach an edge, as its probes saw it: from the
+    start of a failed probe to the end of the next successful one (probes: (start,
+    end, ok); one pair is probed once per cycle over all edges, which this includes)."""
+    worst, failed_at = 0.0, None
+    for begun, done, ok in sorted(probes):
+        if not ok and failed_at is None:
+            failed_at = begun
+        elif ok and failed_at is not None:
+            worst = max(worst, done - failed_at)
+            failed_at = None
+    return worst
 
 
 def _check_owners(result: Result, samples: list[dict[str, Any]], owner_window: float) -> None:
