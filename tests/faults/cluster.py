@@ -283,6 +283,27 @@ class FaultCluster:
         for proc in self.loads.values():
             proc.wait(timeout=20)
 
+    def spread_edges(self, owners: dict[str, list[int] | None]) -> bool:
+        """Ask the edge hosts to move edges until every frontier holds its share;
+        False if they already do."""
+        held = {fid: list(edges or ()) for fid, edges in owners.items()}
+        share = len(EDGES["ea"] + EDGES["eb"]) // len(FRONTIERS)
+        moved = False
+        for poor in [f for f in FRONTIERS if len(held[f]) < share]:
+            while len(held[poor]) < share:
+                rich = max(FRONTIERS, key=lambda f: len(held[f]))
+                if len(held[rich]) <= share:
+                    break
+                eid = held[rich].pop()
+                host = next(h for h, ids in EDGES.items() if eid in ids)
+                proc = self.loads[host].proc
+                assert proc is not None and proc.stdin is not None
+                proc.stdin.write(f"place {eid} {self.ip(poor)}:{EB_PORT}\n".encode())
+                proc.stdin.flush()
+                held[poor].append(eid)
+                moved = True
+        return moved
+
     def history_files(self) -> list[Path]:
         return [self.history_path] + [self.workdir / f"load-{n}.jsonl" for n in self.loads]
 

@@ -17,7 +17,9 @@ probes) or an edge host (its ``edges``: ``edge_*`` operations).
 Every operation's ``start`` (with its deadline) and ``end`` (ok, or the error's
 class and whether it is a :class:`FrontierError`) and every receiver's ``effect``
 go to a JSON-lines history, one line written and flushed at a time. On stdin EOF
-the workers stop, in-flight operations finish, and the process exits.
+the workers stop, in-flight operations finish, and the process exits. A line
+``place EDGE_ID HOST:PORT`` on stdin moves one of its edges to that frontier (the
+harness spreads the edges over the frontiers before each scenario).
 """
 
 from __future__ import annotations
@@ -88,13 +90,26 @@ class LoadNode:
             self.svc.register("echo", self._handler(cfg["tag"]))
             self._spawn(self._receive_loop, self.svc, cfg["tag"])
             self._spawn(self._accept_loop, self.svc, cfg["tag"])
-        self.edges: list[ClusterEdge] = []
-        for eid in cfg["edges"]:
+        self.edges: list[ClusterEdge] = [self._start_edge(eid) for eid in cfg["edges"]]
+
+    def _start_edge(self, eid: int, frontier_addr: str | None = None) -> ClusterEdge:
+        """Edge ``eid`` with its handler and receivers; on ``frontier_addr`` if given
+        (a ClusterEdge picks a random frontier: a few tries)."""
+        for _ in range(30):
             edge = self._connect_edge(eid)
-            edge.register("echo", self._handler(f"edge{eid}"))
-            self.edges.append(edge)
-            self._spawn(self._receive_loop, edge, f"edge{eid}")
-            self._spawn(self._accept_loop, edge, f"edge{eid}")
+            if frontier_addr is None or edge.frontier_addr == frontier_addr:
+                break
+            edge.close()
+        edge.register("echo", self._handler(f"edge{eid}"))
+        self._spawn(self._receive_loop, edge, f"edge{eid}")
+        self._spawn(self._accept_loop, edge, f"edge{eid}")
+        return edge
+
+    def place(self, eid: int, frontier_addr: str) -> None:
+        """Move edge ``eid`` to the frontier whose edge address is ``frontier_addr``."""
+        index = next(i for i, e in enumerate(self.edges) if e.edge_id == eid)
+        self.edges[index].close()
+        self.edges[index] = self._start_edge(eid, frontier_addr)
 
     def _connect_edge(self, eid: int) -> ClusterEdge:
         deadline = time.monotonic() + 30
@@ -124,6 +139,8 @@ class LoadNode:
             try:
                 msg = client.receive(timeout=0.5)
             except FrontierError:
+                if client.closed:
+                    return
                 continue
             self.history.write(t="effect", op=_op_of(msg.data), what="publish", by=who)
             msg.done()
@@ -133,6 +150,8 @@ class LoadNode:
             try:
                 stream = client.accept_stream(timeout=0.5)
             except FrontierError:
+                if client.closed:
+                    return
                 continue
             threading.Thread(target=self._serve_stream, args=(stream, who), daemon=True).start()
 
@@ -232,7 +251,10 @@ class LoadNode:
         for t in workers:
             t.start()
         print("ready", flush=True)
-        sys.stdin.read()  # until the harness closes our stdin
+        for line in sys.stdin:  # commands from the harness, until it closes our stdin
+            words = line.split()
+            if words and words[0] == "place":
+                self.place(int(words[1]), words[2])
         self.stop.set()
         for t in workers:
             t.join(OP_TIMEOUT + 5)

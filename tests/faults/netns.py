@@ -173,11 +173,16 @@ class Network:
 
     # -- faults ---------------------------------------------------------------------------------
 
-    def cut(self, name: str, peers: Sequence[str]) -> None:
-        """Drop every packet between ``name`` and ``peers`` (both ways, silently), from ``name``'s side."""
+    def cut(self, name: str, peers: Sequence[str], *, inbound: bool = True, outbound: bool = True) -> None:
+        """Drop packets between ``name`` and ``peers`` silently, from ``name``'s side:
+        what they send it (``inbound``), what it sends them (``outbound``), or both."""
         addrs = ", ".join(self.nodes[p].ip for p in peers)
-        rules = (f"table inet fxcut {{\n chain o {{\n type filter hook output priority 0;\n ip daddr {{ {addrs} }} drop\n }}\n"
-                 f" chain i {{\n type filter hook input priority 0;\n ip saddr {{ {addrs} }} drop\n }}\n}}\n")
+        chains = []
+        if outbound:
+            chains.append(f" chain o {{\n type filter hook output priority 0;\n ip daddr {{ {addrs} }} drop\n }}\n")
+        if inbound:
+            chains.append(f" chain i {{\n type filter hook input priority 0;\n ip saddr {{ {addrs} }} drop\n }}\n")
+        rules = "table inet fxcut {\n" + "".join(chains) + "}\n"
         sh("ip", "netns", "exec", self.nodes[name].ns, "nft", "-f", "-", input=rules)
 
     def heal_cut(self, name: str) -> None:

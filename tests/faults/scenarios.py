@@ -43,8 +43,8 @@ class Scenario:
     full_only: bool = False
 
 
-def _cut(node: str, peers: tuple[str, ...]) -> Callable[[FaultCluster], None]:
-    return lambda c: c.net.cut(node, list(peers))
+def _cut(node: str, peers: tuple[str, ...], **direction: bool) -> Callable[[FaultCluster], None]:
+    return lambda c: c.net.cut(node, list(peers), **direction)
 
 
 def _split(c: FaultCluster) -> None:
@@ -97,20 +97,34 @@ SCENARIOS: list[Scenario] = [
              lambda c: c.net.heal_cut("f3"), 5, 15, frozenset(), full_only=True),
     Scenario("Frontlas cut from Redis", _cut("frontlas", ("redis1", "redis2", "sentinel")),
              lambda c: c.net.heal_cut("frontlas"), 5, 15, frozenset(), full_only=True),
+    Scenario("f2 deaf to its edges (one-way)", _cut("f2", ("ea", "eb"), outbound=False),
+             lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
+    Scenario("f2 mute to its edges (one-way)", _cut("f2", ("ea", "eb"), inbound=False),
+             lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
+    Scenario("Frontlas SIGSTOP", lambda c: c.procs["frontlas"].send(signal.SIGSTOP),
+             lambda c: c.procs["frontlas"].send(signal.SIGCONT), 5, 15, frozenset(), full_only=True),
     Scenario("Redis master partitioned away", _isolate_master,
              lambda c: c.net.heal_cut(c.failed_master), 3, 10, frozenset(), full_only=True),  # type: ignore[attr-defined]
 ]
 
 
-def settle(c: FaultCluster, tail: checker.ProbeTail, timeout: float = 30.0) -> None:
-    """Wait until Frontlas agrees with the nodes and every service reaches every edge."""
-    since = time.time()
+def settle(c: FaultCluster, tail: checker.ProbeTail, timeout: float = 40.0) -> None:
+    """Spread the edges over the frontiers (earlier faults moved them), then wait until
+    Frontlas agrees with the nodes and every service reaches every edge."""
     services, edges = ["sa", "sb"], EDGES["ea"] + EDGES["eb"]
     deadline = time.monotonic() + timeout
+    since = time.time()
+    spread = False
     while True:
         agree, detail = c.maps_agree()
+        if agree and not spread:
+            spread = True
+            if c.spread_edges(c.sample_owners()):
+                since = time.time()
+                time.sleep(1.0)
+                continue
         missing = tail.missing(services, edges, since)
-        if agree and not missing:
+        if agree and spread and not missing:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the cluster did not settle in {timeout}s: {detail or ''} unreachable pairs {missing[:5]}")
