@@ -7,7 +7,7 @@ Frontlas' map with the nodes). For one scenario it checks:
 
 1. nothing that returned success lost its effect: each successful call ran its
    handler, each acked publish reached its receiver, each stream delivered the
-   checksum its opener sent;
+   checksum its opener sent; and nothing took effect twice;
 2. every operation ended, with success or a typed error (a ``FrontierError``), by
    its deadline plus 1 s;
 3. after the heal, every service reaches every edge within 10 s (its first
@@ -115,6 +115,9 @@ def check(records: list[dict[str, Any]], scenario: str, *, owner_window: float,
 
 def _check_operations(result: Result, starts: dict[str, Any], ends: dict[str, Any], effects: dict[str, list[Any]]) -> None:
     for op, begun in starts.items():
+        ran = [e for e in effects.get(op, ()) if e["what"] == EFFECT_OF[begun["kind"]]]
+        if len(ran) > 1:  # the cluster never retries what may have been delivered
+            result.violations.append(f"(1) {begun['kind']} {op} took effect {len(ran)} times")
         done = ends.get(op)
         if done is None:
             result.violations.append(f"(2) {begun['kind']} {op} never ended")
