@@ -288,11 +288,6 @@ class Session:
         for event in held:
             self.relay(event)
 
-    @property
-    def queued(self) -> int:
-        """Bytes queued for this peer and not yet taken by the kernel."""
-        return len(self._out) + self._sending
-
     def _queue(self, frame: bytes) -> None:
         out = self._out
         out += frame
