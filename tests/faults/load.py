@@ -9,7 +9,7 @@ operations going both ways until its stdin closes:
   before ``done()``;
 * ``svc_stream`` / ``edge_stream``: a stream carrying random bytes; the acceptor
   records the SHA-256 it read and sends it back, the opener compares;
-* ``probe``: a short call to every edge in turn (how fast each is routable again).
+* ``probe``: a short call to each edge every 0.3 s (how fast each is routable again).
 
 A driver is either a service host (``"service": true``: ``svc_*`` operations and
 probes) or an edge host (its ``edges``: ``edge_*`` operations).
@@ -42,6 +42,8 @@ from frontier.sdk.errors import FrontierError
 #: seconds an operation may take (its deadline); probes get less
 OP_TIMEOUT = 3.0
 PROBE_TIMEOUT = 1.0
+#: seconds between two probes of one edge
+PROBE_PAUSE = 0.3
 #: bytes a stream carries
 STREAM_BYTES = 48 * 1024
 KINDS = ("svc_call", "svc_publish", "svc_stream", "edge_call", "edge_publish", "edge_stream")
@@ -235,19 +237,21 @@ class LoadNode:
             self.one_op()
             self.stop.wait(self.cfg.get("pause", 0.05))
 
-    def prober(self) -> None:
-        assert self.svc is not None
-        for eid in itertools.cycle(self.all_edges):
-            if self.stop.is_set():
-                return
-            self.run_op("probe", PROBE_TIMEOUT,
-                        lambda op, t: self.svc.call(eid, "echo", self._payload(op), timeout=t) and None, edge=eid)
-            self.stop.wait(self.cfg.get("probe_pause", 0.05))
+    def prober(self, eid: int) -> None:
+        """Probe one edge every ``probe_pause`` seconds (one thread per edge, so a slow
+        edge never delays the probes of the others)."""
+        svc = self.svc
+        assert svc is not None
+        self.stop.wait(random.uniform(0, PROBE_PAUSE))
+        while not self.stop.is_set():
+            self.run_op("probe", PROBE_TIMEOUT, lambda op, t: svc.call(eid, "echo", self._payload(op), timeout=t) and None,
+                        edge=eid)
+            self.stop.wait(PROBE_PAUSE)
 
     def run(self) -> None:
         workers = [threading.Thread(target=self.worker, daemon=True) for _ in range(self.cfg.get("workers", 3))]
         if self.svc is not None:
-            workers.append(threading.Thread(target=self.prober, daemon=True))
+            workers += [threading.Thread(target=self.prober, args=(eid,), daemon=True) for eid in self.all_edges]
         for t in workers:
             t.start()
         print("ready", flush=True)
