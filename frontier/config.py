@@ -624,6 +624,10 @@ class Exchange:
     #: which service gets an edge's traffic when several can: ``edgeid`` (the same edge
     #: always lands on the same service), ``srcip`` or ``random``
     hashby: str = _opt("edgeid", choices=("edgeid", "srcip", "random"), aliases={"": "edgeid"})
+    #: who hears an edge's ``get_edge_id``/``edge_online``/``edge_offline`` hooks (ours):
+    #: ``one`` service picked by ``hashby`` (as Go; another one if the picked one is
+    #: gone) or ``all`` that registered the hook (any refusal refuses the edge)
+    edge_hooks: str = _opt("one", choices=("one", "all"), aliases={"": "one"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -667,11 +671,14 @@ class Frontlas:
 class Observability:
     """Go's separate ``/healthz``, ``/readyz``, ``/metrics`` HTTP listener (``observability``).
 
-    Off by default here (Go turns it on); whether the gateway serves it is up to
-    :mod:`frontier.server`.
+    On by default, as in Go, and served whether or not the control plane is on (which
+    keeps its own copies of the three paths). Go turns it on even when ``enable`` is
+    false; here ``enable: false`` turns it off. A port that cannot be bound is logged
+    as an error and the gateway keeps serving, as Go does.
     """
 
-    enable: bool = False
+    enable: bool = True
+    #: ``host:port`` to listen on; port 0 lets the OS pick one
     addr: str = _opt("0.0.0.0:9091", check=_listen_addr)
 
 
@@ -701,10 +708,14 @@ class Limits:
     max_streams: int = _opt(1024, above=0)
     #: calls and publishes in flight per connection before the gateway answers BufferFull
     max_inflight: int = _opt(1024, above=0)
-    #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline)
-    hook_timeout: float = _opt(5.0, above=0)
+    #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline);
+    #: Go's limit
+    hook_timeout: float = _opt(30.0, above=0)
     #: seconds a call may take when the caller sent no deadline
     default_call_timeout: float = _opt(30.0, above=0)
+    #: seconds a client kicked by an operator is told to wait before it reconnects
+    #: (Go's clients come back after about 3 s); a kick with ``reconnect=false`` says never
+    kick_reconnect_delay: float = _opt(3.0, min=0)
     #: seconds a graceful stop waits for in-flight work after telling clients to go away
     #: (the environment variable ``FRONTIER_DRAIN_SECONDS`` overrides it)
     drain_timeout: float = _opt(10.0, min=0)
@@ -724,8 +735,35 @@ class Limits:
     ban_seconds: float = _opt(30.0, min=0)
     #: source addresses or networks the per-IP limits skip (load balancers, probes)
     exempt_ips: tuple[str, ...] = _opt((), check=_networks)
-    #: bytes queued for one peer that is not reading before it is cut off (slow consumer)
+    #: bytes queued for one peer that is not reading before it is cut off (slow
+    #: consumer); the queue is one buffer, so this is also what it costs in memory
     max_outgoing_bytes: int = _opt(64 * 1048576, above=0)
+    #: longest deadline, in seconds, a call or publish may ask for; longer ones are cut to this
+    max_call_timeout: float = _opt(3600.0, above=0)
+    #: methods plus topics one connection may register (Hello and Register together)
+    max_registrations: int = _opt(4096, above=0)
+    #: longest method, topic or service name, in characters
+    max_name_length: int = _opt(256, above=0)
+    #: frames per second one edge connection may send, sustained (burst: one second's
+    #: worth); over it the gateway stops reading from it for a while; 0: no limit
+    edge_frames_per_second: float = _opt(20000.0, min=0)
+    #: bytes per second one edge connection may send, sustained; 0: no limit
+    edge_bytes_per_second: float = _opt(268435456.0, min=0)
+    #: frames per second one service connection may send (services carry many edges'
+    #: traffic and are authenticated backends: off by default); 0: no limit
+    service_frames_per_second: float = _opt(0.0, min=0)
+    #: bytes per second one service connection may send; 0: no limit
+    service_bytes_per_second: float = _opt(0.0, min=0)
+    #: seconds a connection may stay over its rate (throttled without a break) before
+    #: it is closed with RATE_LIMITED
+    rate_limit_grace: float = _opt(10.0, above=0)
+    #: HTTP listeners (control plane, Frontlas): seconds a new connection has to send
+    #: a whole request head, or the HTTP/2 preface
+    http_header_timeout: float = _opt(10.0, above=0)
+    #: HTTP listeners: seconds a keep-alive connection may sit idle between requests
+    http_idle_timeout: float = _opt(60.0, above=0)
+    #: HTTP listeners: connections open at once on one port; more are closed at accept
+    max_http_connections: int = _opt(1024, above=0)
 
 
 def _ignore(message: str) -> None:

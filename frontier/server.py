@@ -1,7 +1,7 @@
 """Builds one gateway from its config: listeners, exchange, control plane, sinks.
 
 ``Gateway(config).start()`` binds the service and edge listeners (and the control
-plane when enabled) and returns; ``stop()`` drains: it stops accepting, leaves the
+plane and the observability listener when enabled) and returns; ``stop()`` drains: it stops accepting, leaves the
 cluster (Frontlas) and readiness, tells every client to go away, waits up to
 ``limits.drain_timeout`` for in-flight calls and publishes, answers what is still
 unfinished with ``GOING_AWAY``, then closes everything. Run under a gevent-patched
@@ -18,20 +18,19 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import struct
 import time
 from functools import partial
 from typing import Any, Callable
 
 import gevent
 from gevent.event import Event
-from gevent.server import StreamServer
 
 from frontier import metrics
 from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
-from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard
+from frontier.listeners import GuardedStreamServer, close_now
+from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard, ConnectionRate
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
 from frontier.tls import ServerTLS, build_server_context
 from frontier.wire.errors import ErrorCode
@@ -40,7 +39,6 @@ log = logging.getLogger("frontier.server")
 
 #: refusal reason (metric label) of a failed or late TLS handshake
 TLS_HANDSHAKE = "tls_handshake"
-_LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: a refused socket ends with RST, no TIME_WAIT
 
 
 def server_ssl_context(tls: TLS) -> ssl.SSLContext | None:
@@ -80,6 +78,7 @@ class Gateway:
         self.exchange = Exchange(
             limits=config.limits,
             hashby=config.exchange.hashby,
+            edge_hooks=config.exchange.edge_hooks,
             alloc_edge_ids=config.edgebound.edgeid_alloc_when_no_idservice_on,
             sinks=self.sinks,
             observers=observers,
@@ -96,7 +95,9 @@ class Gateway:
         #: deregister from a registry; the Frontlas reporter is stopped the same way
         self.drain_hooks: list[Callable[[], Any]] = []
         self.control_plane: Any = None
-        self._servers: dict[str, StreamServer] = {}
+        #: Go's /healthz, /readyz, /metrics listener (``observability``), when on and bound
+        self.observability: Any = None
+        self._servers: dict[str, GuardedStreamServer] = {}
         self._reaper: gevent.Greenlet | None = None
         self._stopping = False
         self._stopped = Event()
@@ -124,8 +125,9 @@ class Gateway:
             listen = section.listen
             bound = self._listeners.get(role)
             # TLS is not StreamServer's: the handshake must run under the handshake deadline
-            server = StreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
-                                  backlog=1024 if bound is None else None)
+            server = GuardedStreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
+                                         backlog=1024 if bound is None else None)
+            server.port_name = f"{role} listener"
             server.start()
             self._servers[role] = server
             tls = self.tls.get(role)
@@ -138,10 +140,16 @@ class Gateway:
             cp_tls = ServerTLS(cp.listen.tls, "controlplane", alpn=("h2", "http/1.1")) if cp.listen.tls.enable else None
             self.control_plane = ControlPlane(
                 listen=cp.listen.addr, store=self.store, kicker=self.exchange,
-                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls,
+                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls, limits=self.config.limits,
             )
             self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])
+        if self.config.observability.enable:
+            from frontier.control.observability import ObservabilityServer
+
+            self.observability = ObservabilityServer(self.config.observability.addr, ready=self.ready,
+                                                     limits=self.config.limits)
+            self.observability.start()
         self._reaper = gevent.spawn(self._reap_silent)
         if self.reporter is not None:
             self.reporter.start(self.address(ROLE_SERVICE), self.address(ROLE_EDGE))
@@ -205,6 +213,8 @@ class Gateway:
             gevent.sleep(0.02)
         if self.control_plane is not None:
             self.control_plane.stop()
+        if self.observability is not None:
+            self.observability.stop()
         if self.sinks:
             from frontier.mqm import close_all
 
@@ -239,11 +249,7 @@ class Gateway:
         refused = self.guard.admit(role, ip)
         if refused is not None:
             self._refused[refused][role].inc()
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
-            except OSError:
-                pass
-            sock.close()
+            close_now(sock)
             return
         limits = self.config.limits
         deadline = time.monotonic() + limits.handshake_timeout
@@ -256,7 +262,8 @@ class Gateway:
                 if conn is None:
                     return
             session = Session(conn, addr, role, max_frame_size=min(limits.max_handshake_size, limits.max_frame_size),
-                              max_out_bytes=limits.max_outgoing_bytes)
+                              max_out_bytes=limits.max_outgoing_bytes,
+                              rate=ConnectionRate.for_role(limits, role, time.monotonic()))
             session.run(self.exchange, max(deadline - time.monotonic(), 0.001))
         except OSError:
             pass  # the peer vanished before its session began

@@ -385,6 +385,13 @@ class ClusterService(ServiceHooks):
         self._check_pid()
         return self._take(self._inbox, timeout)
 
+    def streams(self) -> list[Stream]:
+        """Open streams on every frontier connection (Go's ``ListStreams``), by frontier id."""
+        self._check_pid()
+        with self._lock:
+            members = [member for _, (_, member) in sorted(self._members.items())]
+        return [stream for member in members for stream in member.streams()]
+
     def accept_stream(self, timeout: float | None = None) -> Stream:
         """The next stream an edge opened to this service, from any frontier."""
         self._check_pid()

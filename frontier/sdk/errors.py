@@ -6,13 +6,14 @@ They are the same classes the gateway uses (one hierarchy, in
 
 from frontier.wire.errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
+    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotOnline, PayloadTooLarge, ProtocolError, Refused,
+    RateLimited, RemoteError, RpcNotOnline,
     ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized, error_from_code,
 )
 
 __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
-    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
+    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
-    "ProtocolError", "error_from_code",
+    "ProtocolError", "PayloadTooLarge", "RateLimited", "LimitExceeded", "error_from_code",
 ]

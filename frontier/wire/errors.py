@@ -40,6 +40,10 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 19
     BROKER_UNAVAILABLE = 20
     STREAM_RESET = 21
+    PAYLOAD_TOO_LARGE = 22
+    RATE_LIMITED = 23
+    LIMIT_EXCEEDED = 24
+    BANNED = 25
 
 
 class FrontierError(Exception):
@@ -49,11 +53,16 @@ class FrontierError(Exception):
     """
 
     code: ErrorCode = ErrorCode.INTERNAL
+    #: seconds after which the gateway said to connect again (a kick or a ban that
+    #: ends, from ``GoAway``/``Refuse.retry_after_ms``); None when it said nothing
+    retry_after: float | None = None
 
-    def __init__(self, message: str = "", *, code: ErrorCode | None = None) -> None:
+    def __init__(self, message: str = "", *, code: ErrorCode | None = None, retry_after: float | None = None) -> None:
         super().__init__(message or self.__class__.__name__)
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     @property
     def message(self) -> str:
@@ -107,6 +116,12 @@ class BufferFull(FrontierError):
     code = ErrorCode.BUFFER_FULL
 
 
+class LimitExceeded(BufferFull):
+    """A per-connection cap was reached (registrations, name length); the text names it."""
+
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
 class Cancelled(FrontierError):
     """The caller cancelled the operation."""
 
@@ -138,6 +153,13 @@ class DuplicateEdge(Kicked):
     """A newer connection claimed this edge id; this one was closed."""
 
     code = ErrorCode.DUPLICATE_EDGE
+
+
+class RateLimited(ConnectionClosed):
+    """The connection sent frames or bytes faster than the gateway's per-connection
+    rate for longer than the grace period, and was closed."""
+
+    code = ErrorCode.RATE_LIMITED
 
 
 class StreamReset(ConnectionClosed):
@@ -173,10 +195,24 @@ class Unauthorized(Refused):
     code = ErrorCode.UNAUTHORIZED
 
 
+class Banned(Refused):
+    """An operator banned this edge id for a while; ``retry_after`` says for how long
+    more (seconds)."""
+
+    code = ErrorCode.BANNED
+
+
 class InvalidArgument(FrontierError):
     """A request was malformed (reserved name, bad value)."""
 
     code = ErrorCode.INVALID_ARGUMENT
+
+
+class PayloadTooLarge(InvalidArgument):
+    """The payload does not fit a frame once the gateway relays it (its body must
+    leave ``RELAY_RESERVE`` bytes of ``max_frame_size`` free); nothing was delivered."""
+
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class ConfigError(FrontierError):
@@ -237,10 +273,14 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.KICKED: Kicked,
     ErrorCode.DUPLICATE_EDGE: DuplicateEdge,
     ErrorCode.STREAM_RESET: StreamReset,
+    ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
+    ErrorCode.RATE_LIMITED: RateLimited,
+    ErrorCode.LIMIT_EXCEEDED: LimitExceeded,
     ErrorCode.REMOTE_ERROR: RemoteError,
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,
     ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.BANNED: Banned,
     ErrorCode.INVALID_ARGUMENT: InvalidArgument,
     ErrorCode.INTERNAL: InternalError,
     ErrorCode.PROTOCOL_ERROR: ProtocolError,
@@ -249,12 +289,14 @@ _BY_CODE: dict[int, type[FrontierError]] = {
 }
 
 
-def error_from_code(code: int, message: str = "") -> FrontierError:
-    """Build the exception for a wire code; unknown codes become ``InternalError``."""
+def error_from_code(code: int, message: str = "", retry_after_ms: int | None = None) -> FrontierError:
+    """Build the exception for a wire code; unknown codes become ``InternalError``.
+    ``retry_after_ms`` (from ``Refuse``/``GoAway``) becomes its ``retry_after`` seconds."""
+    retry_after = None if retry_after_ms is None else retry_after_ms / 1000.0
     cls = _BY_CODE.get(code)
     if cls is None:
-        return InternalError(f"unknown error code {code}: {message}")
-    return cls(message)
+        return InternalError(f"unknown error code {code}: {message}", retry_after=retry_after)
+    return cls(message, retry_after=retry_after)
 
 
 def code_name(code: int) -> str:
