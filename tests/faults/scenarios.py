@@ -101,6 +101,7 @@ SCENARIOS: list[Scenario] = [
              lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
     Scenario("f2 mute to its edges (one-way)", _cut("f2", ("ea", "eb"), inbound=False),
              lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
+    Scenario("f2 cut from its services", _cut("f2", ("sa", "sb")), lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
     Scenario("Frontlas SIGSTOP", lambda c: c.procs["frontlas"].send(signal.SIGSTOP),
              lambda c: c.procs["frontlas"].send(signal.SIGCONT), 5, 15, frozenset(), full_only=True),
     Scenario("Redis master partitioned away", _isolate_master,
