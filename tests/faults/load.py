@@ -90,8 +90,7 @@ class LoadNode:
             self.svc = ClusterService(cfg["frontlas"], name="loadsvc", topics=["up"], timeout=OP_TIMEOUT,
                                       refresh_interval=cfg.get("refresh_interval", 2.0))
             self.svc.register("echo", self._handler(cfg["tag"]))
-            self._spawn(self._receive_loop, self.svc, cfg["tag"])
-            self._spawn(self._accept_loop, self.svc, cfg["tag"])
+            self._receivers(self.svc, cfg["tag"])
         self.edges: list[ClusterEdge] = [self._start_edge(eid) for eid in cfg["edges"]]
 
     def _start_edge(self, eid: int, frontier_addr: str | None = None) -> ClusterEdge:
@@ -103,8 +102,7 @@ class LoadNode:
                 break
             edge.close()
         edge.register("echo", self._handler(f"edge{eid}"))
-        self._spawn(self._receive_loop, edge, f"edge{eid}")
-        self._spawn(self._accept_loop, edge, f"edge{eid}")
+        self._receivers(edge, f"edge{eid}")
         return edge
 
     def place(self, eid: int, frontier_addr: str) -> None:
@@ -136,26 +134,27 @@ class LoadNode:
             return req.data
         return handle
 
-    def _receive_loop(self, client: Any, who: str) -> None:
-        while not self.stop.is_set():
-            try:
-                msg = client.receive(timeout=0.5)
-            except FrontierError:
-                if client.closed:
-                    return
-                continue
+    def _receivers(self, client: Any, who: str) -> None:
+        """Take ``client``'s messages and streams until it is closed or the load stops."""
+        def on_message(msg: Any) -> None:
             self.history.write(t="effect", op=_op_of(msg.data), what="publish", by=who)
             msg.done()
 
-    def _accept_loop(self, client: Any, who: str) -> None:
+        def on_stream(stream: Any) -> None:
+            threading.Thread(target=self._serve_stream, args=(stream, who), daemon=True).start()
+
+        self._spawn(self._take_loop, client, client.receive, on_message)
+        self._spawn(self._take_loop, client, client.accept_stream, on_stream)
+
+    def _take_loop(self, client: Any, take: Callable[..., Any], handle: Callable[[Any], None]) -> None:
         while not self.stop.is_set():
             try:
-                stream = client.accept_stream(timeout=0.5)
+                item = take(timeout=0.5)
             except FrontierError:
                 if client.closed:
                     return
                 continue
-            threading.Thread(target=self._serve_stream, args=(stream, who), daemon=True).start()
+            handle(item)
 
     def _serve_stream(self, stream: Any, who: str) -> None:
         stream.settimeout(OP_TIMEOUT)
