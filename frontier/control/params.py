@@ -32,9 +32,10 @@ _RANGES = {"int64": (0, INT64_MAX), "uint64": (0, UINT64_MAX)}
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One query parameter: its name, ``kind`` (``string``/``int64``/``uint64``), meaning,
-    and what the server accepts: integers within ``minimum``..``maximum`` (the
-    kind's range when None), strings among ``enum`` when it is not empty."""
+    """One query parameter: its name, ``kind`` (``string``/``int64``/``uint64``/
+    ``boolean``/``number``), meaning, and what the server accepts: integers within
+    ``minimum``..``maximum`` (the kind's range when None), strings among ``enum`` when
+    it is not empty."""
 
     name: str
     kind: str
@@ -102,6 +103,21 @@ LIST_SERVICE_TOPICS: tuple[Param, ...] = (
 ) + _window(TOPIC_ORDER_FIELDS)
 
 
+KICK: tuple[Param, ...] = (
+    Param("reconnect", "boolean", "true (default, as in Go): the client is told to reconnect after "
+          "limits.kick_reconnect_delay seconds; false: it does not come back by itself"),
+)
+
+BAN_EDGE: tuple[Param, ...] = (
+    Param("duration", "number", "seconds the edge id stays banned, more than 0 and at most a year (required)"),
+    Param("reason", "string", "why, told to the edge and listed"),
+)
+
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+#: a non-negative decimal number as JSON and OpenAPI clients write it (exponents too: 5e-3)
+_NUMBER = re.compile(r"(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][-+]?[0-9]{1,3})?", re.ASCII)
+
+
 def parse_int(name: str, raw: str) -> int:
     """A decimal integer (ASCII digits, optional ``-``), or :class:`InvalidArgument`."""
     if not _INT.fullmatch(raw):
@@ -111,7 +127,7 @@ def parse_int(name: str, raw: str) -> int:
 
 def parse_params(
     args: Mapping[str, Sequence[str]], spec: Sequence[Param]
-) -> dict[str, Optional[Union[str, int]]]:
+) -> dict[str, Optional[Union[str, int, float, bool]]]:
     """Check ``args`` (name -> all its values) against ``spec``; values by name.
 
     Unknown names, repeated names, integers that are malformed, empty or out of the
@@ -124,7 +140,7 @@ def parse_params(
         raise InvalidArgument(
             f"unknown query parameter {unknown[0]!r}; this call takes: {', '.join(known)}"
         )
-    out: dict[str, Optional[Union[str, int]]] = {}
+    out: dict[str, Optional[Union[str, int, float, bool]]] = {}
     for name, values in args.items():
         if len(values) > 1:
             raise InvalidArgument(f"{name}: given {len(values)} times, expected once")
@@ -138,11 +154,20 @@ def parse_params(
             out[name] = raw or None
             continue
         if raw == "":
-            raise InvalidArgument(f"{name}: empty; give a number or leave the parameter out")
-        value = parse_int(name, raw)
-        lo, hi = param.bounds
-        if not lo <= value <= hi:
-            hint = "; pages count from 1" if name == "page" and value == 0 else ""
-            raise InvalidArgument(f"{name}: {value} is out of range [{lo}, {hi}]{hint}")
-        out[name] = value
+            raise InvalidArgument(f"{name}: empty; give a value or leave the parameter out")
+        if param.kind == "boolean":
+            if raw.lower() not in _BOOLEANS:
+                raise InvalidArgument(f"{name}: expected true or false, got {raw[:40]!r}")
+            out[name] = _BOOLEANS[raw.lower()]
+        elif param.kind == "number":
+            if not _NUMBER.fullmatch(raw):
+                raise InvalidArgument(f"{name}: expected a number of seconds, got {raw[:40]!r}")
+            out[name] = float(raw)
+        else:
+            value = parse_int(name, raw)
+            lo, hi = param.bounds
+            if not lo <= value <= hi:
+                hint = "; pages count from 1" if name == "page" and value == 0 else ""
+                raise InvalidArgument(f"{name}: {value} is out of range [{lo}, {hi}]{hint}")
+            out[name] = value
     return out

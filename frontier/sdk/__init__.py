@@ -18,7 +18,7 @@ from .cluster import ClusterEdge, ClusterService
 from .edge import Edge
 from .errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, LimitExceeded, NotFrontier, NotOnline, PayloadTooLarge, ProtocolError,
+    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotFrontier, NotOnline, PayloadTooLarge, ProtocolError,
     RateLimited, Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamRefused, StreamReset, Timeout,
     TopicNotOnline, Unauthorized,
 )
@@ -29,7 +29,7 @@ from .stream import Stream
 __all__ = [
     "Service", "Edge", "Stream", "Message", "Request", "ClusterService", "ClusterEdge",
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
-    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
+    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
     "ProtocolError", "NotFrontier", "PayloadTooLarge", "RateLimited", "LimitExceeded",
 ]

@@ -6,14 +6,14 @@ They are the same classes the gateway uses (one hierarchy, in
 
 from frontier.wire.errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, LimitExceeded, NotFrontier, NotOnline, PayloadTooLarge, ProtocolError,
+    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotFrontier, NotOnline, PayloadTooLarge, ProtocolError,
     RateLimited, Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamRefused, StreamReset, Timeout,
     TopicNotOnline, Unauthorized, error_from_code,
 )
 
 __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
-    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
+    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
     "ProtocolError", "NotFrontier", "PayloadTooLarge", "RateLimited", "LimitExceeded", "error_from_code",
 ]

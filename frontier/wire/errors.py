@@ -43,7 +43,8 @@ class ErrorCode(enum.IntEnum):
     PAYLOAD_TOO_LARGE = 22
     RATE_LIMITED = 23
     LIMIT_EXCEEDED = 24
-    STREAM_REFUSED = 25
+    BANNED = 25
+    STREAM_REFUSED = 26
 
 
 class FrontierError(Exception):
@@ -53,11 +54,16 @@ class FrontierError(Exception):
     """
 
     code: ErrorCode = ErrorCode.INTERNAL
+    #: seconds after which the gateway said to connect again (a kick or a ban that
+    #: ends, from ``GoAway``/``Refuse.retry_after_ms``); None when it said nothing
+    retry_after: float | None = None
 
-    def __init__(self, message: str = "", *, code: ErrorCode | None = None) -> None:
+    def __init__(self, message: str = "", *, code: ErrorCode | None = None, retry_after: float | None = None) -> None:
         super().__init__(message or self.__class__.__name__)
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     @property
     def message(self) -> str:
@@ -190,6 +196,13 @@ class Unauthorized(Refused):
     code = ErrorCode.UNAUTHORIZED
 
 
+class Banned(Refused):
+    """An operator banned this edge id for a while; ``retry_after`` says for how long
+    more (seconds)."""
+
+    code = ErrorCode.BANNED
+
+
 class StreamRefused(Refused):
     """The far end refused a stream, or did not accept it (``accept_stream``) in time."""
 
@@ -279,6 +292,7 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,
     ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.BANNED: Banned,
     ErrorCode.STREAM_REFUSED: StreamRefused,
     ErrorCode.INVALID_ARGUMENT: InvalidArgument,
     ErrorCode.INTERNAL: InternalError,
@@ -288,12 +302,14 @@ _BY_CODE: dict[int, type[FrontierError]] = {
 }
 
 
-def error_from_code(code: int, message: str = "") -> FrontierError:
-    """Build the exception for a wire code; unknown codes become ``InternalError``."""
+def error_from_code(code: int, message: str = "", retry_after_ms: int | None = None) -> FrontierError:
+    """Build the exception for a wire code; unknown codes become ``InternalError``.
+    ``retry_after_ms`` (from ``Refuse``/``GoAway``) becomes its ``retry_after`` seconds."""
+    retry_after = None if retry_after_ms is None else retry_after_ms / 1000.0
     cls = _BY_CODE.get(code)
     if cls is None:
-        return InternalError(f"unknown error code {code}: {message}")
-    return cls(message)
+        return InternalError(f"unknown error code {code}: {message}", retry_after=retry_after)
+    return cls(message, retry_after=retry_after)
 
 
 def code_name(code: int) -> str:

@@ -148,15 +148,9 @@ def test_receive_merges_messages_from_every_frontier(trio: Trio) -> None:
 
 
 def test_accept_stream_merges_streams_from_every_frontier(trio: Trio) -> None:
-    got = {}
-
-    def accept_all() -> None:  # an open returns only once it is accepted
-        for _ in trio.all_edges:
-            s = trio.svc.accept_stream(timeout=10)
-            got[s.edge_id] = s.recv(100)
-            s.close()
-
-    acceptor = threading.Thread(target=accept_all, daemon=True)
+    accepted: list = []  # an open returns only once it is accepted: accept meanwhile
+    acceptor = threading.Thread(target=lambda: accepted.extend(trio.svc.accept_stream(timeout=10) for _ in trio.all_edges),
+                                daemon=True)
     acceptor.start()
     opened = []
     for edge in trio.all_edges:
@@ -164,7 +158,14 @@ def test_accept_stream_merges_streams_from_every_frontier(trio: Trio) -> None:
         stream.sendall(b"hi from %d" % edge.edge_id)
         opened.append(stream)
     acceptor.join(20)
+    # Go's ListStreams over every frontier connection
+    assert {st.edge_id for st in trio.svc.streams()} == {e.edge_id for e in trio.all_edges}
+    got = {}
+    for s in accepted:
+        got[s.edge_id] = s.recv(100)
+        s.close()
     assert got == {e.edge_id: b"hi from %d" % e.edge_id for e in trio.all_edges}
+    assert trio.svc.streams() == []
     for s in opened:
         s.close()
 

@@ -241,11 +241,16 @@ def test_open_stream_waits_until_the_far_side_accepts(service, edge):
 
 
 def test_a_service_that_never_accepts_refuses_the_stream_in_its_accept_time(service, edge):
-    service(name="never-accepts", stream_accept_timeout=0.5)
+    svc = service(name="never-accepts", stream_accept_timeout=0.5)
     e = edge()
     started = time.monotonic()
+    offered = threading.Timer(0.2, lambda: seen.append(svc.streams()))
+    seen: list = []
+    offered.start()
     with pytest.raises(StreamRefused, match="accept_stream"):
         e.open_stream("never-accepts", timeout=5)
+    offered.join()
+    assert seen == [[]] and svc._link.streams == {}  # offered, never listed as open; then gone
     assert time.monotonic() - started < 3
     # the refused stream is gone on both sides: the edge can open again (and is refused again)
     with pytest.raises(StreamRefused):
@@ -278,3 +283,30 @@ def test_sendall_to_a_peer_that_never_reads_raises_timeout(gateway, clients):
     assert 0.9 <= time.monotonic() - started < 4
     st.close()
     acc.close()
+
+
+def test_streams_lists_each_ends_open_streams(service, edge):
+    """Go's ListStreams: ``svc.streams()`` and ``edge.streams()``."""
+    svc = service(name="lister")
+    dev = edge()
+    assert svc.streams() == [] and dev.streams() == []
+    pairs = [open_accepted(lambda: dev.open_stream("lister", timeout=5), svc.accept_stream) for _ in range(2)]
+    opened, accepted = [p[0] for p in pairs], [p[1] for p in pairs]
+    assert dev.streams() == opened
+    assert svc.streams() == accepted and {st.edge_id for st in svc.streams()} == {dev.edge_id}
+    to_edge, from_service = open_accepted(lambda: svc.open_stream(dev.edge_id, timeout=5), dev.accept_stream)
+    assert svc.streams() == [*accepted, to_edge] and dev.streams() == [*opened, from_service]
+
+    opened[0].close()  # gone from its own list at once; the other end still holds its half
+    assert dev.streams() == [opened[1], from_service]
+    assert accepted[0].recv(10) == b""
+    accepted[0].close()
+    deadline = time.monotonic() + 5
+    while svc.streams() != [accepted[1], to_edge]:
+        assert time.monotonic() < deadline, svc.streams()
+        time.sleep(0.02)
+    dev.close()  # every stream of a closed connection is gone
+    deadline = time.monotonic() + 5
+    while svc.streams():
+        assert time.monotonic() < deadline, svc.streams()
+        time.sleep(0.02)
