@@ -251,19 +251,23 @@ class Exchange:
             if s.is_edge and (ev.topics or ev.hooks):
                 raise InvalidArgument("edges register methods only")
             check_registrations((s.rpcs, s.topics), ev.rpcs, ev.topics, self.limits)
+            # what is registered already changes nothing: a repeated Register costs no
+            # registry or observer work (the control-plane store, Frontlas)
             if s.is_edge:
-                s.rpcs = tuple(sorted(set(s.rpcs).union(ev.rpcs)))
-                self._notify("edge_updated", edge_info(s))
+                if not set(ev.rpcs).issubset(s.rpcs):
+                    s.rpcs = tuple(sorted(set(s.rpcs).union(ev.rpcs)))
+                    self._notify("edge_updated", edge_info(s))
             else:
                 unknown = set(ev.hooks) - set(HOOKS)
                 if unknown:
                     raise InvalidArgument(f"unknown hooks {sorted(unknown)}")
                 new_hooks = tuple(h for h in ev.hooks if h not in s.hooks)
-                s.rpcs.update(ev.rpcs)
-                s.topics.update(ev.topics)
-                s.hooks += new_hooks
-                self.services.extend(s, rpcs=ev.rpcs, topics=ev.topics, hooks=new_hooks)
-                self._notify("service_updated", service_info(s))
+                if new_hooks or not s.rpcs.issuperset(ev.rpcs) or not s.topics.issuperset(ev.topics):
+                    s.rpcs.update(ev.rpcs)
+                    s.topics.update(ev.topics)
+                    s.hooks += new_hooks
+                    self.services.extend(s, rpcs=ev.rpcs, topics=ev.topics, hooks=new_hooks)
+                    self._notify("service_updated", service_info(s))
         except FrontierError as exc:
             s.send(Response(ev.req_id, exc.code, b"", exc.message))
             return

@@ -108,7 +108,7 @@ class Session:
     )
 
     #: frames the reader dispatches before it ends its turn (yields to the hub)
-    turn_frames = 64
+    turn_frames = 32
     #: bytes the reader takes in before it ends its turn
     turn_bytes = 256 * 1024
 
@@ -287,11 +287,6 @@ class Session:
         self.send(first)
         for event in held:
             self.relay(event)
-
-    @property
-    def queued(self) -> int:
-        """Bytes queued for this peer and not yet taken by the kernel."""
-        return len(self._out) + self._sending
 
     def _queue(self, frame: bytes) -> None:
         out = self._out
