@@ -96,6 +96,8 @@ class Gateway:
         #: deregister from a registry; the Frontlas reporter is stopped the same way
         self.drain_hooks: list[Callable[[], Any]] = []
         self.control_plane: Any = None
+        #: the HTTP ingress when ``ingress.enable`` (see :mod:`frontier.ingress`)
+        self.ingress: Any = None
         self._servers: dict[str, StreamServer] = {}
         self._reaper: gevent.Greenlet | None = None
         self._stopping = False
@@ -131,6 +133,11 @@ class Gateway:
             tls = self.tls.get(role)
             log.info("%s listener on %s:%d%s", role, *server.address[:2],
                      (" (mTLS)" if tls.tls.mtls else " (TLS)") if tls else "")
+        if self.config.ingress.enable:
+            from frontier.ingress import Ingress
+
+            self.ingress = Ingress(self.config, self.exchange)
+            self.ingress.start()
         if self.config.controlplane.enable:
             from frontier.control.server import ControlPlane
 
@@ -186,6 +193,8 @@ class Gateway:
         self._stopping = True
         for server in self._servers.values():
             server.close()
+        if self.ingress is not None:
+            self.ingress.stop()
         leaving = [gevent.spawn(self._run_drain_hook, hook) for hook in self.drain_hooks]
         if self.reporter is not None:
             leaving.append(gevent.spawn(self._run_drain_hook, self.reporter.stop))

@@ -115,6 +115,8 @@ class Exchange:
         return Welcome(session.id, lim.max_frame_size, float(lim.heartbeat_interval), lim.stream_window, lim.max_inflight)
 
     def _admit_service(self, session: Session, hello: Hello) -> None:
+        if hello.name.startswith(HOOK_METHOD_PREFIX):  # "$..." names are the gateway's own (EXPOSE_PREFIX)
+            raise InvalidArgument(f"service name {hello.name!r} is reserved")
         unknown = set(hello.hooks) - set(HOOKS)
         if unknown:
             raise InvalidArgument(f"unknown hooks {sorted(unknown)}")

@@ -5,8 +5,8 @@ They are the same classes the gateway uses (one hierarchy, in
 """
 
 from frontier.wire.errors import (
-    BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
+    BackendUnreachable, BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
+    GoingAway, InvalidArgument, Kicked, NotExposed, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
     ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized, error_from_code,
 )
 
@@ -14,5 +14,5 @@ __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
     "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
-    "ProtocolError", "error_from_code",
+    "ProtocolError", "NotExposed", "BackendUnreachable", "error_from_code",
 ]

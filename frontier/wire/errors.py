@@ -40,6 +40,8 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 19
     BROKER_UNAVAILABLE = 20
     STREAM_RESET = 21
+    NOT_EXPOSED = 22
+    BACKEND_UNREACHABLE = 23
 
 
 class FrontierError(Exception):
@@ -146,6 +148,12 @@ class StreamReset(ConnectionClosed):
     code = ErrorCode.STREAM_RESET
 
 
+class BackendUnreachable(ConnectionClosed):
+    """An edge could not connect to the local service it exposes (refused, no answer)."""
+
+    code = ErrorCode.BACKEND_UNREACHABLE
+
+
 # -- the peer answered with an error ----------------------------------------------------
 
 
@@ -171,6 +179,12 @@ class Unauthorized(Refused):
     """Credentials were missing, expired or wrong."""
 
     code = ErrorCode.UNAUTHORIZED
+
+
+class NotExposed(Refused):
+    """The edge does not expose the target the gateway asked for (``Edge(expose=...)``)."""
+
+    code = ErrorCode.NOT_EXPOSED
 
 
 class InvalidArgument(FrontierError):
@@ -237,6 +251,8 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.KICKED: Kicked,
     ErrorCode.DUPLICATE_EDGE: DuplicateEdge,
     ErrorCode.STREAM_RESET: StreamReset,
+    ErrorCode.NOT_EXPOSED: NotExposed,
+    ErrorCode.BACKEND_UNREACHABLE: BackendUnreachable,
     ErrorCode.REMOTE_ERROR: RemoteError,
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,

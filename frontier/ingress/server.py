@@ -1,0 +1,146 @@
+"""The ingress's listeners: plain HTTP and, with certificates, HTTPS.
+
+``Ingress(config, exchange).start()`` binds the listeners; every accepted connection
+runs a :class:`~frontier.ingress.proxy.ClientConnection` in its own greenlet, after
+the connection cap (``ingress.max_connections``: more are closed at once) and, on
+HTTPS, a TLS handshake within ``ingress.header_timeout``. The HTTPS certificates
+come from files (``ingress.https.listen.tls``, SNI-selected, re-read when they
+change, as the other listeners) and from ACME when ``ingress.acme.directory`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import struct
+import time
+from typing import Any, Callable
+
+import gevent
+from gevent.server import StreamServer
+
+from frontier import metrics
+from frontier.config import Config
+from frontier.tls import ServerTLS
+
+from .apps import AppStore
+from .proxy import ClientConnection
+
+log = logging.getLogger("frontier.ingress")
+
+_LINGER_NOW = struct.pack("ii", 1, 0)  # a refused socket ends with RST, no TIME_WAIT
+
+
+class Ingress:
+    """The HTTP ingress of one gateway. ``apps`` is its :class:`AppStore`, the
+    interface the control plane is given."""
+
+    def __init__(self, config: Config, exchange: Any) -> None:
+        self.cfg = config.ingress
+        self.apps = AppStore(self.cfg.apps, exchange=exchange, stream_window=config.limits.stream_window)
+        self.tls: ServerTLS | None = None
+        if self.cfg.https.listen.tls.enable:
+            self.tls = ServerTLS(self.cfg.https.listen.tls, "ingress.https", alpn=("http/1.1",))
+        #: answers ACME HTTP-01 challenges: ``token -> key authorization`` (see ``acme``)
+        self.acme_tokens: dict[str, str] = {}
+        #: a function picking an ACME certificate context by SNI name (set by ``acme``)
+        self.acme_context: Callable[[str], ssl.SSLContext | None] | None = None
+        self._servers: dict[str, StreamServer] = {}
+        self.open_connections = 0
+        metrics.INGRESS_CONNECTIONS.set_function(lambda: self.open_connections)
+
+    # -- life -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind and serve (HTTP always; HTTPS when it has certificates)."""
+        listeners = [("http", self.cfg.http.listen)]
+        if self.tls is not None or self.acme_context is not None:
+            listeners.append(("https", self.cfg.https.listen))
+        for scheme, listen in listeners:
+            server = StreamServer(listen.host_port, lambda sock, addr, scheme=scheme: self._handle(scheme, sock, addr),
+                                  backlog=1024)
+            server.start()
+            self._servers[scheme] = server
+            log.info("ingress %s listener on %s:%d (%d apps)", scheme, *server.address[:2], len(self.apps))
+
+    def stop(self) -> None:
+        """Stop accepting; open connections end with their current request."""
+        for server in self._servers.values():
+            server.close()
+
+    def address(self, scheme: str = "http") -> tuple[str, int]:
+        """The bound ``(host, port)`` of the ``http`` or ``https`` listener."""
+        return self._servers[scheme].address[:2]
+
+    # -- ACME's hook ----------------------------------------------------------------------
+
+    def acme_answer(self, target: str) -> str | None:
+        """The key authorization for an HTTP-01 challenge request, else None."""
+        prefix = "/.well-known/acme-challenge/"
+        if not self.acme_tokens or not target.startswith(prefix):
+            return None
+        return self.acme_tokens.get(target[len(prefix):].split("?", 1)[0])
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _handle(self, scheme: str, sock: socket.socket, addr: tuple[str, int]) -> None:
+        if self.open_connections >= self.cfg.max_connections:
+            metrics.INGRESS_REFUSED.labels(reason="max_connections").inc()
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
+            except OSError:
+                pass
+            sock.close()
+            return
+        self.open_connections += 1
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn: Any = sock
+            if scheme == "https":
+                conn = self._tls_handshake(sock, addr)
+                if conn is None:
+                    return
+            ClientConnection(self, conn, addr, scheme).serve()
+        except OSError:
+            pass
+        finally:
+            self.open_connections -= 1
+
+    def _context(self) -> ssl.SSLContext:
+        """The HTTPS context: file certificates, with ACME's picked by SNI when present."""
+        base = self.tls.context() if self.tls is not None else None
+        if self.acme_context is None:
+            assert base is not None
+            return base
+        pick = self.acme_context
+
+        if base is None:
+            base = pick("")  # the ACME layer's default context
+        assert base is not None
+
+        def sni(sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+            chosen = pick(server_name or "")
+            if chosen is not None:
+                sock.context = chosen
+
+        base.sni_callback = sni
+        return base
+
+    def _tls_handshake(self, sock: socket.socket, addr: tuple[str, int]) -> ssl.SSLSocket | None:
+        try:
+            conn = self._context().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError) as exc:
+            log.debug("ingress: cannot start TLS with %s: %s", addr[0], exc)
+            metrics.INGRESS_REFUSED.labels(reason="tls_handshake").inc()
+            return None
+        deadline = time.monotonic() + self.cfg.header_timeout
+        try:
+            with gevent.Timeout(max(deadline - time.monotonic(), 0.001)):
+                conn.do_handshake()
+            return conn
+        except (gevent.Timeout, OSError, ValueError) as exc:
+            log.debug("ingress: TLS handshake with %s failed: %s", addr[0], exc)
+            metrics.INGRESS_REFUSED.labels(reason="tls_handshake").inc()
+            conn.close()
+            return None
