@@ -100,8 +100,8 @@ class ClientConnection:
         """The next request's head within the deadlines, or None (closed, timed out,
         or broken: answered with 400/408/431 where it is still possible)."""
         cfg = self.cfg
-        started = first or bool(self.conn.trailing_data[0])
-        deadline = time.monotonic() + (cfg.header_timeout if started else cfg.idle_timeout)
+        started = bool(self.conn.trailing_data[0])  # bytes of this head arrived (408 if it stays incomplete)
+        deadline = time.monotonic() + (cfg.header_timeout if started or first else cfg.idle_timeout)
         while True:
             try:
                 event = self.conn.next_event()
@@ -124,6 +124,13 @@ class ClientConnection:
                 self.conn.receive_data(data)
                 continue
             if type(event) is h11.Request:
+                # h11 bounds only a head still incomplete; one that came whole in one read is measured here
+                size = len(event.method) + len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers.raw_items())
+                if size > cfg.max_header_size:
+                    self._send_error(pages.HEADERS_TOO_LARGE, f"the request head is larger than {cfg.max_header_size} bytes",
+                                     (_header(event.headers, b"accept") or b"").decode("latin-1"))
+                    metrics.INGRESS_REQUESTS.labels(app=_UNMATCHED, code="431").inc()
+                    return None
                 return event
             return None  # ConnectionClosed, or PAUSED (nothing more to do on this connection)
 
