@@ -146,6 +146,7 @@ class Gateway:
             self.control_plane = ControlPlane(
                 listen=cp.listen.addr, store=self.store, kicker=self.exchange,
                 bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls,
+                apps=self.ingress.apps if self.ingress is not None else None,
             )
             self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])

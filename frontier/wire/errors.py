@@ -42,6 +42,7 @@ class ErrorCode(enum.IntEnum):
     STREAM_RESET = 21
     NOT_EXPOSED = 22
     BACKEND_UNREACHABLE = 23
+    NOT_FOUND = 24
 
 
 class FrontierError(Exception):
@@ -187,6 +188,12 @@ class NotExposed(Refused):
     code = ErrorCode.NOT_EXPOSED
 
 
+class NotFound(FrontierError):
+    """The control plane has no object with that id (an ingress app, say)."""
+
+    code = ErrorCode.NOT_FOUND
+
+
 class InvalidArgument(FrontierError):
     """A request was malformed (reserved name, bad value)."""
 
@@ -253,6 +260,7 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.STREAM_RESET: StreamReset,
     ErrorCode.NOT_EXPOSED: NotExposed,
     ErrorCode.BACKEND_UNREACHABLE: BackendUnreachable,
+    ErrorCode.NOT_FOUND: NotFound,
     ErrorCode.REMOTE_ERROR: RemoteError,
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,
