@@ -28,6 +28,14 @@ ws.onerror = () => { document.getElementById("ws").textContent = "error"; };
 """
 
 
+class _AfterWebSocket(Response):
+    """What a WebSocket view returns: werkzeug's dev server must not write an HTTP
+    answer on the socket the WebSocket used (the trick Flask-Sock uses)."""
+
+    def __call__(self, environ, start_response):  # type: ignore[override]
+        raise ConnectionError("the WebSocket is over")
+
+
 def pattern(size: int) -> Iterator[bytes]:
     """``size`` deterministic bytes in 64 KiB pieces (the same for every caller)."""
     block = hashlib.sha256(b"frontier").digest() * 2048  # 64 KiB
@@ -46,8 +54,15 @@ def pattern_sha256(size: int) -> str:
     return digest.hexdigest()
 
 
-def build_app(name: str = "edge-app") -> Flask:
+def build_app(name: str = "edge-app", produced: list[int] | None = None) -> Flask:
+    """The app; ``produced[0]`` counts the bytes ``/big`` generated so far."""
     app = Flask(name)
+    produced = produced if produced is not None else [0]
+
+    def counted(size: int) -> Iterator[bytes]:
+        for piece in pattern(size):
+            produced[0] += len(piece)
+            yield piece
 
     @app.get("/")
     def index() -> str:
@@ -88,7 +103,7 @@ def build_app(name: str = "edge-app") -> Flask:
 
     @app.get("/big/<int:size>")
     def big(size: int) -> Response:
-        return Response(pattern(size), mimetype="application/octet-stream", headers={"Content-Length": str(size)})
+        return Response(counted(size), mimetype="application/octet-stream", headers={"Content-Length": str(size)})
 
     @app.get("/slow/<float:seconds>")
     def slow(seconds: float) -> str:
@@ -106,7 +121,7 @@ def build_app(name: str = "edge-app") -> Flask:
                 sock.send(f"echo: {message}")
         except ConnectionClosed:
             pass
-        return Response()
+        return _AfterWebSocket()
 
     return app
 
@@ -115,7 +130,9 @@ class WebApp:
     """The app served on ``127.0.0.1:<port>`` in a daemon thread."""
 
     def __init__(self, name: str = "edge-app") -> None:
-        self.server = make_server("127.0.0.1", 0, build_app(name), threaded=True)
+        #: bytes ``/big`` generated so far (how far a download got at the source)
+        self.produced = [0]
+        self.server = make_server("127.0.0.1", 0, build_app(name, self.produced), threaded=True)
         self.port = self.server.server_port
         self.addr = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
