@@ -942,6 +942,22 @@ class Acme:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IngressRedis:
+    """The cluster-wide app log (``ingress.redis``): with ``addr`` set, every change to
+    an app made through any node's control plane is an entry of a Redis Stream
+    (``<key_prefix>ingress:apps``) that every node applies in order, replaying from
+    the start when it starts and from its last id when Redis comes back."""
+
+    #: ``host:port`` of a standalone Redis (empty: no cluster log; apps are per node)
+    addr: str = _opt("", check=_optional_dial_addr)
+    username: str = ""
+    password: str = ""
+    db: int = _opt(0, min=0)
+    #: the cluster's key prefix (Frontlas uses ``frontlas:`` by default)
+    key_prefix: str = "frontlas:"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ingress:
     """The HTTP ingress (``ingress``; ours): opens edges' local web services, plain
     HTTP upstreams and redirects by hostname and path (see ``docs/ingress.md``)."""
@@ -965,6 +981,7 @@ class Ingress:
     max_header_size: int = _opt(16384, min=1024)
     #: client connections open at once on the ingress; more are refused (closed)
     max_connections: int = _opt(10000, above=0)
+    redis: IngressRedis = _opt(IngressRedis())
 
     def _validate(self, path: str, warn: Warn) -> None:
         seen: set[str] = set()

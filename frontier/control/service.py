@@ -41,6 +41,7 @@ _STATUS: dict[int, tuple[int, str]] = {
     ErrorCode.SERVICE_NOT_ONLINE: (404, "NOT_FOUND"),
     ErrorCode.TIMEOUT: (504, "DEADLINE_EXCEEDED"),
     ErrorCode.NOT_FOUND: (404, "NOT_FOUND"),
+    ErrorCode.BROKER_UNAVAILABLE: (503, "UNAVAILABLE"),
 }
 
 

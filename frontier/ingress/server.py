@@ -46,6 +46,12 @@ class Ingress:
         self.acme_tokens: dict[str, str] = {}
         #: a function picking an ACME certificate context by SNI name (set by ``acme``)
         self.acme_context: Callable[[str], ssl.SSLContext | None] | None = None
+        #: the cluster-wide app log when ``ingress.redis.addr`` is set
+        self.app_log: Any = None
+        if self.cfg.redis.addr:
+            from .cluster import AppLog
+
+            self.app_log = AppLog(self.cfg.redis, self.apps)
         self._servers: dict[str, StreamServer] = {}
         self.open_connections = 0
         metrics.INGRESS_CONNECTIONS.set_function(lambda: self.open_connections)
@@ -53,7 +59,12 @@ class Ingress:
     # -- life -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind and serve (HTTP always; HTTPS when it has certificates)."""
+        """Follow the cluster's app log (if any) and bind and serve (HTTP always; HTTPS
+        when it has certificates). Start-up waits up to 5 s to have the cluster's apps."""
+        if self.app_log is not None:
+            self.app_log.start()
+            if not self.app_log.wait_caught_up(5.0):
+                log.warning("ingress: the cluster's app log is not read up to date yet; serving what is known")
         listeners = [("http", self.cfg.http.listen)]
         if self.tls is not None or self.acme_context is not None:
             listeners.append(("https", self.cfg.https.listen))
@@ -68,6 +79,8 @@ class Ingress:
         """Stop accepting; open connections end with their current request."""
         for server in self._servers.values():
             server.close()
+        if self.app_log is not None:
+            self.app_log.stop()
 
     def address(self, scheme: str = "http") -> tuple[str, int]:
         """The bound ``(host, port)`` of the ``http`` or ``https`` listener."""
