@@ -935,10 +935,16 @@ class Acme:
     """ACME (RFC 8555) certificates for the apps' hostnames (``ingress.acme``);
     an empty ``directory`` turns ACME off."""
 
+    #: the ACME server's directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory)
     directory: str = ""
+    #: the account's contact address
     email: str = ""
     #: a CA file to trust for the ACME server (a private CA, e.g. a test server)
     ca_bundle: str = ""
+    #: days before expiry a certificate is renewed
+    renew_before: float = _opt(30.0, above=0)
+    #: seconds between looks at the certificates (renewals due, certificates another node got)
+    check_interval: float = _opt(60.0, above=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -984,6 +990,11 @@ class Ingress:
     redis: IngressRedis = _opt(IngressRedis())
 
     def _validate(self, path: str, warn: Warn) -> None:
+        if self.acme.directory and not self.redis.addr:
+            raise ConfigError(f"{_join(path, 'acme.directory')}: ACME needs {_join(path, 'redis.addr')} "
+                              "(the account key and certificates are kept cluster-wide in Redis)")
+        if self.acme.ca_bundle:
+            _check_files({_join(path, "acme.ca_bundle"): self.acme.ca_bundle})
         seen: set[str] = set()
         for index, app in enumerate(self.apps):
             if app.id in seen:

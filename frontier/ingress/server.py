@@ -15,7 +15,7 @@ import socket
 import ssl
 import struct
 import time
-from typing import Any, Callable
+from typing import Any
 
 import gevent
 from gevent.server import StreamServer
@@ -42,10 +42,13 @@ class Ingress:
         self.tls: ServerTLS | None = None
         if self.cfg.https.listen.tls.enable:
             self.tls = ServerTLS(self.cfg.https.listen.tls, "ingress.https", alpn=("http/1.1",))
-        #: answers ACME HTTP-01 challenges: ``token -> key authorization`` (see ``acme``)
-        self.acme_tokens: dict[str, str] = {}
-        #: a function picking an ACME certificate context by SNI name (set by ``acme``)
-        self.acme_context: Callable[[str], ssl.SSLContext | None] | None = None
+        #: ACME certificates when ``ingress.acme.directory`` is set
+        self.acme: Any = None
+        if self.cfg.acme.directory:
+            from .acme import CertificateManager
+
+            self.acme = CertificateManager(self.cfg.acme, self.cfg.redis, self.apps.hostnames)
+        self._front: ssl.SSLContext | None = None
         #: the cluster-wide app log when ``ingress.redis.addr`` is set
         self.app_log: Any = None
         if self.cfg.redis.addr:
@@ -66,7 +69,7 @@ class Ingress:
             if not self.app_log.wait_caught_up(5.0):
                 log.warning("ingress: the cluster's app log is not read up to date yet; serving what is known")
         listeners = [("http", self.cfg.http.listen)]
-        if self.tls is not None or self.acme_context is not None:
+        if self.tls is not None or self.acme is not None:
             listeners.append(("https", self.cfg.https.listen))
         for scheme, listen in listeners:
             server = StreamServer(listen.host_port, lambda sock, addr, scheme=scheme: self._handle(scheme, sock, addr),
@@ -74,6 +77,8 @@ class Ingress:
             server.start()
             self._servers[scheme] = server
             log.info("ingress %s listener on %s:%d (%d apps)", scheme, *server.address[:2], len(self.apps))
+        if self.acme is not None:
+            self.acme.start()
 
     def stop(self) -> None:
         """Stop accepting; open connections end with their current request."""
@@ -81,6 +86,8 @@ class Ingress:
             server.close()
         if self.app_log is not None:
             self.app_log.stop()
+        if self.acme is not None:
+            self.acme.stop()
 
     def address(self, scheme: str = "http") -> tuple[str, int]:
         """The bound ``(host, port)`` of the ``http`` or ``https`` listener."""
@@ -89,11 +96,8 @@ class Ingress:
     # -- ACME's hook ----------------------------------------------------------------------
 
     def acme_answer(self, target: str) -> str | None:
-        """The key authorization for an HTTP-01 challenge request, else None."""
-        prefix = "/.well-known/acme-challenge/"
-        if not self.acme_tokens or not target.startswith(prefix):
-            return None
-        return self.acme_tokens.get(target[len(prefix):].split("?", 1)[0])
+        """The key authorization for an ACME HTTP-01 challenge request, else None."""
+        return self.acme.answer(target) if self.acme is not None else None
 
     # -- connections -------------------------------------------------------------------------
 
@@ -121,24 +125,31 @@ class Ingress:
             self.open_connections -= 1
 
     def _context(self) -> ssl.SSLContext:
-        """The HTTPS context: file certificates, with ACME's picked by SNI when present."""
-        base = self.tls.context() if self.tls is not None else None
-        if self.acme_context is None:
-            assert base is not None
-            return base
-        pick = self.acme_context
+        """The HTTPS context: the certificate files' (picked by SNI among themselves) or,
+        with ACME, a front context whose SNI callback picks ACME's certificate for the
+        name and falls back to the files'."""
+        if self.acme is None:
+            assert self.tls is not None
+            return self.tls.context()
+        if self._front is None:
+            front = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            front.minimum_version = ssl.TLSVersion.TLSv1_2
+            front.set_alpn_protocols(["http/1.1"])
+            acme, files = self.acme, self.tls
 
-        if base is None:
-            base = pick("")  # the ACME layer's default context
-        assert base is not None
+            def pick(sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+                chosen = acme.context_for(server_name or "")
+                if chosen is not None:
+                    sock.context = chosen
+                elif files is not None:
+                    ctx = files.context()
+                    sock.context = ctx
+                    if ctx.sni_callback is not None:  # several files: their own choice by name
+                        ctx.sni_callback(sock, server_name, ctx)
 
-        def sni(sock: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
-            chosen = pick(server_name or "")
-            if chosen is not None:
-                sock.context = chosen
-
-        base.sni_callback = sni
-        return base
+            front.sni_callback = pick
+            self._front = front
+        return self._front
 
     def _tls_handshake(self, sock: socket.socket, addr: tuple[str, int]) -> ssl.SSLSocket | None:
         try:

@@ -1,0 +1,78 @@
+"""ACME against a real ACME server (Debian's pebble): the ingress answers HTTP-01
+itself, gets a certificate for an app's hostname, serves it by SNI, keeps account key
+and certificates in Redis, and renews without a restart. ``renew_before`` is set far
+beyond pebble's certificate lifetime so a renewal comes at the next check."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+import uuid
+
+import redis
+from cryptography import x509
+
+from tests.cluster.helpers import drop_prefix
+from tests.gateway import free_port
+
+from .conftest import IngressGateway
+from .pebble import Pebble
+
+
+def _serial(port: int, cafile: str, name: str) -> int | None:
+    """The serial of the verified certificate served for ``name``, or None (not yet)."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=name) as tls:
+                serial = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+                tls.sendall(f"GET /hello HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+                body = b""
+                while chunk := tls.recv(65536):
+                    body += chunk
+                assert body.endswith(b"hello from edge-app"), body
+                return serial
+    except (OSError, ssl.SSLError):
+        return None
+
+
+def test_acme_issues_serves_and_renews(tmp_path, webapp) -> None:
+    prefix = f"test-acme-{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis()
+    https_port = free_port()
+    app = {"id": "site", "frontends": [{"hostname": "acme-site.test"}],
+           "backend": {"kind": "peer_set", "peer_set_opts": {"addrs": [f"http://{webapp.addr}"]}}}
+    gw = IngressGateway(tmp_path / "gw", {"apps": [app]})  # picks the HTTP port pebble must check
+    pebble = Pebble(tmp_path / "pebble", gw.http_port)
+    try:
+        gw.config["ingress"].update({
+            "https": {"listen": {"addr": f"127.0.0.1:{https_port}"}},
+            "redis": {"addr": "127.0.0.1:6379", "key_prefix": prefix},
+            "acme": {"directory": pebble.directory, "email": "ops@example.com", "ca_bundle": pebble.tls_ca,
+                     "check_interval": 1, "renew_before": 100000},
+        })
+        import yaml
+
+        gw.config_path.write_text(yaml.safe_dump(gw.config))
+        gw.start()
+        root = tmp_path / "pebble-root.pem"
+        root.write_text(pebble.root_pem())
+        deadline = time.monotonic() + 60
+        first = None
+        while first is None:
+            assert time.monotonic() < deadline, f"no certificate:\n{gw.log()[-3000:]}\n{pebble.log()[-2000:]}"
+            time.sleep(0.5)
+            first = _serial(https_port, str(root), "acme-site.test")
+        assert client.hexists(f"{prefix}ingress:acme:cert:acme-site.test", "chain")
+        assert client.exists(f"{prefix}ingress:acme:account_key")
+        # renewal: a new certificate reaches new connections, the process keeps running
+        deadline = time.monotonic() + 60
+        while (serial := _serial(https_port, str(root), "acme-site.test")) in (first, None):
+            assert time.monotonic() < deadline, f"not renewed:\n{gw.log()[-3000:]}"
+            time.sleep(0.5)
+        assert gw.proc.poll() is None
+    finally:
+        gw.stop()
+        pebble.stop()
+        drop_prefix(client, prefix)
