@@ -988,6 +988,10 @@ class Ingress:
     #: client connections open at once on the ingress; more are refused (closed)
     max_connections: int = _opt(10000, above=0)
     redis: IngressRedis = _opt(IngressRedis())
+    #: Frontlas's REST ``host:port``: a request for an edge held by another frontier is
+    #: relayed there (as an authenticated service, so ``servicebound.auth`` must be on
+    #: with the same secrets on every node); empty: no relay (502 EDGE_NOT_ONLINE)
+    relay_frontlas_api: str = _opt("", check=_optional_dial_addr)
 
     def _validate(self, path: str, warn: Warn) -> None:
         if self.acme.directory and not self.redis.addr:

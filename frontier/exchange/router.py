@@ -24,7 +24,7 @@ from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
 from frontier.sessions.session import Session
 from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument, Refused, RemoteProtocolError, code_name
 from frontier.wire.events import (
-    HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, Ack, Cancel,
+    EXPOSE_PREFIX, HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, ROLE_SERVICE, Ack, Cancel,
     Event, GoAway, Hello, Ping, Pong, Publish, Register, Request, Response, StreamAccept, StreamCredit,
     StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
 )
@@ -115,7 +115,10 @@ class Exchange:
         return Welcome(session.id, lim.max_frame_size, float(lim.heartbeat_interval), lim.stream_window, lim.max_inflight)
 
     def _admit_service(self, session: Session, hello: Hello) -> None:
-        if hello.name.startswith(HOOK_METHOD_PREFIX):  # "$..." names are the gateway's own (EXPOSE_PREFIX)
+        # "$..." names are the gateway's own; "$expose:<target>" is how another frontier
+        # relays its ingress's streams here, allowed only to authenticated services
+        relay = hello.name.startswith(EXPOSE_PREFIX) and ROLE_SERVICE in self.authenticators
+        if hello.name.startswith(HOOK_METHOD_PREFIX) and not relay:
             raise InvalidArgument(f"service name {hello.name!r} is reserved")
         unknown = set(hello.hooks) - set(HOOKS)
         if unknown:

@@ -39,9 +39,10 @@ class AppStore:
     """The apps of one ingress: ``list``/``get``/``put``/``delete`` (the control
     plane's interface), plus :meth:`match` for requests."""
 
-    def __init__(self, apps: Iterable[IngressApp], *, exchange: Any, stream_window: int) -> None:
+    def __init__(self, apps: Iterable[IngressApp], *, exchange: Any, stream_window: int, relay: Any = None) -> None:
         self._exchange = exchange
         self._stream_window = stream_window
+        self._relay = relay
         self._apps: dict[str, AppRuntime] = {}
         self._routes = RouteTable(())
         #: called with ``("put", app_dict)`` or ``("delete", {"id": ...})`` before a
@@ -52,7 +53,8 @@ class AppStore:
         self._rebuild()
 
     def _runtime(self, app: IngressApp) -> AppRuntime:
-        return AppRuntime(app, build_backend(app, self._exchange, self._stream_window), AppAuthenticator(app.auth, app.id))
+        backend = build_backend(app, self._exchange, self._stream_window, self._relay)
+        return AppRuntime(app, backend, AppAuthenticator(app.auth, app.id))
 
     def _rebuild(self) -> None:
         self._routes = RouteTable(rt.app for rt in self._apps.values())

@@ -54,12 +54,14 @@ def edge_error(exc: FrontierError) -> ProxyError:
 class EdgeHttpBackend:
     """An HTTP service exposed by an edge (``edge_http``)."""
 
-    def __init__(self, app: IngressApp, exchange: Any, stream_window: int) -> None:
+    def __init__(self, app: IngressApp, exchange: Any, stream_window: int, relay: Any = None) -> None:
         opts = app.backend.edge_http_opts
         self.fixed_edge = opts.edge_id or None
         self.target = opts.target
         self.exchange = exchange
         self.stream_window = stream_window
+        #: a :class:`~frontier.ingress.relay.Relay` for edges held by other frontiers
+        self.relay = relay
 
     def resolve(self, match: Match) -> tuple[Any, Callable[[str, float], Pipe]]:
         """``(key, open)``: pipes with equal keys are interchangeable (keep-alive reuse)."""
@@ -72,6 +74,11 @@ class EdgeHttpBackend:
             edge_id = int(label)
 
         def open_pipe(client_addr: str, timeout: float) -> Pipe:
+            if self.relay is not None and edge_id not in self.exchange.edges:
+                try:
+                    return self.relay.open(edge_id, self.target, timeout)
+                except FrontierError as exc:
+                    raise edge_error(exc) from None
             stream = GatewayStream(self.exchange, EXPOSE_PREFIX + self.target, addr=client_addr, window=self.stream_window)
             try:
                 stream.open(edge_id, timeout)
@@ -143,11 +150,11 @@ class RedirectBackend:
         return self.to + (target if target.startswith("/") else "/" + target)
 
 
-def build_backend(app: IngressApp, exchange: Any, stream_window: int) -> Any:
+def build_backend(app: IngressApp, exchange: Any, stream_window: int, relay: Any = None) -> Any:
     """The backend object for an app's ``backend.kind``."""
     kind = app.backend.kind
     if kind == "edge_http":
-        return EdgeHttpBackend(app, exchange, stream_window)
+        return EdgeHttpBackend(app, exchange, stream_window, relay)
     if kind == "peer_set":
         return PeerSetBackend(app)
     return RedirectBackend(app)

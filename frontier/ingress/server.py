@@ -23,6 +23,7 @@ from gevent.server import StreamServer
 from frontier import metrics
 from frontier.config import Config
 from frontier.tls import ServerTLS
+from frontier.wire.errors import ConfigError
 
 from .apps import AppStore
 from .proxy import ClientConnection
@@ -38,7 +39,16 @@ class Ingress:
 
     def __init__(self, config: Config, exchange: Any) -> None:
         self.cfg = config.ingress
-        self.apps = AppStore(self.cfg.apps, exchange=exchange, stream_window=config.limits.stream_window)
+        #: relays streams to edges held by other frontiers (``ingress.relay_frontlas_api``)
+        self.relay: Any = None
+        if self.cfg.relay_frontlas_api:
+            if not config.servicebound.auth.enable:
+                raise ConfigError("ingress.relay_frontlas_api: relaying needs servicebound.auth.enable with the same "
+                                  "secrets on every frontier (the relay connects to the other frontier as a service)")
+            from .relay import Relay
+
+            self.relay = Relay(self.cfg.relay_frontlas_api, config.servicebound.auth.secrets[0])
+        self.apps = AppStore(self.cfg.apps, exchange=exchange, stream_window=config.limits.stream_window, relay=self.relay)
         self.tls: ServerTLS | None = None
         if self.cfg.https.listen.tls.enable:
             self.tls = ServerTLS(self.cfg.https.listen.tls, "ingress.https", alpn=("http/1.1",))
@@ -88,6 +98,8 @@ class Ingress:
             self.app_log.stop()
         if self.acme is not None:
             self.acme.stop()
+        if self.relay is not None:
+            self.relay.close()
 
     def address(self, scheme: str = "http") -> tuple[str, int]:
         """The bound ``(host, port)`` of the ``http`` or ``https`` listener."""
