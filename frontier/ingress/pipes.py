@@ -10,6 +10,7 @@ upstream through a :class:`SocketPipe`.
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import Protocol
 
 from frontier.wire.errors import ConnectionClosed, Timeout
@@ -76,7 +77,10 @@ class SocketPipe:
         return data
 
     def shutdown_write(self) -> None:
-        """Half-close the socket."""
+        """Half-close the socket (not a TLS one: its shutdown would drop the TLS layer
+        under the other direction; it is closed whole when the connection ends)."""
+        if isinstance(self.sock, ssl.SSLSocket):
+            return
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
