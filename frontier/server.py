@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import struct
 import time
 from functools import partial
 from typing import Any, Callable
@@ -31,7 +30,7 @@ from frontier import metrics
 from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
-from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard
+from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard, close_refused
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
 from frontier.tls import ServerTLS, build_server_context
 from frontier.wire.errors import ErrorCode
@@ -40,7 +39,6 @@ log = logging.getLogger("frontier.server")
 
 #: refusal reason (metric label) of a failed or late TLS handshake
 TLS_HANDSHAKE = "tls_handshake"
-_LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: a refused socket ends with RST, no TIME_WAIT
 
 
 def server_ssl_context(tls: TLS) -> ssl.SSLContext | None:
@@ -249,11 +247,7 @@ class Gateway:
         refused = self.guard.admit(role, ip)
         if refused is not None:
             self._refused[refused][role].inc()
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
-            except OSError:
-                pass
-            sock.close()
+            close_refused(sock)
             return
         limits = self.config.limits
         deadline = time.monotonic() + limits.handshake_timeout

@@ -13,6 +13,7 @@ import socket
 import ssl
 from typing import Protocol
 
+from frontier.sdk.transport import dial
 from frontier.wire.errors import ConnectionClosed, Timeout
 
 
@@ -44,14 +45,7 @@ class SocketPipe:
     @classmethod
     def connect(cls, host: str, port: int, timeout: float) -> "SocketPipe":
         """Connect within ``timeout``; ``Timeout`` or ``ConnectionClosed`` on failure."""
-        try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-        except socket.timeout:
-            raise Timeout(f"connecting to {host}:{port} took longer than {timeout:g}s") from None
-        except OSError as exc:
-            raise ConnectionClosed(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, f"{host}:{port}")
+        return cls(dial((host, port), timeout), f"{host}:{port}")
 
     def sendall(self, data: bytes, timeout: float | None = None) -> None:
         """Send every byte within ``timeout`` seconds (per blocking write)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
-import struct
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from gevent.server import StreamServer
 
 from frontier import metrics
 from frontier.config import Config
+from frontier.sessions.limits import close_refused
 from frontier.tls import ServerTLS
 from frontier.wire.errors import ConfigError
 
@@ -29,8 +29,6 @@ from .apps import AppStore
 from .proxy import ClientConnection
 
 log = logging.getLogger("frontier.ingress")
-
-_LINGER_NOW = struct.pack("ii", 1, 0)  # a refused socket ends with RST, no TIME_WAIT
 
 
 class Ingress:
@@ -116,11 +114,7 @@ class Ingress:
     def _handle(self, scheme: str, sock: socket.socket, addr: tuple[str, int]) -> None:
         if self.open_connections >= self.cfg.max_connections:
             metrics.INGRESS_REFUSED.labels(reason="max_connections").inc()
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
-            except OSError:
-                pass
-            sock.close()
+            close_refused(sock)
             return
         self.open_connections += 1
         try:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
+import struct
 import time
 from typing import Any
 
@@ -27,6 +29,17 @@ TOO_MANY_FROM_IP = "max_ip_connections"
 RATE_LIMITED = "rate_limited"
 BANNED = "banned"
 REASONS = (TOO_MANY, TOO_MANY_ON_LISTENER, TOO_MANY_FROM_IP, RATE_LIMITED, BANNED)
+
+_LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
+
+
+def close_refused(sock: socket.socket) -> None:
+    """Close a refused socket with a reset (RST): no goodbye, no TIME_WAIT left behind."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
+    except OSError:
+        pass
+    sock.close()
 
 
 def ip_key(ip: str) -> str:

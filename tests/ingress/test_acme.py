@@ -5,36 +5,28 @@ beyond pebble's certificate lifetime so a renewal comes at the next check."""
 
 from __future__ import annotations
 
-import socket
 import ssl
 import time
 import uuid
 
 import redis
-from cryptography import x509
 
 from tests.cluster.helpers import drop_prefix
 from tests.gateway import free_port
 
 from .conftest import IngressGateway
 from .pebble import Pebble
+from .tls_client import https_get
 
 
 def _serial(port: int, cafile: str, name: str) -> int | None:
     """The serial of the verified certificate served for ``name``, or None (not yet)."""
-    ctx = ssl.create_default_context(cafile=cafile)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with ctx.wrap_socket(raw, server_hostname=name) as tls:
-                serial = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
-                tls.sendall(f"GET /hello HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
-                body = b""
-                while chunk := tls.recv(65536):
-                    body += chunk
-                assert body.endswith(b"hello from edge-app"), body
-                return serial
+        serial, body = https_get(port, cafile, name, "/hello")
     except (OSError, ssl.SSLError):
         return None
+    assert body.endswith(b"hello from edge-app"), body
+    return serial
 
 
 def test_acme_issues_serves_and_renews(tmp_path, webapp) -> None:

@@ -6,27 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import ssl
 import time
-
-from cryptography import x509
 
 from tests.gateway import free_port
 from tests.security.certs import issue, make_ca
 
-
-def _get(port: int, ca: str, server_name: str, path: str) -> tuple[int, bytes]:
-    """(certificate serial, response) of one HTTPS request naming ``server_name``."""
-    ctx = ssl.create_default_context(cafile=ca)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
-            serial = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while chunk := tls.recv(65536):
-                data += chunk
-    return serial, data
+from .tls_client import https_get
 
 
 def test_https_sni_reload_and_forwarded_proto(ingress_gateway, webapp, tmp_path) -> None:
@@ -45,17 +30,17 @@ def test_https_sni_reload_and_forwarded_proto(ingress_gateway, webapp, tmp_path)
                                      {"cert": str(live / "beta.pem"), "key": str(live / "beta.key")}]}
     gw = ingress_gateway({"apps": apps, "https": {"listen": {"addr": f"127.0.0.1:{https_port}", "tls": tls}}})
     cafile = str(ca.cert_path)
-    serial, data = _get(https_port, cafile, "alpha.test", "/headers")
+    serial, data = https_get(https_port, cafile, "alpha.test", "/headers")
     assert serial == alpha.serial
     seen = json.loads(data.split(b"\r\n\r\n", 1)[1])
     assert seen["x-forwarded-proto"] == "https" and seen["x-forwarded-host"] == "alpha.test"
-    serial, data = _get(https_port, cafile, "beta.test", "/hello")
+    serial, data = https_get(https_port, cafile, "beta.test", "/hello")
     assert serial == beta.serial and data.endswith(b"hello from edge-app")
     # rotate beta's files: new connections get the new certificate, no restart
     shutil.copy(beta2.key_path, live / "beta.key")
     shutil.copy(beta2.cert_path, live / "beta.pem")
     deadline = time.monotonic() + 10
-    while _get(https_port, cafile, "beta.test", "/hello")[0] != beta2.serial:
+    while https_get(https_port, cafile, "beta.test", "/hello")[0] != beta2.serial:
         assert time.monotonic() < deadline, "the rotated certificate was not served"
         time.sleep(0.3)
     assert gw.proc.poll() is None
