@@ -87,6 +87,9 @@ class ClientConnection:
                     self.conn.start_next_cycle()
                 else:
                     return
+                # pipelined requests are answered from the buffer without a read that would
+                # block: yield once per request so one client cannot hold the hub
+                gevent.sleep(0)
         except _ClientGone:
             pass
         finally:

@@ -43,6 +43,12 @@ def test_rest_put_get_list_delete(ingress_gateway, webapp) -> None:
     assert requests.delete(f"{api}/plain", timeout=10).status_code == 404
     r = requests.get(gw.url("/hello"), headers=host, timeout=10)
     assert (r.status_code, r.headers["X-Frontier-Error"]) == (404, "NO_APP")
+    text = requests.get(f"http://{gw.control_addr}/metrics", timeout=10).text
+    assert 'frontier_ingress_requests_total{app="plain",code="200"} 1.0' in text
+    assert 'frontier_ingress_requests_total{app="-",code="404"} 2.0' in text
+    assert 'frontier_ingress_request_duration_seconds_count{app="plain"} 1.0' in text
+    assert 'frontier_ingress_bytes_total{app="plain",direction="out"} 19.0' in text
+    assert "frontier_ingress_websockets_open" in text and "frontier_ingress_connections " in text
 
 
 def test_grpc_apps(ingress_gateway, webapp) -> None:

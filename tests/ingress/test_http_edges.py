@@ -186,3 +186,16 @@ def test_connection_cap(ingress_gateway, webapp) -> None:
             s.close()
     time.sleep(0.3)
     assert requests.get(gw.url("/hello"), headers={"Host": "plain.test"}, timeout=5).status_code == 200
+
+
+def test_pipelined_requests_answered_in_order(ingress_gateway, webapp) -> None:
+    gw = ingress_gateway({"apps": [_peer_app([f"http://{webapp.addr}"])]})
+    with socket.create_connection(("127.0.0.1", gw.http_port), timeout=10) as s:
+        s.sendall(b"GET /hello HTTP/1.1\r\nHost: plain.test\r\n\r\n"
+                  b"GET /nothing HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                  b"GET /hello HTTP/1.1\r\nHost: plain.test\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    statuses = [line.split()[1] for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    assert statuses == [b"200", b"404", b"200"], data
