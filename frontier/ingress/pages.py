@@ -22,8 +22,14 @@ BODY_TOO_LARGE = (413, "BODY_TOO_LARGE")
 HEADERS_TOO_LARGE = (431, "HEADERS_TOO_LARGE")
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
+            301: "Moved Permanently", 308: "Permanent Redirect", 200: "OK",
             413: "Content Too Large", 431: "Request Header Fields Too Large", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+def reason(status: int) -> str:
+    """The reason phrase the ingress sends with ``status``."""
+    return _REASONS.get(status, "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -481,14 +481,14 @@ class ClientConnection:
     def _send_simple(self, status: int, text: str, ctype: str, extra: list[tuple[str, str]] | None = None) -> int:
         body = text.encode()
         headers = [("content-type", ctype), ("content-length", str(len(body))), *(extra or [])]
-        self._client_send(h11.Response(status_code=status, headers=headers))
+        self._client_send(h11.Response(status_code=status, headers=headers, reason=pages.reason(status)))
         self._client_send(h11.Data(data=body))
         self._client_send(h11.EndOfMessage())
         return status
 
     def _send_error(self, error: tuple[int, str], message: str, accept: str, extra: list[tuple[str, str]] | None = None) -> int:
         page = pages.render(error, message, accept, extra)
-        self._client_send(h11.Response(status_code=page.status, headers=page.headers))
+        self._client_send(h11.Response(status_code=page.status, headers=page.headers, reason=pages.reason(page.status)))
         self._client_send(h11.Data(data=page.body))
         self._client_send(h11.EndOfMessage())
         return page.status
@@ -500,7 +500,7 @@ class ClientConnection:
         page = pages.render(error, message, "")
         try:
             # h11 cannot answer a request it could not parse: write the bytes ourselves
-            lines = [f"HTTP/1.1 {page.status} {error[1].replace('_', ' ').title()}".encode()]
+            lines = [f"HTTP/1.1 {page.status} {pages.reason(page.status)}".encode()]
             lines += [f"{name}: {value}".encode() for name, value in page.headers] + [b"connection: close", b"", b""]
             self.sock.settimeout(1.0)
             self.sock.sendall(b"\r\n".join(lines) + page.body)
