@@ -211,6 +211,7 @@ class ClientConnection:
             except FrontierError:
                 if not (reused and no_body):
                     raise ProxyError(pages.BACKEND_UNREACHABLE, "the backend closed the connection") from None
+                self._drop(pipe)
                 pipe, bconn = self._fresh_backend(key, open_pipe)
                 pipe.sendall(bconn.send(head), cfg.backend_timeout)
                 pipe.sendall(bconn.send(h11.EndOfMessage()), cfg.backend_timeout)
@@ -222,6 +223,7 @@ class ClientConnection:
             except ProxyError as exc:
                 if not (reused and no_body and exc.error is pages.BACKEND_UNREACHABLE):
                     raise
+                self._drop(pipe)
                 pipe, bconn = self._fresh_backend(key, open_pipe)
                 pipe.sendall(bconn.send(head), cfg.backend_timeout)
                 pipe.sendall(bconn.send(h11.EndOfMessage()), cfg.backend_timeout)
@@ -231,7 +233,7 @@ class ClientConnection:
             if isinstance(exc, Timeout):
                 raise ProxyError(pages.BACKEND_TIMEOUT, f"the backend did not read the request within {cfg.backend_timeout:g}s") from None
             raise ProxyError(pages.BACKEND_UNREACHABLE, f"the backend connection failed: {exc.message}") from None
-        except ProxyError:
+        except BaseException:  # ProxyError, the client gone mid-body, the greenlet killed
             self._drop(pipe)
             raise
         finally:
@@ -239,17 +241,20 @@ class ClientConnection:
                 metrics.INGRESS_BYTES.labels(app=app_id, direction="in").inc(bytes_in)
         if response.status_code == 101:
             return self._switch(response, pipe, bconn, app_id)
-        self._client_send(h11.Response(status_code=response.status_code, headers=_response_headers(response.headers),
-                                       reason=response.reason))
-        bytes_out = 0
+        sent = [0]
         try:
-            bytes_out = self._forward_response_body(pipe, bconn)
+            self._client_send(h11.Response(status_code=response.status_code, headers=_response_headers(response.headers),
+                                           reason=response.reason))
+            self._forward_response_body(pipe, bconn, sent)
         except FrontierError:
             self._drop(pipe)
             raise _ClientGone() from None  # headers are out: the client sees a cut connection
+        except BaseException:  # the client gone (a reset stream tells the edge to let go too)
+            self._drop(pipe)
+            raise
         finally:
-            if bytes_out:
-                metrics.INGRESS_BYTES.labels(app=app_id, direction="out").inc(bytes_out)
+            if sent[0]:
+                metrics.INGRESS_BYTES.labels(app=app_id, direction="out").inc(sent[0])
         if bconn.our_state is h11.DONE and bconn.their_state is h11.DONE:
             bconn.start_next_cycle()
             self._kept = (key, pipe, bconn)
@@ -368,11 +373,10 @@ class ClientConnection:
                 continue
             raise ProxyError(pages.BAD_BACKEND_RESPONSE, "the backend closed the connection without answering")
 
-    def _forward_response_body(self, pipe: Pipe, bconn: h11.Connection) -> int:
-        """The backend's body to the client; bytes forwarded. A slow client blocks here,
-        so the pipe is not read and the backend is slowed down."""
+    def _forward_response_body(self, pipe: Pipe, bconn: h11.Connection, sent: list[int]) -> None:
+        """The backend's body to the client, counting bytes in ``sent[0]``. A slow client
+        blocks here, so the pipe is not read and the backend is slowed down."""
         idle = self.cfg.idle_timeout
-        total = 0
         pieces = 0
         while True:
             try:
@@ -383,14 +387,14 @@ class ClientConnection:
                 bconn.receive_data(pipe.recv(_RECV, idle))
                 continue
             if type(event) is h11.Data:
-                total += len(event.data)
                 self._client_send(event)
+                sent[0] += len(event.data)
                 pieces += 1
                 if pieces % YIELD_EVERY == 0:
                     gevent.sleep(0)
             elif type(event) is h11.EndOfMessage:
                 self._client_send(h11.EndOfMessage())
-                return total
+                return
             else:
                 raise _ClientGone()
 

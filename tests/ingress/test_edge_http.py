@@ -129,3 +129,20 @@ def test_errors(setup) -> None:
     r = get(gw, "/slow/5.0")
     assert (r.status_code, r.headers["X-Frontier-Error"]) == (504, "BACKEND_TIMEOUT")
     assert get(gw, "/hello").status_code == 200  # the edge still serves after all that
+
+
+def test_client_gone_mid_download_releases_the_edge_side(setup) -> None:
+    gw, edge = setup
+    import time
+
+    free = edge.exposed._slots._value
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", gw.http_port), timeout=10) as sock:
+            sock.sendall(b"GET /big/104857600 HTTP/1.1\r\nHost: 4242.edges.test\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        # the client vanished mid-body: the stream is reset, the edge lets go of its connection
+    deadline = time.monotonic() + 10
+    while edge.exposed._slots._value != free:
+        assert time.monotonic() < deadline, "the edge still holds exposed connections of vanished clients"
+        time.sleep(0.1)
+    assert get(gw, "/hello").status_code == 200
