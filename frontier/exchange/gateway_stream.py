@@ -67,7 +67,9 @@ class GatewayStream:
         self._remote_ended = False
         self._local_ended = False
         self._error: FrontierError | None = None
-        self._signal = Signal()
+        # one event per direction: a reader and a writer greenlet may wait at once
+        self._readable = Signal()
+        self._writable = Signal()
         #: bytes received and sent, for metrics
         self.bytes_in = 0
         self.bytes_out = 0
@@ -90,7 +92,7 @@ class GatewayStream:
         while not self._accepted:
             if self._error is not None:
                 raise self._error
-            if not self._wait(deadline):
+            if not self._wait(self._writable, deadline):
                 self.reset(ErrorCode.TIMEOUT, "not accepted in time")
                 raise Timeout(f"edge {edge_id} did not accept the stream within {timeout:g}s")
 
@@ -105,7 +107,7 @@ class GatewayStream:
                 return b""
             if self._error is not None:
                 raise self._error
-            if not self._wait(deadline):
+            if not self._wait(self._readable, deadline):
                 raise Timeout("no data from the edge in time")
         chunk = self._chunks[0]
         if self._head == 0 and len(chunk) <= bufsize:
@@ -133,7 +135,7 @@ class GatewayStream:
             if self._local_ended:
                 raise ConnectionClosed("the stream is closed for sending")
             if self._credit <= 0:
-                if not self._wait(deadline):
+                if not self._wait(self._writable, deadline):
                     raise Timeout("the edge did not read in time (stream window full)")
                 continue
             n = min(self._credit, len(view), self._max_chunk)
@@ -155,7 +157,7 @@ class GatewayStream:
             self._error = StreamReset(message or "reset by the gateway")
             if self.streams:
                 self._dispatch(StreamResetFrame(_SID, code, message))
-        self._wake()
+        self._wake_all()
 
     def close(self) -> None:
         """Done with the stream: reset it unless both sides ended cleanly."""
@@ -177,22 +179,26 @@ class GatewayStream:
         if etype is StreamData:
             self._chunks.append(event.data)
             self.bytes_in += len(event.data)
+            self._readable.set()
         elif etype is StreamCredit:
             self._credit += event.amount
+            self._writable.set()
         elif etype is StreamAccept:
             self._credit = event.window
             self._accepted = True
+            self._writable.set()
         elif etype is StreamEnd:
             self._remote_ended = True
+            self._readable.set()
         elif etype is StreamResetFrame:
             self.streams.clear()
             if self._error is None:
                 self._error = error_from_code(event.code, event.message) if event.code != ErrorCode.STREAM_RESET else StreamReset(event.message)
+            self._wake_all()
         elif etype is Request:
             self._dispatch(Response(event.call_id, ErrorCode.RPC_NOT_ONLINE, b"", "the gateway serves no calls on this stream"))
         elif etype is Publish:
             self._dispatch(Ack(event.msg_id, ErrorCode.TOPIC_NOT_ONLINE, "the gateway takes no messages on this stream"))
-        self._wake()
 
     def stream_state(self, stream_id: int) -> StreamState:
         """The exchange's view of our side (CLOSED once both directions ended)."""
@@ -208,20 +214,22 @@ class GatewayStream:
         except FrontierError as exc:  # the edge's connection refused the frame (it is closing)
             if self._error is None:
                 self._error = ConnectionClosed(f"the edge's connection failed: {exc}")
-            self._wake()
+            self._wake_all()
 
-    def _wake(self) -> None:
-        self._signal.set()
+    def _wake_all(self) -> None:
+        self._readable.set()
+        self._writable.set()
 
-    def _wait(self, deadline: float | None) -> bool:
-        """Wait for the next event from the edge; False when ``deadline`` passed."""
-        self._signal.clear()
+    @staticmethod
+    def _wait(signal: Signal, deadline: float | None) -> bool:
+        """Wait for the next event of one direction; False when ``deadline`` passed."""
+        signal.clear()
         if deadline is None:
-            self._signal.wait()
+            signal.wait()
             return True
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        self._signal.wait(remaining)
-        return True if self._signal.is_set() else time.monotonic() < deadline
+        signal.wait(remaining)
+        return True if signal.is_set() else time.monotonic() < deadline
 

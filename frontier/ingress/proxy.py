@@ -243,9 +243,9 @@ class ClientConnection:
             return self._switch(response, pipe, bconn, app_id)
         sent = [0]
         try:
-            self._client_send(h11.Response(status_code=response.status_code, headers=_response_headers(response.headers),
-                                           reason=response.reason))
-            self._forward_response_body(pipe, bconn, sent)
+            head = h11.Response(status_code=response.status_code, headers=_response_headers(response.headers),
+                                reason=response.reason)
+            self._forward_response_body(head, pipe, bconn, sent)
         except FrontierError:
             self._drop(pipe)
             raise _ClientGone() from None  # headers are out: the client sees a cut connection
@@ -373,10 +373,14 @@ class ClientConnection:
                 continue
             raise ProxyError(pages.BAD_BACKEND_RESPONSE, "the backend closed the connection without answering")
 
-    def _forward_response_body(self, pipe: Pipe, bconn: h11.Connection, sent: list[int]) -> None:
-        """The backend's body to the client, counting bytes in ``sent[0]``. A slow client
-        blocks here, so the pipe is not read and the backend is slowed down."""
+    def _forward_response_body(self, head: h11.Response, pipe: Pipe, bconn: h11.Connection, sent: list[int]) -> None:
+        """The answer's head and body to the client, counting body bytes in ``sent[0]``.
+        What is ready is written in one ``sendall`` (head and a small body go out
+        together); before waiting on the backend everything ready is written. A slow
+        client blocks here, so the pipe is not read and the backend is slowed down."""
         idle = self.cfg.idle_timeout
+        out = [self.conn.send(head)]
+        ready = 0
         pieces = 0
         while True:
             try:
@@ -384,16 +388,24 @@ class ClientConnection:
             except h11.RemoteProtocolError:
                 raise _ClientGone() from None  # the backend broke off mid-body
             if event is h11.NEED_DATA:
+                if out:
+                    self._client_write(out)
+                    ready = 0
                 bconn.receive_data(pipe.recv(_RECV, idle))
                 continue
             if type(event) is h11.Data:
-                self._client_send(event)
+                out.append(self.conn.send(event))
                 sent[0] += len(event.data)
+                ready += len(event.data)
+                if ready >= _RECV:
+                    self._client_write(out)
+                    ready = 0
                 pieces += 1
                 if pieces % YIELD_EVERY == 0:
                     gevent.sleep(0)
             elif type(event) is h11.EndOfMessage:
-                self._client_send(h11.EndOfMessage())
+                out.append(self.conn.send(h11.EndOfMessage()))
+                self._client_write(out)
                 return
             else:
                 raise _ClientGone()
@@ -473,7 +485,12 @@ class ClientConnection:
             raise _ClientGone() from None
 
     def _client_send(self, event: Any) -> None:
-        data = self.conn.send(event)
+        self._client_write([self.conn.send(event)])
+
+    def _client_write(self, out: list[bytes]) -> None:
+        """Write (and empty) ``out`` to the client within ``idle_timeout``."""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
         if not data:
             return
         try:
@@ -482,20 +499,20 @@ class ClientConnection:
         except OSError:  # socket.timeout included: a client that does not read
             raise _ClientGone() from None
 
+    def _send_whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> int:
+        """A complete answer of the ingress's own, in one write."""
+        conn = self.conn
+        self._client_write([conn.send(h11.Response(status_code=status, headers=headers, reason=pages.reason(status))),
+                            conn.send(h11.Data(data=body)), conn.send(h11.EndOfMessage())])
+        return status
+
     def _send_simple(self, status: int, text: str, ctype: str, extra: list[tuple[str, str]] | None = None) -> int:
         body = text.encode()
-        headers = [("content-type", ctype), ("content-length", str(len(body))), *(extra or [])]
-        self._client_send(h11.Response(status_code=status, headers=headers, reason=pages.reason(status)))
-        self._client_send(h11.Data(data=body))
-        self._client_send(h11.EndOfMessage())
-        return status
+        return self._send_whole(status, [("content-type", ctype), ("content-length", str(len(body))), *(extra or [])], body)
 
     def _send_error(self, error: tuple[int, str], message: str, accept: str, extra: list[tuple[str, str]] | None = None) -> int:
         page = pages.render(error, message, accept, extra)
-        self._client_send(h11.Response(status_code=page.status, headers=page.headers, reason=pages.reason(page.status)))
-        self._client_send(h11.Data(data=page.body))
-        self._client_send(h11.EndOfMessage())
-        return page.status
+        return self._send_whole(page.status, page.headers, page.body)
 
     def _send_error_if_possible(self, error: tuple[int, str], message: str) -> None:
         """An error page when h11 still allows an answer (a broken head, a late one)."""
