@@ -1,7 +1,7 @@
 # frontier-gevent developer entry points.
 #   make serve [CONFIG=etc/frontier.yaml]   run the gateway from a local .venv
 #   make test [PYTEST_ARGS='-k config']     install test deps, start brokers, run pytest
-#   make fuzz [FUZZ_SECONDS=600]            coverage-guided fuzzing of the frame decoder
+#   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGET=relay]   coverage-guided fuzzing of the frame decoder (or the relay path)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -44,11 +44,13 @@ QUICK ?=
 bench: $(TEST_STAMP)
 	$(PY) -m loadtests.bench $(if $(QUICK),--quick)
 
-# make fuzz [FUZZ_SECONDS=600]   coverage-guided fuzzing of the frame decoder (atheris,
-# libFuzzer); runs until stopped unless FUZZ_SECONDS is set; the corpus grows in
-# FUZZ_CORPUS; a crash leaves crash-<sha1> here (see tests/fuzz/fuzz_decoder.py)
+# make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGET=relay]   coverage-guided fuzzing (atheris,
+# libFuzzer) of the frame decoder, or with FUZZ_TARGET=relay of admission, routing and
+# re-encoding between two sessions; runs until stopped unless FUZZ_SECONDS is set; the
+# corpus grows in FUZZ_CORPUS; a crash leaves crash-<sha1> here (see tests/fuzz/fuzz_*.py)
 FUZZ_SECONDS ?=
-FUZZ_CORPUS ?= $(VENV)/fuzz-corpus
+FUZZ_TARGET ?= decoder
+FUZZ_CORPUS ?= $(VENV)/fuzz-corpus-$(FUZZ_TARGET)
 .PHONY: fuzz
 fuzz: $(TEST_STAMP)
-	PYTHONPATH=. $(PY) tests/fuzz/fuzz_decoder.py $(FUZZ_CORPUS) -rss_limit_mb=1024 -timeout=10 $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS))
+	PYTHONPATH=. $(PY) tests/fuzz/fuzz_$(FUZZ_TARGET).py $(FUZZ_CORPUS) -rss_limit_mb=1024 -timeout=10 $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS))

@@ -728,8 +728,35 @@ class Limits:
     ban_seconds: float = _opt(30.0, min=0)
     #: source addresses or networks the per-IP limits skip (load balancers, probes)
     exempt_ips: tuple[str, ...] = _opt((), check=_networks)
-    #: bytes queued for one peer that is not reading before it is cut off (slow consumer)
+    #: bytes queued for one peer that is not reading before it is cut off (slow
+    #: consumer); the queue is one buffer, so this is also what it costs in memory
     max_outgoing_bytes: int = _opt(64 * 1048576, above=0)
+    #: longest deadline, in seconds, a call or publish may ask for; longer ones are cut to this
+    max_call_timeout: float = _opt(3600.0, above=0)
+    #: methods plus topics one connection may register (Hello and Register together)
+    max_registrations: int = _opt(4096, above=0)
+    #: longest method, topic or service name, in characters
+    max_name_length: int = _opt(256, above=0)
+    #: frames per second one edge connection may send, sustained (burst: one second's
+    #: worth); over it the gateway stops reading from it for a while; 0: no limit
+    edge_frames_per_second: float = _opt(20000.0, min=0)
+    #: bytes per second one edge connection may send, sustained; 0: no limit
+    edge_bytes_per_second: float = _opt(268435456.0, min=0)
+    #: frames per second one service connection may send (services carry many edges'
+    #: traffic and are authenticated backends: off by default); 0: no limit
+    service_frames_per_second: float = _opt(0.0, min=0)
+    #: bytes per second one service connection may send; 0: no limit
+    service_bytes_per_second: float = _opt(0.0, min=0)
+    #: seconds a connection may stay over its rate (throttled without a break) before
+    #: it is closed with RATE_LIMITED
+    rate_limit_grace: float = _opt(10.0, above=0)
+    #: HTTP listeners (control plane, Frontlas): seconds a new connection has to send
+    #: a whole request head, or the HTTP/2 preface
+    http_header_timeout: float = _opt(10.0, above=0)
+    #: HTTP listeners: seconds a keep-alive connection may sit idle between requests
+    http_idle_timeout: float = _opt(60.0, above=0)
+    #: HTTP listeners: connections open at once on one port; more are closed at accept
+    max_http_connections: int = _opt(1024, above=0)
 
 
 # -- the HTTP ingress (ours; edgerouter's application model) ---------------------------
@@ -985,7 +1012,7 @@ class Ingress:
     idle_timeout: float = _opt(60.0, above=0)
     #: largest request head (request line and headers) in bytes; 431 beyond
     max_header_size: int = _opt(16384, min=1024)
-    #: client connections open at once on the ingress; more are refused (closed)
+    #: client connections open at once on each ingress listener; more are reset at accept
     max_connections: int = _opt(10000, above=0)
     redis: IngressRedis = _opt(IngressRedis())
     #: Frontlas's REST ``host:port``: a request for an edge held by another frontier is

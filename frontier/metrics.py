@@ -26,6 +26,11 @@ EDGES = Gauge("frontier_edges_connected", "Edges connected now")
 SERVICES = Gauge("frontier_services_connected", "Service connections open now")
 FRAMES_REJECTED = Counter("frontier_frames_rejected_total", "Connections closed for a protocol violation", ["reason"])
 CONNECTIONS_REFUSED = Counter("frontier_connections_refused_total", "Handshakes refused", ["role", "reason"])
+RATE_LIMITED = Counter("frontier_rate_limited_total",
+                       "Reader turns paused (throttled) or connections closed for going over their frame or byte rate",
+                       ["role", "action"])
+RELAY_REFUSED = Counter("frontier_relay_refused_total",
+                        "Frames not relayed because they would not fit the frame limit once re-encoded", ["kind"])
 MQ_PRODUCE = Counter("frontier_mq_produce_total", "Messages produced to external MQs", ["broker", "result"])
 
 CALL, PUBLISH, STREAM = "call", "publish", "stream"

@@ -24,13 +24,13 @@ from typing import Any, Callable
 
 import gevent
 from gevent.event import Event
-from gevent.server import StreamServer
 
 from frontier import metrics
 from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
-from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard, close_refused
+from frontier.listeners import GuardedStreamServer, close_now
+from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard, ConnectionRate
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
 from frontier.tls import ServerTLS, build_server_context
 from frontier.wire.errors import ErrorCode
@@ -96,7 +96,7 @@ class Gateway:
         self.control_plane: Any = None
         #: the HTTP ingress when ``ingress.enable`` (see :mod:`frontier.ingress`)
         self.ingress: Any = None
-        self._servers: dict[str, StreamServer] = {}
+        self._servers: dict[str, GuardedStreamServer] = {}
         self._reaper: gevent.Greenlet | None = None
         self._stopping = False
         self._stopped = Event()
@@ -124,8 +124,9 @@ class Gateway:
             listen = section.listen
             bound = self._listeners.get(role)
             # TLS is not StreamServer's: the handshake must run under the handshake deadline
-            server = StreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
-                                  backlog=1024 if bound is None else None)
+            server = GuardedStreamServer(listen.host_port if bound is None else bound, partial(self._handle, role),
+                                         backlog=1024 if bound is None else None)
+            server.port_name = f"{role} listener"
             server.start()
             self._servers[role] = server
             tls = self.tls.get(role)
@@ -143,7 +144,7 @@ class Gateway:
             cp_tls = ServerTLS(cp.listen.tls, "controlplane", alpn=("h2", "http/1.1")) if cp.listen.tls.enable else None
             self.control_plane = ControlPlane(
                 listen=cp.listen.addr, store=self.store, kicker=self.exchange,
-                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls,
+                bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls, limits=self.config.limits,
                 apps=self.ingress.apps if self.ingress is not None else None,
             )
             self.control_plane.start()
@@ -247,7 +248,7 @@ class Gateway:
         refused = self.guard.admit(role, ip)
         if refused is not None:
             self._refused[refused][role].inc()
-            close_refused(sock)
+            close_now(sock)
             return
         limits = self.config.limits
         deadline = time.monotonic() + limits.handshake_timeout
@@ -260,7 +261,8 @@ class Gateway:
                 if conn is None:
                     return
             session = Session(conn, addr, role, max_frame_size=min(limits.max_handshake_size, limits.max_frame_size),
-                              max_out_bytes=limits.max_outgoing_bytes)
+                              max_out_bytes=limits.max_outgoing_bytes,
+                              rate=ConnectionRate.for_role(limits, role, time.monotonic()))
             session.run(self.exchange, max(deadline - time.monotonic(), 0.001))
         except OSError:
             pass  # the peer vanished before its session began

@@ -175,6 +175,15 @@ class Limits:
     handshake_timeout: float = _opt(10.0, above=0)
     #: requests one frontier connection may have in flight
     max_inflight: int = _opt(16, above=0)
+    #: connections open at once on the frontier plane; more are closed at accept
+    max_connections: int = _opt(1024, above=0)
+    #: cluster API port: seconds a new connection has to send a whole request head,
+    #: or the HTTP/2 preface
+    http_header_timeout: float = _opt(10.0, above=0)
+    #: cluster API port: seconds a keep-alive connection may idle between requests
+    http_idle_timeout: float = _opt(60.0, above=0)
+    #: cluster API port: connections open at once; more are closed at accept
+    max_http_connections: int = _opt(1024, above=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ standard ``grpc.health.v1.Health`` and reflection.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 
@@ -36,8 +36,8 @@ class ClusterControlPlane(OnePortServer):
     access_logger, error_logger = "frontlas.access", "frontlas.http"
     health_class = _ReadinessHealth
 
-    def __init__(self, *, listen: str, api: ClusterAPI, ready: Callable[[], bool]) -> None:
-        super().__init__(listen=listen, ready=ready)
+    def __init__(self, *, listen: str, api: ClusterAPI, ready: Callable[[], bool], limits: Any = None) -> None:
+        super().__init__(listen=listen, ready=ready, limits=limits)
         self._api = api
 
     def _app(self) -> Callable:

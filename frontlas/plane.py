@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 import gevent
 from gevent.pool import Pool
-from gevent.server import StreamServer
 
 from frontier.cluster import protocol as P
+from frontier.listeners import GuardedStreamServer
 from frontier.server import server_ssl_context
 from frontier.sessions.session import ROLE_EDGE, Session
 from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument
@@ -200,7 +200,7 @@ class FrontierPlane:
     def __init__(self, store: ClusterStore, config: FrontlasConfig) -> None:
         self.config = config
         self.dispatcher = PlaneDispatcher(store, config)
-        self._server: StreamServer | None = None
+        self._server: GuardedStreamServer | None = None
         self._reaper: gevent.Greenlet | None = None
 
     @property
@@ -216,7 +216,9 @@ class FrontierPlane:
         ctx = server_ssl_context(listen.tls)
         if ctx is not None:
             kwargs["ssl_context"] = ctx
-        self._server = StreamServer(listen.host_port, self._handle, backlog=1024, **kwargs)
+        self._server = GuardedStreamServer(listen.host_port, self._handle, backlog=1024, **kwargs)
+        self._server.max_open = self.config.limits.max_connections
+        self._server.port_name = "frontier plane"
         self._server.start()
         self._reaper = gevent.spawn(self._reap)
         log.info("frontier plane on %s:%d%s", *self.address, " (TLS)" if ctx else "")

@@ -32,7 +32,8 @@ class Frontlas:
         self.store = ClusterStore(self.redis, config.frontier_plane.expiration, prefix=config.redis.key_prefix)
         self.api = ClusterAPI(self.store)
         self.plane = FrontierPlane(self.store, config)
-        self.control = ClusterControlPlane(listen=config.control_plane.listen.addr, api=self.api, ready=self.ready)
+        self.control = ClusterControlPlane(listen=config.control_plane.listen.addr, api=self.api, ready=self.ready,
+                                           limits=config.limits)
         self._stopped = Event()
         self._stopping = False
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+
+from tests.gateway import GatewayProcess
 
 
 @pytest.fixture
@@ -22,3 +25,19 @@ def clients() -> Iterator[Callable[..., Any]]:
     yield make
     for client in reversed(made):
         client.close()
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """``gateway_factory(config, control=False)`` starts a gateway with a custom config;
+    all are stopped after the test."""
+    started: list[GatewayProcess] = []
+
+    def make(config: dict[str, Any] | None = None, **kwargs: Any) -> GatewayProcess:
+        gw = GatewayProcess(tmp_path / f"gw{len(started)}", config, **kwargs).start()
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop(timeout=20)

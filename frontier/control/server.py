@@ -34,7 +34,7 @@ import gevent
 import grpc
 from gevent import socket as gsocket
 from gevent.pool import Pool
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import WSGIHandler, WSGIServer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -44,6 +44,7 @@ from frontier.control.proto import controlplane_pb2_grpc as pb_grpc
 from frontier.control.rest import create_app
 from frontier.control.service import ControlService
 from frontier.control.store import QueryStore
+from frontier.listeners import GuardedAccept
 from frontier.sessions.info import Kicker
 from frontier.wire.errors import ConfigError
 
@@ -115,8 +116,65 @@ def _pump(src: gsocket.socket, dst: gsocket.socket) -> None:
                 pass
 
 
-class _SniffingWSGIServer(WSGIServer):
+class DeadlineWSGIHandler(WSGIHandler):
+    """gevent's WSGI handler with deadlines against slow clients (slowloris): a request
+    head (request line and headers) must arrive whole within the server's
+    ``header_timeout`` (for the first request counted from the connection's start, on
+    a keep-alive connection from the next request's first byte); every read and write,
+    the wait for that first byte included, gives up after ``idle_timeout`` seconds
+    without progress. A late head closes the connection."""
+
+    _requests = 0
+    _head_timer: Optional[gevent.Timeout] = None
+
+    def handle(self) -> None:
+        self.socket.settimeout(self.server.idle_timeout)
+        super().handle()
+
+    def handle_one_request(self) -> Any:
+        try:
+            return super().handle_one_request()
+        finally:
+            self._end_head()
+
+    def read_requestline(self) -> str:
+        if self._requests:
+            self.rfile.peek(1)  # keep-alive: idle (bounded by the socket timeout) until it starts
+        self._requests += 1
+        timer = self._head_timer = gevent.Timeout(self.server.header_timeout)
+        timer.start()
+        try:
+            return super().read_requestline()
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            return ""  # ends the connection
+
+    def read_request(self, raw_requestline: str) -> Any:
+        timer = self._head_timer
+        try:
+            return super().read_request(raw_requestline)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            raise ValueError("the request head did not arrive in time") from None
+        finally:
+            self._end_head()
+
+    def _end_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.close()
+            self._head_timer = None
+
+
+class _SniffingWSGIServer(GuardedAccept, WSGIServer):
     """gevent's WSGI server that hands HTTP/2 connections to the gRPC server instead."""
+
+    handler_class = DeadlineWSGIHandler
+    #: seconds a request head may take (see :class:`DeadlineWSGIHandler`)
+    header_timeout = 10.0
+    #: seconds a connection may idle between requests or without progress
+    idle_timeout = 60.0
 
     def __init__(self, listener: tuple[str, int], application: Callable, *, grpc_target: str | tuple[str, int],
                  sniff_timeout: float, tls: Any = None, **kwargs: object) -> None:
@@ -184,8 +242,16 @@ class OnePortServer:
     WSGI front for both, and ``grpc.health.v1`` fed by ``ready``. Subclasses name
     their app and gRPC services (:class:`ControlPlane`, Frontlas' cluster API)."""
 
-    #: seconds a new connection may take to show whether it speaks HTTP/2 or HTTP/1
+    #: seconds a new connection may take to show whether it speaks HTTP/2 or HTTP/1,
+    #: and to send a whole HTTP/1 request head (``limits.http_header_timeout``)
     sniff_timeout = 10.0
+    #: seconds a connection may idle between requests or without progress; also gRPC's
+    #: ``max_connection_idle``, which ends HTTP/2 connections that carry no call
+    #: (``limits.http_idle_timeout``)
+    idle_timeout = 60.0
+    #: connections open at once on the port; more are closed at accept
+    #: (``limits.max_http_connections``)
+    max_connections = 1024
     #: seconds :meth:`stop` lets open requests finish before killing them
     stop_timeout = 2.0
     #: greenlets running gRPC handlers at once
@@ -201,7 +267,14 @@ class OnePortServer:
     #: the ``grpc.health.v1`` servicer class
     health_class: type[ReadinessHealth] = ReadinessHealth
 
-    def __init__(self, *, listen: str, ready: Callable[[], bool] = lambda: True, tls: Any = None) -> None:
+    def __init__(self, *, listen: str, ready: Callable[[], bool] = lambda: True, tls: Any = None,
+                 limits: Any = None) -> None:
+        """``limits``: a config ``limits`` section with ``http_header_timeout``,
+        ``http_idle_timeout`` and ``max_http_connections`` (None: the class defaults)."""
+        if limits is not None:
+            self.sniff_timeout = limits.http_header_timeout
+            self.idle_timeout = limits.http_idle_timeout
+            self.max_connections = limits.max_http_connections
         self._listen = parse_listen(listen)
         self._ready = ready
         self._tls = tls
@@ -255,6 +328,10 @@ class OnePortServer:
             log=logging.getLogger(self.access_logger),
             error_log=logging.getLogger(self.error_logger),
         )
+        self._http.header_timeout = self.sniff_timeout
+        self._http.idle_timeout = self.idle_timeout
+        self._http.max_open = self.max_connections
+        self._http.port_name = self.title
         try:
             self._http.start()
         except BaseException:
@@ -283,7 +360,8 @@ class OnePortServer:
         self._executor = futures.ThreadPoolExecutor(
             max_workers=self.grpc_workers, thread_name_prefix=f"{self.prefix}-grpc"
         )  # under monkey-patching its "threads" are greenlets on the hub's thread
-        server = grpc.server(self._executor, interceptors=self._interceptors())
+        server = grpc.server(self._executor, interceptors=self._interceptors(),
+                             options=[("grpc.max_connection_idle_ms", int(self.idle_timeout * 1000))])
         names = self._add_services(server)
         self._health = self.health_class(self._ready)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
@@ -344,9 +422,10 @@ class ControlPlane(OnePortServer):
         bearer_tokens: Sequence[str] = (),
         ready: Callable[[], bool] = lambda: True,
         tls: Any = None,
+        limits: Any = None,
         apps: Any = None,
     ) -> None:
-        super().__init__(listen=listen, ready=ready, tls=tls)
+        super().__init__(listen=listen, ready=ready, tls=tls, limits=limits)
         self._service = ControlService(store, kicker, apps)
         self._tokens = BearerTokens(bearer_tokens)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from gevent.event import Event as Signal
 
+from frontier.wire.connection import RELAY_RESERVE
 from frontier.wire.errors import ConnectionClosed, ErrorCode, FrontierError, StreamReset, Timeout, error_from_code
 from frontier.wire.events import (
     Ack, Event, Publish, Request, Response, StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen,
@@ -57,7 +58,10 @@ class GatewayStream:
         self.pending: dict[int, Any] = {}
         self.calls_out: dict[int, Any] = {}
         self.closed = False
-        self.conn = self  # the exchange asks ``peer.conn.stream_state``
+        self.conn = self  # the exchange asks ``peer.conn.stream_state`` and ``s.conn.last_size``
+        #: size of the last frame "received" from this end: what it sends is built here,
+        #: in pieces that fit the frame limit once relayed, so nothing to check
+        self.last_size = 0
         self._chunks: deque[bytes] = deque()
         self._head = 0
         self._unacked = 0
@@ -87,7 +91,7 @@ class GatewayStream:
         self.exchange.dispatch(self, StreamOpen(_SID, self.name, edge_id, b"", self.addr, self.window, timeout_ms))
         link = self.streams.get(_SID)
         if link is not None:
-            self._max_chunk = max(1024, min(CHUNK, link[0].conn.max_frame_size - 64))
+            self._max_chunk = max(1024, min(CHUNK, link[0].conn.max_frame_size - RELAY_RESERVE - 64))
         deadline = time.monotonic() + timeout
         while not self._accepted:
             if self._error is not None:
@@ -199,6 +203,11 @@ class GatewayStream:
             self._dispatch(Response(event.call_id, ErrorCode.RPC_NOT_ONLINE, b"", "the gateway serves no calls on this stream"))
         elif etype is Publish:
             self._dispatch(Ack(event.msg_id, ErrorCode.TOPIC_NOT_ONLINE, "the gateway takes no messages on this stream"))
+
+    def relay(self, event: Event) -> bool:
+        """The exchange relays the edge's frames with this (as to a session); always taken."""
+        self.send(event)
+        return True
 
     def stream_state(self, stream_id: int) -> StreamState:
         """The exchange's view of our side (CLOSED once both directions ended)."""

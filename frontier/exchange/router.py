@@ -22,7 +22,10 @@ from frontier import metrics
 from frontier.sessions.info import EdgeInfo, ServiceInfo, SessionObserver
 from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
 from frontier.sessions.session import Session
-from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument, Refused, RemoteProtocolError, code_name
+from frontier.wire.connection import RELAY_RESERVE
+from frontier.wire.errors import (
+    ErrorCode, FrontierError, InvalidArgument, LimitExceeded, Refused, RemoteProtocolError, code_name,
+)
 from frontier.wire.events import (
     EXPOSE_PREFIX, HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, ROLE_SERVICE, Ack, Cancel,
     Event, GoAway, Hello, Ping, Pong, Publish, Register, Request, Response, StreamAccept, StreamCredit,
@@ -41,11 +44,27 @@ _RESULT = {code: code_name(code) for code in ErrorCode}  # metric label per code
 _MAX_EDGE_ID = 2**53  # ids stay exact in JSON consumers
 
 
-def check_names(kind: str, names: Iterable[str]) -> None:
-    """Refuse empty names and reserved ``$`` names for methods and topics."""
+def check_names(kind: str, names: Iterable[str], max_length: int) -> None:
+    """Refuse empty names, reserved ``$`` names and names over ``max_length`` characters."""
     for name in names:
         if not name or name.startswith(HOOK_METHOD_PREFIX):
-            raise InvalidArgument(f"{kind} name {name!r} is empty or reserved")
+            raise InvalidArgument(f"{kind} name {name!r:.80} is empty or reserved")
+        if len(name) > max_length:
+            raise LimitExceeded(f"{kind} name of {len(name)} characters is longer than limits.max_name_length ({max_length})")
+
+
+def check_registrations(have: tuple[Iterable[str], Iterable[str]], add_rpcs: Sequence[str], add_topics: Sequence[str],
+                        limits: Any) -> None:
+    """Refuse what would take a connection past ``limits.max_registrations`` methods plus
+    topics (``have``: what it holds now), or carries a bad name; cheapest checks first."""
+    rpcs, topics = have
+    cap = limits.max_registrations
+    if len(rpcs) + len(topics) + len(add_rpcs) + len(add_topics) > cap:  # duplicates may still fit
+        total = len(set(rpcs).union(add_rpcs)) + len(set(topics).union(add_topics))
+        if total > cap:
+            raise LimitExceeded(f"{total} methods and topics exceed limits.max_registrations ({cap})")
+    check_names("method", add_rpcs, limits.max_name_length)
+    check_names("topic", add_topics, limits.max_name_length)
 
 
 class Exchange:
@@ -57,6 +76,8 @@ class Exchange:
         authenticators: Mapping[str, Any] | None = None,
     ) -> None:
         self.limits = limits
+        #: largest body of a frame the gateway relays (it may grow by RELAY_RESERVE)
+        self._relay_max = limits.max_frame_size - RELAY_RESERVE
         #: role -> object whose ``authenticate(hello)`` checks credentials first
         #: (see :mod:`frontier.auth`); a role missing here is not authenticated
         self.authenticators = dict(authenticators or {})
@@ -100,11 +121,14 @@ class Exchange:
             bound = claims.edge_id if claims is not None else None
             if claims is not None and claims.expires:
                 session.expires = claims.expires  # the reaper closes the connection then
-            check_names("method", hello.rpcs)
             if session.is_edge:
+                if hello.topics:
+                    raise InvalidArgument("edges register methods only")
+                check_registrations(((), ()), hello.rpcs, (), self.limits)
                 self._admit_edge(session, hello, bound)
             else:
-                check_names("topic", hello.topics)
+                check_registrations(((), ()), hello.rpcs, hello.topics, self.limits)
+                check_names("service", (hello.name,) if hello.name else (), self.limits.max_name_length)
                 self._admit_service(session, hello)
         except FrontierError as exc:
             metrics.CONNECTIONS_REFUSED.labels(role=session.role, reason=code_name(exc.code)).inc()
@@ -138,23 +162,23 @@ class Exchange:
         session.meta = hello.meta
         session.rpcs = tuple(sorted(set(hello.rpcs)))
         edge_id = session.id = bound if bound is not None else self._assign_edge_id(session, hello)
-        # visible at once, so a service reacting to edge_online can already call it;
         # what is sent to it is held until the Welcome goes out
         session.held = []
-        old = self.edges.put(edge_id, session)
+        if edge_id not in self.edges:
+            # visible at once, so a service reacting to edge_online can already call it;
+            # an id that is held stays with its holder until the newcomer passed every hook
+            self.edges.put(edge_id, session)
         try:
             self._run_online_hooks(session)
         except FrontierError:
-            if old is not None and not old.closed:
-                self.edges.put(edge_id, old)
-            else:
-                self.edges.remove(edge_id, session)
+            self.edges.remove(edge_id, session)
             raise
-        if old is not None:
-            old.close(ErrorCode.DUPLICATE_EDGE, f"edge {edge_id} connected again from {session.addr}")
-        if session.closed:  # kicked or replaced while its hooks ran
+        if session.closed:  # kicked while its hooks ran
             self.edges.remove(edge_id, session)
             return
+        old = self.edges.put(edge_id, session)
+        if old is not None:
+            old.close(ErrorCode.DUPLICATE_EDGE, f"edge {edge_id} connected again from {session.addr}")
         session.online = True
         session.release_held(self._welcome(session))
         self._notify("edge_online", edge_info(session))
@@ -212,11 +236,10 @@ class Exchange:
 
     def _on_register(self, s: Session, ev: Register) -> None:
         try:
-            check_names("method", ev.rpcs)
-            check_names("topic", ev.topics)
+            if s.is_edge and (ev.topics or ev.hooks):
+                raise InvalidArgument("edges register methods only")
+            check_registrations((s.rpcs, s.topics), ev.rpcs, ev.topics, self.limits)
             if s.is_edge:
-                if ev.topics or ev.hooks:
-                    raise InvalidArgument("edges register methods only")
                 s.rpcs = tuple(sorted(set(s.rpcs).union(ev.rpcs)))
                 self._notify("edge_updated", edge_info(s))
             else:
@@ -236,7 +259,15 @@ class Exchange:
 
     # -- calls and publishes ---------------------------------------------------------------------
 
+    def _too_large(self, s: Session) -> str:
+        """Why the frame ``s`` just sent cannot be relayed (see RELAY_RESERVE)."""
+        metrics.RELAY_REFUSED.labels(kind="entry").inc()
+        return (f"a frame of {s.conn.last_size} bytes does not fit the frame limit once relayed "
+                f"(at most {self._relay_max} bytes)")
+
     def _on_request(self, s: Session, ev: Request) -> None:
+        if s.conn.last_size > self._relay_max:
+            return self._refuse_call(s, ev, E2S if s.is_edge else S2E, ErrorCode.PAYLOAD_TOO_LARGE, self._too_large(s))
         if ev.stream_id:
             self._on_stream_message(s, ev)
             return
@@ -263,6 +294,8 @@ class Exchange:
         self._send_to(s, ev.call_id, target, ev.method, ev.data, ev.timeout_ms / 1000, edge_id, 0, direction, False)
 
     def _on_publish(self, s: Session, ev: Publish) -> None:
+        if s.conn.last_size > self._relay_max:
+            return self._refuse_call(s, ev, E2S if s.is_edge else S2E, ErrorCode.PAYLOAD_TOO_LARGE, self._too_large(s))
         if ev.stream_id:
             self._on_stream_message(s, ev)
             return
@@ -316,32 +349,44 @@ class Exchange:
         self, origin: Session | None, origin_id: int, target: Session, name: str, data: bytes, timeout: float,
         edge_id: int | None, stream_id: int, direction: str, is_publish: bool, waiter: AsyncResult | None = None,
     ) -> None:
-        """Forward a call or publish to ``target`` and remember whom to answer."""
+        """Forward a call or publish to ``target`` and remember whom to answer. The
+        deadline is the caller's (``default_call_timeout`` when it sent none), cut to
+        ``max_call_timeout``."""
         if timeout <= 0:
             timeout = self.limits.default_call_timeout
-        if target.closed:
-            gone = ErrorCode.EDGE_NOT_ONLINE if target.is_edge else ErrorCode.SERVICE_NOT_ONLINE
-            if waiter is not None:
-                waiter.set(Response(0, gone, b"", f"{target.role} {target.id} went offline"))
-            elif origin is not None:
-                self._refuse_call(origin, _answer_shape(is_publish, origin_id), direction, gone, f"{target.role} {target.id} went offline")
-            return
+        elif timeout > self.limits.max_call_timeout:
+            timeout = self.limits.max_call_timeout
         self._next_gid = gid = self._next_gid + 1
-        timer = self._timer(timeout)
-        p = Pending(origin, origin_id, target, gid, is_publish, direction, time.monotonic(), timer, waiter)
-        target.pending[gid] = p
-        if origin is not None:
-            origin.calls_out[origin_id] = p
-        timer.start(self._expire, target, gid)
         timeout_ms = int(timeout * 1000)
         if is_publish:
-            target.send(Publish(gid, name, data, timeout_ms, edge_id, stream_id))
+            event: Request | Publish = Publish(gid, name, data, timeout_ms, edge_id, stream_id)
         else:
-            target.send(Request(gid, name, data, timeout_ms, edge_id, stream_id))
+            event = Request(gid, name, data, timeout_ms, edge_id, stream_id)
+        if target.closed:
+            code, why = (ErrorCode.EDGE_NOT_ONLINE if target.is_edge else ErrorCode.SERVICE_NOT_ONLINE), f"{target.role} {target.id} went offline"
+        elif not target.relay(event):
+            code, why = ErrorCode.PAYLOAD_TOO_LARGE, f"the {'publish' if is_publish else 'call'} does not fit the frame limit once relayed"
+        else:
+            timer = self._timer(timeout)
+            p = Pending(origin, origin_id, target, gid, is_publish, direction, time.monotonic(), timer, waiter)
+            target.pending[gid] = p
+            if origin is not None:
+                origin.calls_out[origin_id] = p
+            timer.start(self._expire, target, gid)
+            return
+        if waiter is not None:
+            waiter.set(Response(0, code, b"", why))
+        elif origin is not None:
+            self._refuse_call(origin, _answer_shape(is_publish, origin_id), direction, code, why)
 
     def _on_answer(self, s: Session, ev: Response | Ack) -> None:
         p = s.pending.pop(ev.call_id if type(ev) is Response else ev.msg_id, None)
-        if p is not None:
+        if p is None:
+            return
+        if s.conn.last_size > self._relay_max and p.waiter is None:
+            # legal on its own but not once relayed: the caller learns why, the answerer stays
+            self._finish(p, ErrorCode.PAYLOAD_TOO_LARGE, f"the answer {self._too_large(s)}")
+        else:
             self._finish(p, ev.code, ev.message, getattr(ev, "data", b""))
 
     def _on_cancel(self, s: Session, ev: Cancel) -> None:
@@ -374,10 +419,10 @@ class Exchange:
         if origin is None:
             return
         origin.calls_out.pop(p.origin_id, None)
-        if p.is_publish:
-            origin.send(Ack(p.origin_id, code, message))
-        else:
-            origin.send(Response(p.origin_id, code, data, message))
+        answer = Ack(p.origin_id, code, message) if p.is_publish else Response(p.origin_id, code, data, message)
+        if not origin.relay(answer):
+            code, why = ErrorCode.PAYLOAD_TOO_LARGE, "the answer does not fit the frame limit once relayed"
+            origin.send(Ack(p.origin_id, code, why) if p.is_publish else Response(p.origin_id, code, b"", why))
         self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
 
     def _refuse_call(self, s: Session, ev: Request | Publish, direction: str, code: int, message: str) -> None:
@@ -435,13 +480,17 @@ class Exchange:
             self._count_stream(direction, why[0])
             return
         peer_sid = target.conn.new_stream_id()
-        s.streams[ev.stream_id] = (target, peer_sid)
-        target.streams[peer_sid] = (s, ev.stream_id)
         if s.is_edge:
             opened = StreamOpen(peer_sid, ev.service, s.id, s.meta, s.addr, ev.window, ev.timeout_ms)
         else:
             opened = StreamOpen(peer_sid, s.name, None, b"", s.addr, ev.window, ev.timeout_ms)
-        target.send(opened)
+        if not target.relay(opened):
+            why = (ErrorCode.PAYLOAD_TOO_LARGE, "the stream open does not fit the frame limit once relayed")
+            s.send(StreamReset(ev.stream_id, *why))
+            self._count_stream(direction, why[0])
+            return
+        s.streams[ev.stream_id] = (target, peer_sid)
+        target.streams[peer_sid] = (s, ev.stream_id)
         self._count_stream(direction, OK)
 
     def _count_stream(self, direction: str, code: int) -> None:
@@ -454,9 +503,12 @@ class Exchange:
 
     def _on_stream_data(self, s: Session, ev: StreamData) -> None:
         link = s.streams.get(ev.stream_id)
-        if link is not None:
-            link[0].send(StreamData(link[1], ev.data))
-            self._stats.add_stream_bytes(E2S if s.is_edge else S2E, len(ev.data))
+        if link is None:
+            return
+        if s.conn.last_size > self._relay_max or not link[0].relay(StreamData(link[1], ev.data)):
+            self._reset_link(s, ev.stream_id, ErrorCode.PAYLOAD_TOO_LARGE, "stream data does not fit the frame limit once relayed")
+            return
+        self._stats.add_stream_bytes(E2S if s.is_edge else S2E, len(ev.data))
 
     def _on_stream_credit(self, s: Session, ev: StreamCredit) -> None:
         link = s.streams.get(ev.stream_id)
@@ -477,7 +529,17 @@ class Exchange:
         if link is not None:
             peer, peer_sid = link
             peer.streams.pop(peer_sid, None)
-            peer.send(StreamReset(peer_sid, ev.code, ev.message))
+            if s.conn.last_size > self._relay_max or not peer.relay(StreamReset(peer_sid, ev.code, ev.message)):
+                peer.send(StreamReset(peer_sid, ev.code, "the stream was reset (its reason was too long to relay)"))
+
+    def _reset_link(self, s: Session, stream_id: int, code: int, message: str) -> None:
+        """Reset a stream on both ends (the gateway's own decision, e.g. a frame it cannot relay)."""
+        link = s.streams.pop(stream_id, None)
+        s.send(StreamReset(stream_id, code, message))
+        if link is not None:
+            peer, peer_sid = link
+            peer.streams.pop(peer_sid, None)
+            peer.send(StreamReset(peer_sid, code, message))
 
     # -- going away -------------------------------------------------------------------------------
 

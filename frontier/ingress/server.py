@@ -17,11 +17,10 @@ import time
 from typing import Any
 
 import gevent
-from gevent.server import StreamServer
 
 from frontier import metrics
 from frontier.config import Config
-from frontier.sessions.limits import close_refused
+from frontier.listeners import GuardedStreamServer
 from frontier.tls import ServerTLS
 from frontier.wire.errors import ConfigError
 
@@ -63,8 +62,7 @@ class Ingress:
             from .cluster import AppLog
 
             self.app_log = AppLog(self.cfg.redis, self.apps)
-        self._servers: dict[str, StreamServer] = {}
-        self.open_connections = 0
+        self._servers: dict[str, GuardedStreamServer] = {}
         metrics.INGRESS_CONNECTIONS.set_function(lambda: self.open_connections)
 
     # -- life -------------------------------------------------------------------------
@@ -80,8 +78,11 @@ class Ingress:
         if self.tls is not None or self.acme is not None:
             listeners.append(("https", self.cfg.https.listen))
         for scheme, listen in listeners:
-            server = StreamServer(listen.host_port, lambda sock, addr, scheme=scheme: self._handle(scheme, sock, addr),
-                                  backlog=1024)
+            server = GuardedStreamServer(listen.host_port, lambda sock, addr, scheme=scheme: self._handle(scheme, sock, addr),
+                                         backlog=1024)
+            server.port_name = f"ingress {scheme}"
+            server.max_open = self.cfg.max_connections  # more are reset at accept
+            server.on_refused = self._refused
             server.start()
             self._servers[scheme] = server
             log.info("ingress %s listener on %s:%d (%d apps)", scheme, *server.address[:2], len(self.apps))
@@ -111,12 +112,16 @@ class Ingress:
 
     # -- connections -------------------------------------------------------------------------
 
+    @staticmethod
+    def _refused(reason: str) -> None:
+        metrics.INGRESS_REFUSED.labels(reason=reason).inc()
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open now (both listeners)."""
+        return sum(server.open_connections for server in self._servers.values())
+
     def _handle(self, scheme: str, sock: socket.socket, addr: tuple[str, int]) -> None:
-        if self.open_connections >= self.cfg.max_connections:
-            metrics.INGRESS_REFUSED.labels(reason="max_connections").inc()
-            close_refused(sock)
-            return
-        self.open_connections += 1
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn: Any = sock
@@ -127,8 +132,6 @@ class Ingress:
             ClientConnection(self, conn, addr, scheme).serve()
         except OSError:
             pass
-        finally:
-            self.open_connections -= 1
 
     def _context(self) -> ssl.SSLContext:
         """The HTTPS context: the certificate files' (picked by SNI among themselves) or,

@@ -18,8 +18,8 @@ from .cluster import ClusterEdge, ClusterService
 from .edge import Edge
 from .errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, NotOnline, ProtocolError, Refused, RemoteError, RpcNotOnline,
-    ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized,
+    GoingAway, InvalidArgument, Kicked, LimitExceeded, NotOnline, PayloadTooLarge, ProtocolError, RateLimited,
+    Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized,
 )
 from .message import Message, Request
 from .service import Service
@@ -30,4 +30,5 @@ __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
     "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError",
+    "PayloadTooLarge", "RateLimited", "LimitExceeded",
 ]

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
+from frontier.wire.connection import RELAY_RESERVE
 from frontier.wire.errors import ConnectionClosed, ErrorCode, FrontierError, StreamReset, Timeout, error_from_code
 from frontier.wire.events import StreamCredit, StreamData, StreamEnd, StreamReset as StreamResetFrame
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 #: frame payload per StreamData (well under the 1 MiB default frame limit)
 CHUNK = 1 << 16
+#: bytes of a StreamData body besides its data (array and type bytes, the stream id,
+#: the bin header), so a chunk's frame leaves the gateway its relay reserve
+_STREAM_DATA_FIELDS = 16
 
 
 class Stream:
@@ -73,7 +77,7 @@ class Stream:
         """Send every byte, blocking while the peer's window is full."""
         view = memoryview(data).cast("B")
         deadline = None if self._timeout is None else time.monotonic() + self._timeout
-        chunk_max = min(CHUNK, self._link.conn.max_frame_size - 64)
+        chunk_max = min(CHUNK, self._link.conn.max_frame_size - RELAY_RESERVE - _STREAM_DATA_FIELDS)
         while view:
             with self._cond:
                 while True:

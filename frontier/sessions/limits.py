@@ -1,4 +1,5 @@
-"""Admission at accept time: connection caps and per-IP connect rates with bans.
+"""Admission at accept time (connection caps, per-IP connect rates with bans) and
+each connection's own frame and byte rates once it is in.
 
 :class:`ConnectionGuard` answers one question per accepted socket, before any byte
 is read or any TLS handshake starts: may this connection stay? It keeps counts per
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
-import struct
 import time
 from typing import Any
 
@@ -29,17 +28,6 @@ TOO_MANY_FROM_IP = "max_ip_connections"
 RATE_LIMITED = "rate_limited"
 BANNED = "banned"
 REASONS = (TOO_MANY, TOO_MANY_ON_LISTENER, TOO_MANY_FROM_IP, RATE_LIMITED, BANNED)
-
-_LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s
-
-
-def close_refused(sock: socket.socket) -> None:
-    """Close a refused socket with a reset (RST): no goodbye, no TIME_WAIT left behind."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_NOW)
-    except OSError:
-        pass
-    sock.close()
 
 
 def ip_key(ip: str) -> str:
@@ -172,3 +160,69 @@ class ConnectionGuard:
                 del self._buckets[key]
         for key in [k for k, until in self.banned.items() if until <= now]:
             del self.banned[key]
+
+
+class ConnectionRate:
+    """Token buckets for one connection's frames/s and bytes/s (either may be off).
+
+    The reader charges what it read at the end of each turn (a bounded batch, see
+    :class:`~frontier.sessions.session.Session`); :meth:`charge` answers how long to
+    pause before reading on. Pausing is the throttle: the peer's own sends block in
+    TCP, nothing is lost, and nobody else pays. A connection throttled again and
+    again for ``grace`` seconds, without slowing down enough to refill half its
+    buckets in between, is a violation (:meth:`violated`).
+    Burst: one second's worth of each rate.
+    """
+
+    __slots__ = ("frame_rate", "byte_rate", "grace", "frames", "bytes", "stamp", "over_since")
+
+    #: the longest single pause, in seconds (the reaper and closes stay responsive)
+    max_pause = 0.5
+
+    def __init__(self, frame_rate: float, byte_rate: float, grace: float, now: float) -> None:
+        self.frame_rate = float(frame_rate)
+        self.byte_rate = float(byte_rate)
+        self.grace = grace
+        self.frames = self.frame_rate  # tokens left
+        self.bytes = self.byte_rate
+        self.stamp = now
+        self.over_since = 0.0  #: when the current run of throttled turns began (0: not throttled)
+
+    @classmethod
+    def for_role(cls, limits: Any, role: str, now: float) -> "ConnectionRate | None":
+        """The limiter for a connection of ``role``, or None when both its rates are off."""
+        frames = getattr(limits, f"{role}_frames_per_second")
+        nbytes = getattr(limits, f"{role}_bytes_per_second")
+        if not frames and not nbytes:
+            return None
+        return cls(frames, nbytes, limits.rate_limit_grace, now)
+
+    def charge(self, frames: int, nbytes: int, now: float) -> float:
+        """Take ``frames`` and ``nbytes`` from the buckets; return seconds to pause (0: none)."""
+        elapsed = now - self.stamp
+        self.stamp = now
+        pause = 0.0
+        if self.frame_rate:
+            self.frames = min(self.frame_rate, self.frames + elapsed * self.frame_rate) - frames
+            if self.frames < 0:
+                pause = -self.frames / self.frame_rate
+        if self.byte_rate:
+            self.bytes = min(self.byte_rate, self.bytes + elapsed * self.byte_rate) - nbytes
+            if self.bytes < 0:
+                pause = max(pause, -self.bytes / self.byte_rate)
+        if pause:
+            if not self.over_since:
+                self.over_since = now
+        elif self.over_since and self._recovered():
+            self.over_since = 0.0
+        return min(pause, self.max_pause)
+
+    def _recovered(self) -> bool:
+        """Back under the rate for a while: each bucket in use is at least half full
+        again (a throttled flooder keeps them near empty)."""
+        return (not self.frame_rate or self.frames >= self.frame_rate / 2) and (
+            not self.byte_rate or self.bytes >= self.byte_rate / 2)
+
+    def violated(self, now: float) -> bool:
+        """True once the connection has been throttled without a break for ``grace`` seconds."""
+        return bool(self.over_since) and now - self.over_since >= self.grace

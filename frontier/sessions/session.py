@@ -1,14 +1,22 @@
-"""The gateway side of one connection: a reader loop and a non-blocking writer.
+"""The gateway side of one connection: a fair reader loop and a non-blocking writer.
 
 One greenlet (the listener's handler) reads the socket and feeds the sans-io
 :class:`~frontier.wire.Connection`; every event goes to a :class:`Dispatcher` (the
-exchange). Writes never block the caller: :meth:`Session.send` appends the frame to
-an outgoing buffer, and a callback at the end of the event-loop iteration sends
+exchange). The reader takes turns: after a bounded batch (:attr:`Session.turn_frames`
+frames or :attr:`Session.turn_bytes` bytes) it yields to the hub, so a connection
+that floods shares the loop round-robin with everyone else, and with the flushes,
+timers and the heartbeat reaper. At the end of a turn the connection's frame and
+byte rates are charged (:class:`~frontier.sessions.limits.ConnectionRate`): over its
+rate the reader pauses (TCP slows the peer, nothing is lost), and a connection still
+over it after the grace period is closed with ``RATE_LIMITED``.
+
+Writes never block the caller: :meth:`Session.send` appends the frame to one
+outgoing byte buffer, and a callback at the end of the event-loop iteration sends
 everything queued for this peer in that iteration with one non-blocking ``send``
 (200 edges calling one service cost the service connection one syscall, not 200).
-Only when the kernel buffer is full does a writer greenlet take over and wait. A
-peer that stops reading while its buffer grows past the cap is disconnected
-(slow consumer).
+Only when the kernel buffer is full does a writer greenlet take over and wait. The
+buffer is one ``bytearray``, so what a peer that stops reading costs in memory is
+what is counted: past ``max_out_bytes`` it is disconnected (slow consumer).
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ from typing import Any, Callable, Protocol
 import gevent
 from gevent import socket
 
+from frontier import metrics
 from frontier.wire import NEED_DATA, Connection, Side
-from frontier.wire.errors import ErrorCode, RemoteProtocolError
+from frontier.wire.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from frontier.wire.events import Event, Hello, PeerClosed
 
 log = logging.getLogger("frontier.session")
@@ -70,6 +79,9 @@ _HELLO_DEADLINES = _HelloDeadlines()
 ROLE_EDGE = "edge"
 ROLE_SERVICE = "service"
 _RECV_SIZE = 1 << 16
+#: a sleep this short still ends the turn in the hub's next loop iteration, after it
+#: polled for I/O (``sleep(0)`` may resume a greenlet before the loop polls again)
+_TURN_YIELD = 1e-6
 
 
 class Dispatcher(Protocol):
@@ -91,10 +103,17 @@ class Session:
     __slots__ = (
         "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
         "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
-        "_out", "_out_bytes", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "expires", "__weakref__",
+        "_out", "_sending", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "expires", "rate",
+        "__weakref__",
     )
 
-    def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int) -> None:
+    #: frames the reader dispatches before it ends its turn (yields to the hub)
+    turn_frames = 64
+    #: bytes the reader takes in before it ends its turn
+    turn_bytes = 256 * 1024
+
+    def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int,
+                 rate: Any = None) -> None:
         self.sock = sock
         # what the gateway sends is built from frames it already checked and its own ids
         self.conn = Connection(Side.GATEWAY, max_frame_size=max_frame_size, check_sends=False)
@@ -119,14 +138,16 @@ class Session:
         self.held: list[Event] | None = None
         self.closed = False
         self.online = False  #: admitted and visible in a registry
-        self._out: list[bytes] = []
-        self._out_bytes = 0
+        self._out = bytearray()  #: frames queued and not yet handed to the kernel
+        self._sending = 0  #: bytes the writer greenlet holds while it waits in ``sendall``
         self._writer: gevent.Greenlet | None = None
         self._max_out = max_out_bytes
         self._flush_pending = False
         self._reader: gevent.Greenlet | None = None
         #: unix time the connection's credentials expire (0: never); see the gateway's reaper
         self.expires = 0
+        #: this connection's frame/byte rate limiter (a ``ConnectionRate``), or None
+        self.rate = rate
         #: the OS socket under gevent's wrapper, for non-blocking sends from the hub
         #: (None for TLS, whose writes must go through the SSL object)
         self._raw = None if isinstance(sock, ssl.SSLSocket) or hasattr(sock, "cipher") else getattr(sock, "_sock", None)
@@ -159,10 +180,13 @@ class Session:
             if not self.closed:
                 self._read_loop(dispatcher.dispatch)
         except RemoteProtocolError as exc:
-            from frontier import metrics
-
             metrics.FRAMES_REJECTED.labels(reason=exc.code.name.lower()).inc()
             self.close(exc.code, str(exc), log_level=logging.WARNING)
+        except LocalProtocolError as exc:
+            # something this peer sent could not be relayed and no handler turned it into
+            # an answer: the fault stays with this connection, and is not a gateway crash
+            metrics.FRAMES_REJECTED.labels(reason="unrelayable").inc()
+            self.close(ErrorCode.PROTOCOL_ERROR, f"cannot relay what it sent: {exc}", log_level=logging.WARNING)
         except OSError as exc:
             self.close(ErrorCode.CONNECTION_CLOSED, f"socket error: {exc}", log_level=logging.DEBUG)
         except _Closing:
@@ -191,22 +215,52 @@ class Session:
         recv = self.sock.recv
         next_event = conn.next_event
         monotonic = time.monotonic
+        turn_frames, turn_bytes = self.turn_frames, self.turn_bytes
+        frames = nbytes = 0
         while not self.closed:
-            while True:
-                event = next_event()
-                if event is NEED_DATA:
-                    break
-                if type(event) is PeerClosed:
+            event = next_event()
+            if event is NEED_DATA:
+                if nbytes >= turn_bytes:
+                    self._end_turn(frames, nbytes)
+                    frames = nbytes = 0
+                    continue
+                data = recv(_RECV_SIZE)
+                self.last_rx = monotonic()
+                conn.receive_data(data)
+                nbytes += len(data)
+                continue
+            if type(event) is PeerClosed:
+                return
+            dispatch(self, event)
+            frames += 1
+            if frames >= turn_frames:
+                self._end_turn(frames, nbytes)
+                frames = nbytes = 0
+
+    def _end_turn(self, frames: int, nbytes: int) -> None:
+        """Charge the turn to the connection's rates, then give the hub its turn: a
+        pause while over the rate, else the shortest sleep that lets the loop poll."""
+        rate = self.rate
+        if rate is not None:
+            now = time.monotonic()
+            pause = rate.charge(frames, nbytes, now)
+            if pause:
+                if rate.violated(now):
+                    metrics.RATE_LIMITED.labels(role=self.role, action="closed").inc()
+                    self.close(ErrorCode.RATE_LIMITED, f"over the connection's frame or byte rate for {rate.grace:g}s",
+                               log_level=logging.WARNING)
                     return
-                dispatch(self, event)
-            data = recv(_RECV_SIZE)
-            self.last_rx = monotonic()
-            conn.receive_data(data)
+                metrics.RATE_LIMITED.labels(role=self.role, action="throttled").inc()
+                gevent.sleep(pause)
+                return
+        gevent.sleep(_TURN_YIELD)
 
     # -- writing ------------------------------------------------------------------------
 
     def send(self, event: Event) -> None:
-        """Queue one event for this peer; never blocks. Dropped if the session closed."""
+        """Queue one event for this peer; never blocks. Dropped if the session closed.
+        Raises ``LocalProtocolError`` if the event cannot be encoded within the frame
+        limit (see :meth:`relay` for frames built from what another peer sent)."""
         if self.closed:
             return
         if self.held is not None:
@@ -216,17 +270,33 @@ class Session:
         if frame:
             self._queue(frame)
 
+    def relay(self, event: Event) -> bool:
+        """:meth:`send` an event built from another peer's frame; False (nothing sent,
+        counted) if it cannot be encoded, so the caller answers with a typed error."""
+        try:
+            self.send(event)
+            return True
+        except LocalProtocolError:
+            metrics.RELAY_REFUSED.labels(kind=type(event).__name__).inc()
+            return False
+
     def release_held(self, first: Event) -> None:
-        """Send ``first`` (the Welcome), then every event held during admission."""
+        """Send ``first`` (the Welcome), then every event held during admission (one
+        that cannot be encoded is dropped: its sender's deadline answers it)."""
         held, self.held = self.held or [], None
         self.send(first)
         for event in held:
-            self.send(event)
+            self.relay(event)
+
+    @property
+    def queued(self) -> int:
+        """Bytes queued for this peer and not yet taken by the kernel."""
+        return len(self._out) + self._sending
 
     def _queue(self, frame: bytes) -> None:
-        self._out.append(frame)
-        self._out_bytes += len(frame)
-        if self._out_bytes > self._max_out:
+        out = self._out
+        out += frame
+        if len(out) + self._sending > self._max_out:
             self.close(ErrorCode.BUFFER_FULL, f"slow consumer: more than {self._max_out} bytes unsent", flush=False)
             return
         self._schedule_flush()
@@ -236,41 +306,40 @@ class Session:
             self._flush_pending = True
             gevent.get_hub().loop.run_callback(self._flush)
 
-    def _take_out(self) -> bytes:
-        out = self._out
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        self._out_bytes = 0
-        return data
-
     def _flush(self) -> None:
         """Runs in the hub: send what is queued without blocking; hand any rest to a writer."""
         self._flush_pending = False
-        if self._writer is not None or not self._out:
+        out = self._out
+        if self._writer is not None or not out:
             return
-        data = self._take_out()
         sent = 0
         if self._raw is not None:
             try:
-                sent = self._raw.send(data)
+                sent = self._raw.send(out)
             except BlockingIOError:
                 pass
             except OSError as exc:
                 self.close(ErrorCode.CONNECTION_CLOSED, f"write failed: {exc}", log_level=logging.DEBUG, flush=False)
                 return
-        if sent < len(data):
-            self._out.insert(0, data[sent:] if sent else data)
-            self._out_bytes += len(data) - sent
-            self._writer = gevent.spawn(self._drain)
+        if sent == len(out):
+            out.clear()
+            return
+        if sent:
+            del out[:sent]
+        self._writer = gevent.spawn(self._drain)
 
     def _drain(self) -> None:
-        """Writer greenlet: block in ``sendall`` until everything queued is out."""
+        """Writer greenlet: block in ``sendall`` until everything queued is out. It takes
+        the whole buffer each time, so frames queued meanwhile go into a fresh one."""
         try:
             while self._out:
-                self.sock.sendall(self._take_out())
+                data, self._out = self._out, bytearray()
+                self._sending = len(data)
+                self.sock.sendall(data)
+                self._sending = 0
         except OSError as exc:
             self._out.clear()
-            self._out_bytes = 0
+            self._sending = 0
             self.close(ErrorCode.CONNECTION_CLOSED, f"write failed: {exc}", log_level=logging.DEBUG, flush=False)
         finally:
             self._writer = None
@@ -290,12 +359,11 @@ class Session:
         last = self.conn.close_frame(code, message) if code != ErrorCode.CONNECTION_CLOSED else b""
         if flush:
             if last:
-                self._out.append(last)
+                self._out += last
             if self._out:
                 self._schedule_flush()
         else:
             self._out.clear()
-            self._out_bytes = 0
             if self._writer is not None:
                 self._writer.kill(block=False)
         reader = self._reader
@@ -304,6 +372,9 @@ class Session:
 
     #: seconds a closing connection gets to flush what is queued and say goodbye
     goodbye_timeout = 1.0
+    #: bytes read (and dropped) from a closing peer while waiting for its close; a peer
+    #: that sends more is cut off without waiting
+    goodbye_drain_bytes = 1 << 20
 
     def _linger(self) -> None:
         """Last act of the reader: let queued frames go out (bounded), half-close, and
@@ -327,8 +398,14 @@ class Session:
             return
         try:
             self.sock.shutdown(socket.SHUT_WR)
+            drained = 0
             with gevent.Timeout(max(deadline - time.monotonic(), 0.05), False):
-                while self.sock.recv(_RECV_SIZE):
-                    pass
+                # bounded, and yielding: a peer still flooding must not hold the loop
+                while drained < self.goodbye_drain_bytes:
+                    data = self.sock.recv(_RECV_SIZE)
+                    if not data:
+                        break
+                    drained += len(data)
+                    gevent.sleep(_TURN_YIELD)
         except OSError:
             pass

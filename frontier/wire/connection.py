@@ -50,6 +50,10 @@ _COMPACT_AT = 1 << 16
 _MAX_CLOSE_MESSAGE = 1024  # characters of a Refuse/GoAway reason
 #: the smallest frame limit and heartbeat a Welcome may announce
 MIN_FRAME_SIZE = 1024
+#: bytes a frame may grow when the gateway relays it (its own call ids, the calling
+#: edge's id, the peer's stream id): a relayed frame's body must fit
+#: ``max_frame_size - RELAY_RESERVE`` (see PROTOCOL.md, "Relay reserve")
+RELAY_RESERVE: Final = 64
 
 
 class _Stream:
@@ -68,7 +72,7 @@ class Connection:
 
     __slots__ = (
         "our_side", "_state", "max_frame_size", "_buf", "_pos", "_eof", "_streams", "_highest", "_next_stream_id",
-        "_peer_side", "_send_rules", "_recv_rules", "check_sends",
+        "_peer_side", "_send_rules", "_recv_rules", "check_sends", "last_size",
     )
 
     def __init__(self, our_side: Side, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, check_sends: bool = True) -> None:
@@ -85,6 +89,8 @@ class Connection:
         self._streams: dict[int, _Stream] = {}
         self._highest = [0, 0]  # highest stream id seen, by parity (0: gateway's, 1: client's)
         self._next_stream_id = 1 if our_side is Side.CLIENT else 2
+        #: body size of the frame :meth:`next_event` returned last (relay checks read it)
+        self.last_size = 0
 
     @property
     def state(self) -> ConnState:
@@ -127,6 +133,7 @@ class Connection:
                             body.release()  # an error's traceback must not pin the buffer
                     self._consumed(end)
                     if self._process(event, _RECV):
+                        self.last_size = size
                         return event
                     continue  # a late frame for a stream already closed: dropped
             if self._eof:

@@ -40,9 +40,12 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 19
     BROKER_UNAVAILABLE = 20
     STREAM_RESET = 21
-    NOT_EXPOSED = 22
-    BACKEND_UNREACHABLE = 23
-    NOT_FOUND = 24
+    PAYLOAD_TOO_LARGE = 22
+    RATE_LIMITED = 23
+    LIMIT_EXCEEDED = 24
+    NOT_EXPOSED = 25
+    BACKEND_UNREACHABLE = 26
+    NOT_FOUND = 27
 
 
 class FrontierError(Exception):
@@ -110,6 +113,12 @@ class BufferFull(FrontierError):
     code = ErrorCode.BUFFER_FULL
 
 
+class LimitExceeded(BufferFull):
+    """A per-connection cap was reached (registrations, name length); the text names it."""
+
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
 class Cancelled(FrontierError):
     """The caller cancelled the operation."""
 
@@ -141,6 +150,13 @@ class DuplicateEdge(Kicked):
     """A newer connection claimed this edge id; this one was closed."""
 
     code = ErrorCode.DUPLICATE_EDGE
+
+
+class RateLimited(ConnectionClosed):
+    """The connection sent frames or bytes faster than the gateway's per-connection
+    rate for longer than the grace period, and was closed."""
+
+    code = ErrorCode.RATE_LIMITED
 
 
 class StreamReset(ConnectionClosed):
@@ -198,6 +214,13 @@ class InvalidArgument(FrontierError):
     """A request was malformed (reserved name, bad value)."""
 
     code = ErrorCode.INVALID_ARGUMENT
+
+
+class PayloadTooLarge(InvalidArgument):
+    """The payload does not fit a frame once the gateway relays it (its body must
+    leave ``RELAY_RESERVE`` bytes of ``max_frame_size`` free); nothing was delivered."""
+
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class ConfigError(FrontierError):
@@ -258,6 +281,9 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.KICKED: Kicked,
     ErrorCode.DUPLICATE_EDGE: DuplicateEdge,
     ErrorCode.STREAM_RESET: StreamReset,
+    ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
+    ErrorCode.RATE_LIMITED: RateLimited,
+    ErrorCode.LIMIT_EXCEEDED: LimitExceeded,
     ErrorCode.NOT_EXPOSED: NotExposed,
     ErrorCode.BACKEND_UNREACHABLE: BackendUnreachable,
     ErrorCode.NOT_FOUND: NotFound,

@@ -18,21 +18,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 
 @pytest.fixture
-def gateway_factory(tmp_path) -> Iterator[Callable[..., GatewayProcess]]:
-    """Start gateways with a custom config: ``gateway_factory({"exchange": {...}})``."""
-    started: list[GatewayProcess] = []
-
-    def make(config: dict[str, Any] | None = None, **kwargs: Any) -> GatewayProcess:
-        gw = GatewayProcess(tmp_path / f"gw{len(started)}", config, **kwargs).start()
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.stop()
-
-
-@pytest.fixture
 def service(gateway: GatewayProcess, clients: Callable[..., Any]) -> Callable[..., Service]:
     """``service(name=..., topics=...)`` on the module's gateway."""
     return lambda **kw: clients(Service, gateway.service_addr, **kw)

@@ -22,9 +22,7 @@ decoder check).
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 try:
     import atheris
@@ -121,24 +119,7 @@ def seeds() -> list[bytes]:
     return out
 
 
-def seed_corpus(directory: Path) -> None:
-    """Write :func:`seeds` into an empty (or missing) corpus directory."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if any(directory.iterdir()):
-        return
-    for index, seed in enumerate(seeds()):
-        (directory / f"seed-{index:03d}").write_bytes(seed)
-
-
-def main(argv: list[str]) -> None:
-    if atheris is None:
-        sys.exit("atheris is not installed: pip install atheris (the test suite falls back to a random run)")
-    dirs = [a for a in argv[1:] if not a.startswith("-") and (os.path.isdir(a) or not os.path.exists(a))]
-    if dirs:
-        seed_corpus(Path(dirs[0]))
-    atheris.Setup(argv, one_input)
-    atheris.Fuzz()
-
-
 if __name__ == "__main__":
-    main(sys.argv)
+    from tests.fuzz.libfuzzer import main
+
+    main(sys.argv, atheris, one_input, seeds)

@@ -4,57 +4,13 @@ runs in), and an in-process run over the seeds and random mutations of them."""
 
 from __future__ import annotations
 
-import os
-import random
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 from tests.fuzz.fuzz_decoder import one_input, seeds
-
-ROOT = Path(__file__).resolve().parents[2]
-HARNESS = ROOT / "tests" / "fuzz" / "fuzz_decoder.py"
+from tests.fuzz.libfuzzer import mutation_run, short_run
 
 
 def test_a_short_coverage_guided_run_finds_nothing(tmp_path):
-    corpus = tmp_path / "corpus"
-    proc = subprocess.run(
-        [sys.executable, str(HARNESS), str(corpus), "-max_total_time=4", "-rss_limit_mb=1024", "-timeout=10"],
-        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "Done" in proc.stderr, proc.stderr[-2000:]
-    assert not list(tmp_path.glob("crash-*")) and not list(tmp_path.glob("oom-*"))
-    assert len(list(corpus.iterdir())) >= len(seeds())
-
-
-def _mutate(rng: random.Random, data: bytes) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        how = rng.randrange(4)
-        if how == 0 and buf:
-            buf[rng.randrange(len(buf))] = rng.randrange(256)
-        elif how == 1 and len(buf) > 2:
-            del buf[rng.randrange(2, len(buf)):]
-        elif how == 2:
-            at = rng.randrange(2, len(buf) + 1) if len(buf) > 2 else len(buf)
-            buf[at:at] = rng.randbytes(rng.randint(1, 8))
-        else:
-            buf[0] = rng.randrange(256)
-            if len(buf) > 1:
-                buf[1] = rng.randrange(256)
-    return bytes(buf)
+    short_run("fuzz_decoder.py", tmp_path, seconds=4, seeds=len(seeds()))
 
 
 def test_seeds_and_mutations_hold_the_invariant():
-    rng = random.Random(20240607)
-    corpus = seeds()
-    for seed in corpus:
-        one_input(seed)
-    deadline = time.monotonic() + 2.0
-    runs = 0
-    while time.monotonic() < deadline:
-        one_input(_mutate(rng, rng.choice(corpus)))
-        runs += 1
-    assert runs > 1000
+    assert mutation_run(one_input, seeds(), seed=20240607, seconds=2.0) > 1000

@@ -4,8 +4,7 @@ configs, SDK clients closed after each test, and small probes (RSS, metrics)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -26,21 +25,6 @@ def tls_block(pki: PKI, *, mtls: bool = False, certs: list[Any] | None = None) -
     if mtls:
         block.update(mtls=True, ca_certs=[str(pki.ca.cert_path)])
     return block
-
-
-@pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
-    """``gateway_factory(config, control=False)`` starts a gateway; all are stopped after the test."""
-    started: list[GatewayProcess] = []
-
-    def make(config: dict[str, Any] | None = None, **kwargs: Any) -> GatewayProcess:
-        gw = GatewayProcess(tmp_path / f"gw{len(started)}", config, **kwargs).start()
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.stop(timeout=20)
 
 
 def rss_kb(pid: int) -> int:
