@@ -28,10 +28,11 @@ COPY dist/conf/frontier.yaml /usr/conf/frontier.yaml
 
 WORKDIR /
 USER 10001:10001
-# control plane (REST + gRPC, /healthz, /readyz, /metrics), services, edges
-EXPOSE 30010 30011 30012
+# control plane (REST + gRPC, /healthz, /readyz, /metrics), services, edges,
+# and Go's observability listener (/healthz, /readyz, /metrics; on without the control plane too)
+EXPOSE 30010 30011 30012 9091
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:30010/healthz', timeout=2).status != 200)"]
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9091/healthz', timeout=2).status != 200)"]
 ENTRYPOINT ["frontier-gevent"]
 CMD ["serve", "--config", "/usr/conf/frontier.yaml"]

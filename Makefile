@@ -2,6 +2,7 @@
 #   make serve [CONFIG=etc/frontier.yaml]   run the gateway from a local .venv
 #   make test [PYTEST_ARGS='-k config']     install test deps, start brokers, run pytest
 #   make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGET=relay]   coverage-guided fuzzing of the frame decoder (or the relay path)
+#   make faults [FAULTS_ARGS=--short]       the cluster under real network faults (root)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -54,3 +55,13 @@ FUZZ_CORPUS ?= $(VENV)/fuzz-corpus-$(FUZZ_TARGET)
 .PHONY: fuzz
 fuzz: $(TEST_STAMP)
 	PYTHONPATH=. $(PY) tests/fuzz/fuzz_$(FUZZ_TARGET).py $(FUZZ_CORPUS) -rss_limit_mb=1024 -timeout=10 $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS))
+
+# make faults [FAULTS_ARGS='--short --only split']   the cluster in network namespaces under
+# partitions, latency and loss, pauses, kill -9, a Redis failover and a Frontlas restart;
+# prints a table per scenario and exits 1 on a broken promise (see tests/faults/run.py).
+# Needs root (CAP_NET_ADMIN); without it, it says so and stops.
+FAULTS_ARGS ?=
+.PHONY: faults
+faults: $(TEST_STAMP)
+	scripts/ensure-services.sh fault-tools
+	$(PY) -m tests.faults.run $(FAULTS_ARGS)

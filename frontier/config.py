@@ -628,6 +628,10 @@ class Exchange:
     #: which service gets an edge's traffic when several can: ``edgeid`` (the same edge
     #: always lands on the same service), ``srcip`` or ``random``
     hashby: str = _opt("edgeid", choices=("edgeid", "srcip", "random"), aliases={"": "edgeid"})
+    #: who hears an edge's ``get_edge_id``/``edge_online``/``edge_offline`` hooks (ours):
+    #: ``one`` service picked by ``hashby`` (as Go; another one if the picked one is
+    #: gone) or ``all`` that registered the hook (any refusal refuses the edge)
+    edge_hooks: str = _opt("one", choices=("one", "all"), aliases={"": "one"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -671,11 +675,14 @@ class Frontlas:
 class Observability:
     """Go's separate ``/healthz``, ``/readyz``, ``/metrics`` HTTP listener (``observability``).
 
-    Off by default here (Go turns it on); whether the gateway serves it is up to
-    :mod:`frontier.server`.
+    On by default, as in Go, and served whether or not the control plane is on (which
+    keeps its own copies of the three paths). Go turns it on even when ``enable`` is
+    false; here ``enable: false`` turns it off. A port that cannot be bound is logged
+    as an error and the gateway keeps serving, as Go does.
     """
 
-    enable: bool = False
+    enable: bool = True
+    #: ``host:port`` to listen on; port 0 lets the OS pick one
     addr: str = _opt("0.0.0.0:9091", check=_listen_addr)
 
 
@@ -705,10 +712,14 @@ class Limits:
     max_streams: int = _opt(1024, above=0)
     #: calls and publishes in flight per connection before the gateway answers BufferFull
     max_inflight: int = _opt(1024, above=0)
-    #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline)
-    hook_timeout: float = _opt(5.0, above=0)
+    #: seconds the gateway waits for a service's hook (get_edge_id, edge_online, edge_offline);
+    #: Go's limit
+    hook_timeout: float = _opt(30.0, above=0)
     #: seconds a call may take when the caller sent no deadline
     default_call_timeout: float = _opt(30.0, above=0)
+    #: seconds a client kicked by an operator is told to wait before it reconnects
+    #: (Go's clients come back after about 3 s); a kick with ``reconnect=false`` says never
+    kick_reconnect_delay: float = _opt(3.0, min=0)
     #: seconds a graceful stop waits for in-flight work after telling clients to go away
     #: (the environment variable ``FRONTIER_DRAIN_SECONDS`` overrides it)
     drain_timeout: float = _opt(10.0, min=0)

@@ -1,7 +1,7 @@
 """Builds one gateway from its config: listeners, exchange, control plane, sinks.
 
 ``Gateway(config).start()`` binds the service and edge listeners (and the control
-plane when enabled) and returns; ``stop()`` drains: it stops accepting, leaves the
+plane and the observability listener when enabled) and returns; ``stop()`` drains: it stops accepting, leaves the
 cluster (Frontlas) and readiness, tells every client to go away, waits up to
 ``limits.drain_timeout`` for in-flight calls and publishes, answers what is still
 unfinished with ``GOING_AWAY``, then closes everything. Run under a gevent-patched
@@ -78,6 +78,7 @@ class Gateway:
         self.exchange = Exchange(
             limits=config.limits,
             hashby=config.exchange.hashby,
+            edge_hooks=config.exchange.edge_hooks,
             alloc_edge_ids=config.edgebound.edgeid_alloc_when_no_idservice_on,
             sinks=self.sinks,
             observers=observers,
@@ -94,6 +95,8 @@ class Gateway:
         #: deregister from a registry; the Frontlas reporter is stopped the same way
         self.drain_hooks: list[Callable[[], Any]] = []
         self.control_plane: Any = None
+        #: Go's /healthz, /readyz, /metrics listener (``observability``), when on and bound
+        self.observability: Any = None
         #: the HTTP ingress when ``ingress.enable`` (see :mod:`frontier.ingress`)
         self.ingress: Any = None
         self._servers: dict[str, GuardedStreamServer] = {}
@@ -149,6 +152,12 @@ class Gateway:
             )
             self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])
+        if self.config.observability.enable:
+            from frontier.control.observability import ObservabilityServer
+
+            self.observability = ObservabilityServer(self.config.observability.addr, ready=self.ready,
+                                                     limits=self.config.limits)
+            self.observability.start()
         self._reaper = gevent.spawn(self._reap_silent)
         if self.reporter is not None:
             self.reporter.start(self.address(ROLE_SERVICE), self.address(ROLE_EDGE))
@@ -214,6 +223,8 @@ class Gateway:
             gevent.sleep(0.02)
         if self.control_plane is not None:
             self.control_plane.stop()
+        if self.observability is not None:
+            self.observability.stop()
         if self.sinks:
             from frontier.mqm import close_all
 

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from frontier.config import (
-    Listen, Log, LogFile, PProf, RLimit, Warn, _dial_addrs, _join, _log_warning, _opt, _parse_section, _plain,
+    Listen, Log, LogFile, PProf, RLimit, Warn, _dial_addrs, _join, _listen_addr, _log_warning, _opt, _parse_section, _plain,
     apply_env_overrides, read_yaml,
 )
 from frontier.wire.errors import ConfigError
@@ -188,11 +188,16 @@ class Limits:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Observability:
-    """Go's separate probe listener: accepted, not implemented (the control plane
-    serves ``/healthz``, ``/readyz`` and ``/cluster/v1/health`` instead)."""
+    """Go's separate ``/healthz``, ``/readyz``, ``/metrics`` listener (``observability``).
 
-    enable: bool = False
-    addr: str = "0.0.0.0:9092"
+    On by default on 9092, as in Go (9091 is the frontier's); the cluster API port
+    serves the same three paths. ``enable: false`` turns it off (Go serves it
+    regardless); a port that cannot be bound is logged and Frontlas serves on.
+    """
+
+    enable: bool = True
+    #: ``host:port`` to listen on; port 0 lets the OS pick one
+    addr: str = _opt("0.0.0.0:9092", check=_listen_addr)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,8 +232,6 @@ class FrontlasConfig:
     def _validate(self, path: str, warn: Warn) -> None:
         if self.daemon.pprof.enable:
             warn("daemon.pprof.enable: Go's pprof profiler is not implemented in frontlas-gevent, ignored")
-        if self.observability.enable:
-            warn("observability.enable: not implemented; the control plane serves /healthz and /readyz")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, warn: Warn | None = None) -> FrontlasConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import grpc
+from prometheus_client import CollectorRegistry
 
 from frontier.control.grpc_api import ReadinessHealth
 from frontier.control.server import OnePortServer
@@ -29,19 +30,22 @@ class _ReadinessHealth(ReadinessHealth):
 
 
 class ClusterControlPlane(OnePortServer):
-    """REST + gRPC cluster API on one port; ``ready`` drives the health answers."""
+    """REST + gRPC cluster API on one port; ``ready`` drives the health answers,
+    ``/metrics`` serves ``registry``."""
 
     title = "cluster API"
     prefix = "frontlas-cp"
     access_logger, error_logger = "frontlas.access", "frontlas.http"
     health_class = _ReadinessHealth
 
-    def __init__(self, *, listen: str, api: ClusterAPI, ready: Callable[[], bool], limits: Any = None) -> None:
+    def __init__(self, *, listen: str, api: ClusterAPI, ready: Callable[[], bool],
+                 registry: CollectorRegistry, limits: Any = None) -> None:
         super().__init__(listen=listen, ready=ready, limits=limits)
         self._api = api
+        self._registry = registry
 
     def _app(self) -> Callable:
-        return create_app(self._api, ready=self._ready)
+        return create_app(self._api, ready=self._ready, registry=self._registry)
 
     def _add_services(self, server: grpc.Server) -> tuple[str, ...]:
         pb_grpc.add_ClusterServiceServicer_to_server(ClusterServicer(self._api), server)

@@ -5,8 +5,8 @@ repeated ones (``edge_ids``) are given several times or comma-separated. Every
 answer is JSON, errors included: ``{"code": <http status>, "reason":
 <ERROR_NAME>, "message": <text>}``: 400 bad input, 404 unknown edge or service,
 503 Redis unavailable. ``/cluster/v1/health`` answers 200 or 417 as in Go;
-``/healthz`` (process up) and ``/readyz`` (Redis answers and the frontier plane
-listens) are ours.
+``/healthz`` (process up), ``/readyz`` (Redis answers and the frontier plane
+listens) and ``/metrics`` (:mod:`frontlas.metrics`) are ours.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ import logging
 from typing import Any, Callable, Optional
 
 from flask import Flask, jsonify, request
+from prometheus_client import CollectorRegistry
 
 from frontier.control.params import parse_int
-from frontier.control.rest import install_json_errors, json_error
+from frontier.control.rest import install_json_errors, install_probes
 from frontier.wire.errors import InvalidArgument
 
 from .api import ClusterAPI, edge_json, frontier_json, http_status, service_json
 
 log = logging.getLogger("frontlas.rest")
+
+#: what ``/readyz`` answers with its 503
+NOT_READY = "Redis does not answer or the frontier plane is not listening"
 
 _UINT64_MAX = 2**64 - 1
 _UINT32_MAX = 2**32 - 1
@@ -80,8 +84,9 @@ def _paged(key: str, items: list[Any], cursor: Optional[int]) -> dict[str, Any]:
     return out
 
 
-def create_app(api: ClusterAPI, *, ready: Callable[[], bool] = lambda: True) -> Flask:
-    """The WSGI app of the cluster API."""
+def create_app(api: ClusterAPI, *, registry: CollectorRegistry, ready: Callable[[], bool] = lambda: True) -> Flask:
+    """The WSGI app of the cluster API; ``/metrics`` serves ``registry``
+    (:func:`frontlas.metrics.frontlas_registry`)."""
     app = Flask("frontlas")
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -138,16 +143,7 @@ def create_app(api: ClusterAPI, *, ready: Callable[[], bool] = lambda: True) -> 
         resp.status_code = 417  # as Go's Frontlas answers
         return resp
 
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    def readyz() -> Any:
-        if _is_ready(ready):
-            return {"status": "ready"}
-        return json_error(503, "NOT_READY", "Redis does not answer or the frontier plane is not listening")
-
+    install_probes(app, ready, registry=registry, not_ready=NOT_READY, logger=log)
     return app
 
 

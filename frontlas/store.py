@@ -143,8 +143,11 @@ class ClusterStore:
     #: at most one prune of expired index members per this many seconds
     prune_every = 5.0
 
-    def __init__(self, client: Any, expiration: Expiration, *, prefix: str = "frontlas:") -> None:
+    def __init__(self, client: Any, expiration: Expiration, *, prefix: str = "frontlas:",
+                 timed: Callable[[str, Callable[[], Any]], Any] | None = None) -> None:
         self.redis = client
+        #: runs every Redis call as ``timed(op, fn)`` (metrics: :class:`frontlas.metrics.RedisStats`)
+        self._timed = timed or (lambda op, fn: fn())
         self.exp = expiration
         self.prefix = prefix
         self._register = client.register_script(scripts.REGISTER)
@@ -189,14 +192,14 @@ class ClusterStore:
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
-            return fn()
+            return self._timed(what, fn)
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"redis did not answer {what}: {exc}") from None
 
     def ping(self) -> bool:
         """True if Redis answers."""
         try:
-            return bool(self.redis.ping())
+            return bool(self._timed("ping", self.redis.ping))
         except redis.RedisError:
             return False
 
@@ -281,7 +284,7 @@ class ClusterStore:
             return
         self._last_prune = now
         try:
-            self._prune(keys=[self._index, *(self._fkey(f) for f in dead)], args=dead)
+            self._timed("prune", lambda: self._prune(keys=[self._index, *(self._fkey(f) for f in dead)], args=dead))
         except redis.RedisError as exc:
             log.debug("pruning expired frontiers failed: %s", exc)
 

@@ -153,6 +153,7 @@ class Target:
             config.write_text(json.dumps({  # JSON is YAML
                 "servicebound": {"listen": {"addr": f"127.0.0.1:{sport}"}},
                 "edgebound": {"listen": {"addr": f"127.0.0.1:{eport}"}},
+                "observability": {"addr": "127.0.0.1:0"},  # not 9091: runs may overlap
                 "log": {"level": "warn"},
                 "daemon": {"rlimit": {"enable": True, "nofile": nofile}},
                 "limits": {"heartbeat_interval": 3600},

@@ -100,6 +100,7 @@ def _spawn_gateway(opts: Any) -> None:
     config.write_text(json.dumps({
         "servicebound": {"listen": {"addr": f"127.0.0.1:{sport}"}},
         "edgebound": {"listen": {"addr": f"127.0.0.1:{eport}"}},
+        "observability": {"addr": "127.0.0.1:0"},  # not 9091: runs may overlap
         "log": {"level": "warn"},
         "daemon": {"rlimit": {"enable": True, "nofile": 20000}},
     }))

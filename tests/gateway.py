@@ -121,9 +121,13 @@ class GatewayProcess(ServerProcess):
         self.service_port = free_port()
         self.edge_port = free_port()
         self.control_port = free_port() if control else 0
+        #: Go's always-on /healthz, /readyz, /metrics listener, on a port of its own
+        #: (never the default 9091, which gateways of parallel runs would share)
+        self.observability_port = free_port()
         base: dict[str, Any] = {
             "servicebound": {"listen": {"addr": f"127.0.0.1:{self.service_port}"}},
             "edgebound": {"listen": {"addr": f"127.0.0.1:{self.edge_port}"}},
+            "observability": {"addr": f"127.0.0.1:{self.observability_port}"},
             "log": {"level": "info"},
         }
         if control:
@@ -145,8 +149,15 @@ class GatewayProcess(ServerProcess):
     def control_addr(self) -> str:
         return f"127.0.0.1:{self.control_port}"
 
+    @property
+    def observability_addr(self) -> str:
+        return f"127.0.0.1:{self.observability_port}"
+
     def ports(self) -> tuple[int, ...]:
-        return (self.service_port, self.edge_port, *([self.control_port] if self.control_port else []))
+        observability = self.config.get("observability", {})
+        listens = observability.get("enable", True) and observability.get("addr") == self.observability_addr
+        return (self.service_port, self.edge_port, *([self.control_port] if self.control_port else []),
+                *([self.observability_port] if listens else []))
 
     def __enter__(self) -> "GatewayProcess":
         return self.start()

@@ -69,7 +69,7 @@ def test_defaults_match_go_and_our_limits() -> None:
         heartbeat_interval=15.0,
         stream_window=1048576,
         max_inflight=1024,
-        hook_timeout=5.0,
+        hook_timeout=30.0,
         default_call_timeout=30.0,
         drain_timeout=10.0,
         max_connections=0,

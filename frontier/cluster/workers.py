@@ -4,7 +4,7 @@ A supervisor (this module, not gevent-patched) starts N ``frontier-gevent serve`
 children and restarts any that dies. Every child binds the *same* edge port with
 ``SO_REUSEPORT``, so the kernel spreads edge connections over them, and its *own*
 service port: the configured one for worker 0, then the next ports up, skipping
-the edge port (likewise the control plane's), so a
+the edge port (likewise the control plane's and the observability listener's), so a
 :class:`~frontier.sdk.cluster.ClusterService` reaches each one. Each child reports
 to Frontlas as ``<frontier_id>-<index>`` (``frontlas.enable`` should be on: without
 Frontlas, services cannot find the workers). Children get their differences as
@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 from typing import Any, Sequence
+
+from frontier.config import parse_addr
 
 log = logging.getLogger("frontier.workers")
 
@@ -84,8 +86,8 @@ def _take_ports(base: int, count: int, reserved: set[int]) -> list[int]:
 
 def worker_envs(config: Any, workers: int, edge_port: int, base_id: str) -> list[dict[str, str]]:
     """The ``FRONTIER__*`` overrides of each worker: the shared edge port, and service
-    (and control-plane) ports from the configured ones up, skipping the edge port and
-    each other."""
+    (and control-plane and observability) ports from the configured ones up, skipping
+    the edge port and each other."""
     sb_host, sb_port = config.servicebound.listen.host_port
     eb_host, _ = config.edgebound.listen.host_port
     reserved = {edge_port}
@@ -95,6 +97,11 @@ def worker_envs(config: Any, workers: int, edge_port: int, base_id: str) -> list
     if config.controlplane.enable:
         cp_host, cp_port = config.controlplane.listen.host_port
         cp_ports = _take_ports(cp_port, workers, reserved)
+        reserved.update(cp_ports)
+    obs_ports: list[int] = []
+    if config.observability.enable:
+        obs_host, obs_port = parse_addr(config.observability.addr)
+        obs_ports = _take_ports(obs_port, workers, reserved)
     envs = []
     for index in range(workers):
         env = {
@@ -109,6 +116,8 @@ def worker_envs(config: Any, workers: int, edge_port: int, base_id: str) -> list
             env["FRONTIER__SERVICEBOUND__LISTEN__ADVERTISED_ADDR"] = f"{host}:{int(port) + sb_ports[index] - sb_port}"
         if cp_ports:
             env["FRONTIER__CONTROLPLANE__LISTEN__ADDR"] = _join(cp_host, cp_ports[index])
+        if obs_ports:
+            env["FRONTIER__OBSERVABILITY__ADDR"] = _join(obs_host, obs_ports[index])
         envs.append(env)
     return envs
 

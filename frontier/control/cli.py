@@ -40,7 +40,7 @@ class _Failure(Exception):
 
 
 def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add ``edges list|get|kick|rpcs`` and ``services list|get|kick|rpcs|topics``.
+    """Add ``edges list|get|kick|rpcs|ban|unban|bans`` and ``services list|get|kick|rpcs|topics``.
 
     Each leaf parser sets ``func``: call ``args.func(args)`` and exit with its result.
     """
@@ -67,7 +67,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
         p.set_defaults(func=func)
         return p
 
-    edges = subparsers.add_parser("edges", help="list, show and kick connected edges")
+    edges = subparsers.add_parser("edges", help="list, show, kick and ban connected edges")
     edge_cmds = edges.add_subparsers(dest="edges_command", required=True, metavar="ACTION")
     p = leaf(edge_cmds, "list", "list online edges", _edges_list, [common, window])
     p.add_argument("--meta", help="meta starts with this")
@@ -76,8 +76,17 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--edge-id", type=int, help="only this edge id")
     p = leaf(edge_cmds, "get", "show one edge", _edges_get, [common])
     p.add_argument("edge_id", type=int)
-    p = leaf(edge_cmds, "kick", "force an edge offline", _edges_kick, [common])
+    p = leaf(edge_cmds, "kick", "force an edge offline (it reconnects after the gateway's "
+             "limits.kick_reconnect_delay unless --no-reconnect)", _edges_kick, [common])
     p.add_argument("edge_id", type=int)
+    p.add_argument("--no-reconnect", action="store_true", help="tell the edge not to come back by itself")
+    p = leaf(edge_cmds, "ban", "refuse an edge id for a while (closing it if online)", _edges_ban, [common])
+    p.add_argument("edge_id", type=int)
+    p.add_argument("--duration", type=float, required=True, metavar="SECONDS", help="how long the ban lasts")
+    p.add_argument("--reason", default=None, help="why (told to the edge and listed)")
+    p = leaf(edge_cmds, "unban", "lift an edge's ban", _edges_unban, [common])
+    p.add_argument("edge_id", type=int)
+    leaf(edge_cmds, "bans", "list the bans in force", _edges_bans, [common])
     p = leaf(edge_cmds, "rpcs", "list RPCs registered by edges", _edges_rpcs, [common, window])
     p.add_argument("--meta", help="only edges whose meta starts with this")
     p.add_argument("--edge-id", type=int, help="only this edge")
@@ -92,8 +101,10 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--service-id", type=int, help="only this service id")
     p = leaf(svc_cmds, "get", "show one service connection", _services_get, [common])
     p.add_argument("service_id", type=int)
-    p = leaf(svc_cmds, "kick", "force a service connection offline", _services_kick, [common])
+    p = leaf(svc_cmds, "kick", "force a service connection offline (it reconnects after the gateway's "
+             "limits.kick_reconnect_delay unless --no-reconnect)", _services_kick, [common])
     p.add_argument("service_id", type=int)
+    p.add_argument("--no-reconnect", action="store_true", help="tell the service not to come back by itself")
     for name, func in (("rpcs", _services_rpcs), ("topics", _services_topics)):
         p = leaf(svc_cmds, name, f"list {name.upper() if name == 'rpcs' else name} of services", func,
                  [common, window])
@@ -245,8 +256,40 @@ def _show(args: argparse.Namespace, path: str, columns: Sequence[tuple[str, str]
 
 def _kick(args: argparse.Namespace, path: str, what: str) -> int:
     def go() -> str:
-        body = _request(args, "DELETE", path)
-        return _dump(body) if args.json else f"kicked {what}"
+        body = _request(args, "DELETE", path, {"reconnect": "false"} if args.no_reconnect else None)
+        return _dump(body) if args.json else f"kicked {what}" + (" for good" if args.no_reconnect else "")
+
+    return _run(go, args)
+
+
+_BAN_COLUMNS = (("edge_id", "EDGE_ID"), ("remaining", "SECONDS_LEFT"), ("reason", "REASON"))
+
+
+def _edges_ban(args: argparse.Namespace) -> int:
+    def go() -> str:
+        body = _request(args, "PUT", f"/v1/bans/{args.edge_id}", {"duration": args.duration, "reason": args.reason})
+        return _dump(body) if args.json else f"banned edge {args.edge_id} for {body['remaining']:.0f}s"
+
+    return _run(go, args)
+
+
+def _edges_unban(args: argparse.Namespace) -> int:
+    def go() -> str:
+        body = _request(args, "DELETE", f"/v1/bans/{args.edge_id}")
+        if args.json:
+            return _dump(body)
+        return f"lifted the ban on edge {args.edge_id}" if body["lifted"] else f"edge {args.edge_id} had no ban"
+
+    return _run(go, args)
+
+
+def _edges_bans(args: argparse.Namespace) -> int:
+    def go() -> str:
+        body = _request(args, "GET", "/v1/bans")
+        if args.json:
+            return _dump(body)
+        bans = [{**b, "remaining": f"{b['remaining']:.0f}"} for b in body["bans"]]
+        return "\n".join(([_table(bans, _BAN_COLUMNS)] if bans else []) + [f"{body['count']} bans"])
 
     return _run(go, args)
 

@@ -26,7 +26,7 @@ from frontier.control.query import (
     make_service_query,
     text_of,
 )
-from frontier.control.service import ControlService, create_time, grpc_status_name
+from frontier.control.service import ControlService, ban_json, create_time, grpc_status_name
 from frontier.sessions.info import EdgeInfo, ServiceInfo
 from frontier.wire.errors import FrontierError
 
@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ControlPlane"].full_name
 
 _INT32_MAX = 2**31 - 1
+
+
+def _reconnect(request: Any) -> bool:
+    """A kick's ``reconnect``: true unless explicitly false (unset: Go's behaviour)."""
+    return _opt(request, "reconnect") is not False
 
 
 def _opt(msg: Any, field: str) -> Any:
@@ -133,7 +138,7 @@ class ControlPlaneServicer(pb_grpc.ControlPlaneServicer):
 
     @_rpc
     def KickEdge(self, request: pb.KickEdgeRequest, context: grpc.ServicerContext) -> pb.KickEdgeResponse:
-        self._service.kick_edge(request.edge_id)
+        self._service.kick_edge(request.edge_id, _reconnect(request))
         return pb.KickEdgeResponse()
 
     @_rpc
@@ -161,8 +166,21 @@ class ControlPlaneServicer(pb_grpc.ControlPlaneServicer):
 
     @_rpc
     def KickService(self, request: pb.KickServiceRequest, context: grpc.ServicerContext) -> pb.KickServiceResponse:
-        self._service.kick_service(request.service_id)
+        self._service.kick_service(request.service_id, _reconnect(request))
         return pb.KickServiceResponse()
+
+    @_rpc
+    def BanEdge(self, request: pb.BanEdgeRequest, context: grpc.ServicerContext) -> pb.Ban:
+        return pb.Ban(**ban_json(self._service.ban_edge(request.edge_id, request.duration, request.reason)))
+
+    @_rpc
+    def ListBans(self, request: pb.ListBansRequest, context: grpc.ServicerContext) -> pb.ListBansResponse:
+        bans = self._service.list_bans()
+        return pb.ListBansResponse(bans=[pb.Ban(**ban_json(b)) for b in bans], count=len(bans))
+
+    @_rpc
+    def LiftBan(self, request: pb.LiftBanRequest, context: grpc.ServicerContext) -> pb.LiftBanResponse:
+        return pb.LiftBanResponse(lifted=self._service.lift_ban(request.edge_id))
 
     @_rpc
     def ListServiceRPCs(

@@ -16,6 +16,8 @@ _KINDS = {
     "string": {"type": "string"},
     "int64": {"type": "integer", "format": "int64"},
     "uint64": {"type": "integer", "format": "uint64", "minimum": 0, "maximum": 2**64 - 1},
+    "boolean": {"type": "boolean"},
+    "number": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 365 * 86400},
 }
 
 
@@ -34,9 +36,10 @@ _ERRORS = {
 _NOT_FOUND = {"404": _json(_ref("Error"), "no such edge or service online")}
 
 
-def _query(spec: Sequence[P.Param]) -> list[dict[str, Any]]:
+def _query(spec: Sequence[P.Param], required: Sequence[str] = ()) -> list[dict[str, Any]]:
     return [
-        {"name": p.name, "in": "query", "required": False, "description": p.doc, "schema": dict(_KINDS[p.kind])}
+        {"name": p.name, "in": "query", "required": p.name in required, "description": p.doc,
+         "schema": dict(_KINDS[p.kind])}
         for p in spec
     ]
 
@@ -69,11 +72,41 @@ def _item(kind: str, id_name: str) -> dict[str, Any]:
         },
         "delete": {
             "operationId": f"Kick{cap}",
-            "summary": f"Kick the {kind} offline (closes its connection)",
+            "summary": f"Kick the {kind} offline (closes its connection; by default it reconnects after a delay)",
             "tags": [f"{kind}s"],
+            "parameters": _query(P.KICK),
             "responses": {"200": _json(_ref("Empty"), "kicked"), **_ERRORS, **_NOT_FOUND},
         },
     }
+
+
+_BANS: dict[str, Any] = {
+    "/v1/bans": {
+        "get": {
+            "operationId": "ListBans",
+            "summary": "List the edge bans in force, soonest to end first",
+            "tags": ["bans"],
+            "responses": {"200": _json(_ref("ListBansResponse"), "every ban in force"), **_ERRORS},
+        }
+    },
+    "/v1/bans/{edge_id}": {
+        "parameters": [_id_param("edge_id")],
+        "put": {
+            "operationId": "BanEdge",
+            "summary": "Ban an edge id for a while (replacing a ban it had); an online edge is closed, "
+                       "and connecting is refused with BANNED until the ban ends",
+            "tags": ["bans"],
+            "parameters": _query(P.BAN_EDGE, required=("duration",)),
+            "responses": {"200": _json(_ref("Ban"), "the ban"), **_ERRORS},
+        },
+        "delete": {
+            "operationId": "LiftBan",
+            "summary": "Lift an edge's ban",
+            "tags": ["bans"],
+            "responses": {"200": _json(_ref("LiftBanResponse"), "lifted: false if there was none"), **_ERRORS},
+        },
+    },
+}
 
 
 def _probe(op: str, summary: str, codes: dict[str, str], content_type: str = "application/json") -> dict[str, Any]:
@@ -161,9 +194,9 @@ _DOCUMENT: dict[str, Any] = {
         "title": "frontier-gevent control plane",
         "version": "1.0",
         "description": (
-            "Query and kick the edges and services connected to one frontier-gevent "
-            "gateway, and manage its HTTP ingress's apps. The same calls are served over gRPC (controlplane.ControlPlane) "
-            "on the same port."
+            "Query, kick and ban the edges and services connected to one frontier-gevent "
+            "gateway, and manage its HTTP ingress's apps. The same calls are served over gRPC "
+            "(controlplane.ControlPlane) on the same port."
         ),
         "license": {"name": "Apache 2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0.html"},
     },
@@ -181,6 +214,7 @@ _DOCUMENT: dict[str, Any] = {
             "ListServiceTopics", "List topics declared by services", P.LIST_SERVICE_TOPICS, "ListServiceTopicsResponse"
         ),
         "/v1/services/{service_id}": _item("service", "service_id"),
+        **_BANS,
         **_apps_paths(),
         "/healthz": _probe("Healthz", "Liveness: the process answers", {"200": "alive"}),
         "/readyz": _probe("Readyz", "Readiness: the gateway is ready", {"200": "ready", "503": "not ready yet"}),
@@ -233,6 +267,19 @@ _DOCUMENT: dict[str, Any] = {
             "ListServiceRPCsResponse": _list_of("rpcs", {"type": "string"}),
             "ListServiceTopicsResponse": _list_of("topics", {"type": "string"}),
             "Empty": {"type": "object", "description": "KickEdgeResponse / KickServiceResponse"},
+            "Ban": {
+                "type": "object",
+                "required": ["edge_id", "until", "remaining", "reason", "create_time"],
+                "properties": {
+                    "edge_id": dict(_KINDS["uint64"]),
+                    "until": {"type": "number", "description": "unix time (seconds) the ban ends"},
+                    "remaining": {"type": "number", "description": "seconds left"},
+                    "reason": {"type": "string"},
+                    "create_time": {"type": "integer", "format": "int64", "description": "unix seconds"},
+                },
+            },
+            "ListBansResponse": _list_of("bans", _ref("Ban")),
+            "LiftBanResponse": {"type": "object", "required": ["lifted"], "properties": {"lifted": {"type": "boolean"}}},
             "Error": {
                 "type": "object",
                 "required": ["code", "reason", "message"],

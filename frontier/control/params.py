@@ -25,7 +25,8 @@ _INT = re.compile(r"-?[0-9]{1,40}", re.ASCII)
 
 @dataclass(frozen=True, slots=True)
 class Param:
-    """One query parameter: its name, ``kind`` (``string``/``int64``/``uint64``), meaning."""
+    """One query parameter: its name, ``kind`` (``string``/``int64``/``uint64``/
+    ``boolean``/``number``), meaning."""
 
     name: str
     kind: str
@@ -82,6 +83,20 @@ LIST_SERVICE_TOPICS: tuple[Param, ...] = (
 ) + _window(TOPIC_ORDER_FIELDS)
 
 
+KICK: tuple[Param, ...] = (
+    Param("reconnect", "boolean", "true (default, as in Go): the client is told to reconnect after "
+          "limits.kick_reconnect_delay seconds; false: it does not come back by itself"),
+)
+
+BAN_EDGE: tuple[Param, ...] = (
+    Param("duration", "number", "seconds the edge id stays banned, more than 0 and at most a year (required)"),
+    Param("reason", "string", "why, told to the edge and listed"),
+)
+
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+_NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?", re.ASCII)
+
+
 def parse_int(name: str, raw: str) -> int:
     """A decimal integer (ASCII digits, optional ``-``), or :class:`InvalidArgument`."""
     if not _INT.fullmatch(raw):
@@ -91,7 +106,7 @@ def parse_int(name: str, raw: str) -> int:
 
 def parse_params(
     args: Mapping[str, Sequence[str]], spec: Sequence[Param]
-) -> dict[str, Optional[Union[str, int]]]:
+) -> dict[str, Optional[Union[str, int, float, bool]]]:
     """Check ``args`` (name -> all its values) against ``spec``; values by name.
 
     Unknown names, repeated names and non-integers for integer parameters are
@@ -103,7 +118,7 @@ def parse_params(
         raise InvalidArgument(
             f"unknown query parameter {unknown[0]!r}; this call takes: {', '.join(known)}"
         )
-    out: dict[str, Optional[Union[str, int]]] = {}
+    out: dict[str, Optional[Union[str, int, float, bool]]] = {}
     for name, values in args.items():
         if len(values) > 1:
             raise InvalidArgument(f"{name}: given {len(values)} times, expected once")
@@ -112,6 +127,14 @@ def parse_params(
             out[name] = None
         elif known[name].kind == "string":
             out[name] = raw
+        elif known[name].kind == "boolean":
+            if raw.lower() not in _BOOLEANS:
+                raise InvalidArgument(f"{name}: expected true or false, got {raw[:40]!r}")
+            out[name] = _BOOLEANS[raw.lower()]
+        elif known[name].kind == "number":
+            if not _NUMBER.fullmatch(raw):
+                raise InvalidArgument(f"{name}: expected a number of seconds, got {raw[:40]!r}")
+            out[name] = float(raw)
         else:
             out[name] = parse_int(name, raw)
     return out

@@ -12,7 +12,7 @@ import logging
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
 import frontier.metrics  # noqa: F401  (registers the gateway metrics served at /metrics)
@@ -26,7 +26,7 @@ from frontier.control.query import (
     make_service_names_query,
     make_service_query,
 )
-from frontier.control.service import ControlService, edge_json, http_status, service_json
+from frontier.control.service import ControlService, ban_json, edge_json, http_status, service_json
 from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,11 @@ def _id(name: str, raw: str) -> int:
     if not 0 <= value <= UINT64_MAX:
         raise InvalidArgument(f"{name}: {value} is out of range [0, {UINT64_MAX}]")
     return value
+
+
+def _kick_args() -> dict[str, bool]:
+    reconnect = _args(P.KICK).get("reconnect")
+    return {"reconnect": True if reconnect is None else bool(reconnect)}
 
 
 def _no_args() -> None:
@@ -78,6 +83,40 @@ def install_json_errors(app: Flask, status_of: Callable[[FrontierError], int], l
     def _unexpected(err: Exception) -> Response:
         logger.exception("%s %s %s failed", what, request.method, request.path)
         return json_error(500, ErrorCode.INTERNAL.name, f"internal error ({err.__class__.__name__})")
+
+
+def install_probes(
+    app: Flask,
+    ready: Callable[[], bool],
+    *,
+    registry: CollectorRegistry = REGISTRY,
+    not_ready: str = "not ready",
+    logger: logging.Logger = log,
+) -> None:
+    """Add the probe endpoints, which need no token: ``/healthz`` (the process
+    answers), ``/readyz`` (``ready()`` decides; 503 ``NOT_READY`` with ``not_ready``
+    when it says no or raises) and ``/metrics`` (``registry`` as Prometheus text).
+    The control plane, Frontlas' cluster API and the observability listener
+    (:mod:`frontier.control.observability`) all serve them through this."""
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Any:
+        try:
+            is_ready = bool(ready())
+        except Exception as exc:
+            logger.exception("readiness check failed")
+            return json_error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
+        if not is_ready:
+            return json_error(503, "NOT_READY", not_ready)
+        return {"status": "ready"}
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=None, content_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
@@ -119,8 +158,7 @@ def create_app(
 
     @app.delete("/v1/edges/<edge_id>")
     def kick_edge(edge_id: str) -> Any:
-        _no_args()
-        service.kick_edge(_id("edge_id", edge_id))
+        service.kick_edge(_id("edge_id", edge_id), **_kick_args())
         return {}
 
     # -- services -----------------------------------------------------------------
@@ -149,10 +187,28 @@ def create_app(
 
     @app.delete("/v1/services/<service_id>")
     def kick_service(service_id: str) -> Any:
-        _no_args()
-        service.kick_service(_id("service_id", service_id))
+        service.kick_service(_id("service_id", service_id), **_kick_args())
         return {}
 
+    # -- bans ---------------------------------------------------------------------
+
+    @app.get("/v1/bans")
+    def list_bans() -> Any:
+        _no_args()
+        bans = service.list_bans()
+        return {"bans": [ban_json(b) for b in bans], "count": len(bans)}
+
+    @app.put("/v1/bans/<edge_id>")
+    def ban_edge(edge_id: str) -> Any:
+        args = _args(P.BAN_EDGE)
+        if args.get("duration") is None:
+            raise InvalidArgument("duration: required (seconds)")
+        return ban_json(service.ban_edge(_id("edge_id", edge_id), float(args["duration"]), str(args.get("reason") or "")))
+
+    @app.delete("/v1/bans/<edge_id>")
+    def lift_ban(edge_id: str) -> Any:
+        _no_args()
+        return {"lifted": service.lift_ban(_id("edge_id", edge_id))}
     # -- ingress apps -------------------------------------------------------------
 
     @app.get("/v1/apps")
@@ -182,24 +238,7 @@ def create_app(
 
     # -- operations ---------------------------------------------------------------
 
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    def readyz() -> Any:
-        try:
-            is_ready = bool(ready())
-        except Exception as exc:
-            log.exception("readiness check failed")
-            return json_error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
-        if not is_ready:
-            return json_error(503, "NOT_READY", "not ready")
-        return {"status": "ready"}
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(REGISTRY), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    install_probes(app, ready, logger=log)
 
     @app.get("/openapi.json")
     def openapi() -> Any:

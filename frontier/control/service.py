@@ -1,6 +1,6 @@
 """What the control plane does, independent of REST or gRPC.
 
-:class:`ControlService` answers queries from the store and kicks through the
+:class:`ControlService` answers queries from the store and kicks and bans through the
 gateway's :class:`~frontier.sessions.info.Kicker`, raising the project's errors
 (``EdgeNotOnline``, ``InvalidArgument``, ...). The front ends translate those with
 :func:`http_status` and :func:`grpc_status_name`, so both speak the same errors.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any, Protocol
 
 from frontier.control.query import (
@@ -21,6 +22,7 @@ from frontier.control.query import (
     text_of,
 )
 from frontier.control.store import QueryStore
+from frontier.sessions.bans import Ban
 from frontier.sessions.info import EdgeInfo, Kicker, ServiceInfo
 from frontier.wire.errors import (
     EdgeNotOnline,
@@ -68,6 +70,17 @@ def edge_json(edge: EdgeInfo) -> dict[str, Any]:
         "addr": text_of(edge.addr),
         "create_time": create_time(edge.created_at),
         "rpcs": [text_of(r) for r in edge.rpcs],
+    }
+
+
+def ban_json(ban: Ban) -> dict[str, Any]:
+    """The REST (JSON) form of a ban; the same fields as the proto ``Ban``."""
+    return {
+        "edge_id": ban.edge_id,
+        "until": round(ban.until, 3),
+        "remaining": round(ban.remaining(time.time()), 3),
+        "reason": ban.reason,
+        "create_time": create_time(ban.created_at),
     }
 
 
@@ -147,11 +160,30 @@ class ControlService:
             raise EdgeNotOnline(f"edge {edge_id} is not online")
         return edge
 
-    def kick_edge(self, edge_id: int) -> None:
-        """``KickEdge``: close the edge's connection; :class:`EdgeNotOnline` if unknown."""
-        if not self._kick("edge", self.kicker.kick_edge, edge_id):
+    def kick_edge(self, edge_id: int, reconnect: bool = True) -> None:
+        """``KickEdge``: close the edge's connection, telling it to reconnect after the
+        gateway's delay (``reconnect``, Go's behaviour) or not at all;
+        :class:`EdgeNotOnline` if unknown."""
+        if not self._kick("edge", self.kicker.kick_edge, edge_id, reconnect):
             raise EdgeNotOnline(f"edge {edge_id} is not online")
-        log.info("control plane kicked edge %d", edge_id)
+        log.info("control plane kicked edge %d (reconnect: %s)", edge_id, reconnect)
+
+    def ban_edge(self, edge_id: int, duration: float, reason: str = "") -> Ban:
+        """``BanEdge``: refuse ``edge_id`` for ``duration`` seconds, closing it if online."""
+        ban = self.kicker.ban_edge(edge_id, duration, reason)
+        log.info("control plane banned edge %d for %.0fs%s", edge_id, duration, f" ({reason})" if reason else "")
+        return ban
+
+    def list_bans(self) -> list[Ban]:
+        """``ListBans``: the bans in force, soonest to end first."""
+        return self.kicker.list_bans()
+
+    def lift_ban(self, edge_id: int) -> bool:
+        """``LiftBan``; False if the edge had no ban."""
+        lifted = self.kicker.lift_ban(edge_id)
+        if lifted:
+            log.info("control plane lifted the ban on edge %d", edge_id)
+        return lifted
 
     def list_edge_rpcs(self, query: EdgeRPCQuery) -> Page[str]:
         """``ListEdgeRPCs``."""
@@ -168,11 +200,11 @@ class ControlService:
             raise ServiceNotOnline(f"service {service_id} is not online")
         return service
 
-    def kick_service(self, service_id: int) -> None:
-        """``KickService``; :class:`ServiceNotOnline` if unknown."""
-        if not self._kick("service", self.kicker.kick_service, service_id):
+    def kick_service(self, service_id: int, reconnect: bool = True) -> None:
+        """``KickService`` (``reconnect`` as for edges); :class:`ServiceNotOnline` if unknown."""
+        if not self._kick("service", self.kicker.kick_service, service_id, reconnect):
             raise ServiceNotOnline(f"service {service_id} is not online")
-        log.info("control plane kicked service %d", service_id)
+        log.info("control plane kicked service %d (reconnect: %s)", service_id, reconnect)
 
     def list_service_rpcs(self, query: ServiceNamesQuery) -> Page[str]:
         """``ListServiceRPCs``."""
@@ -183,9 +215,9 @@ class ControlService:
         return self.store.list_service_topics(query)
 
     @staticmethod
-    def _kick(what: str, kick, ident: int) -> bool:  # type: ignore[no-untyped-def]
+    def _kick(what: str, kick, ident: int, reconnect: bool) -> bool:  # type: ignore[no-untyped-def]
         try:
-            return bool(kick(ident))
+            return bool(kick(ident, reconnect))
         except FrontierError:
             raise
         except Exception as exc:

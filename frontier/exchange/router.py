@@ -19,6 +19,7 @@ import msgpack
 from gevent.event import AsyncResult
 
 from frontier import metrics
+from frontier.sessions.bans import Ban, EdgeBans
 from frontier.sessions.info import EdgeInfo, ServiceInfo, SessionObserver
 from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
 from frontier.sessions.session import Session
@@ -33,6 +34,7 @@ from frontier.wire.events import (
 )
 from frontier.wire.state import StreamState
 
+from . import hooks
 from .hashby import picker
 from .pending import Pending
 
@@ -73,7 +75,7 @@ class Exchange:
     def __init__(
         self, *, limits: Any, hashby: str = "edgeid", alloc_edge_ids: bool = True,
         sinks: Sequence[Any] = (), observers: Sequence[SessionObserver] = (),
-        authenticators: Mapping[str, Any] | None = None,
+        authenticators: Mapping[str, Any] | None = None, edge_hooks: str = hooks.ONE,
     ) -> None:
         self.limits = limits
         #: largest body of a frame the gateway relays (it may grow by RELAY_RESERVE)
@@ -87,8 +89,12 @@ class Exchange:
         metrics.EDGES.set_function(lambda: len(self.edges))
         metrics.SERVICES.set_function(lambda: len(self.services))
         self.alloc_edge_ids = alloc_edge_ids
+        #: edge ids an operator banned, refused at admission
+        self.bans = EdgeBans()
         self.draining = False
         self._pick = picker(hashby)
+        #: ``one`` (Go's: one service per hook, picked by hashby) or ``all`` (every one)
+        self.edge_hooks = edge_hooks
         self._sinks_by_topic: dict[str, list[Any]] = {}
         for sink in sinks:
             for topic in sink.topics:
@@ -128,22 +134,22 @@ class Exchange:
                 self._admit_edge(session, hello, bound)
             else:
                 check_registrations(((), ()), hello.rpcs, hello.topics, self.limits)
-                check_names("service", (hello.name,) if hello.name else (), self.limits.max_name_length)
+                name = hello.name
+                if name.startswith(EXPOSE_PREFIX) and ROLE_SERVICE in self.authenticators:
+                    # another frontier relaying its ingress's streams to edges here (only
+                    # authenticated services may): "$expose:<target>", the target checked
+                    name = name[len(EXPOSE_PREFIX):]
+                check_names("service", (name,) if name else (), self.limits.max_name_length)
                 self._admit_service(session, hello)
         except FrontierError as exc:
             metrics.CONNECTIONS_REFUSED.labels(role=session.role, reason=code_name(exc.code)).inc()
-            session.close(exc.code, exc.message)
+            session.close(exc.code, exc.message, retry_after=exc.retry_after)
 
     def _welcome(self, session: Session) -> Welcome:
         lim = self.limits
         return Welcome(session.id, lim.max_frame_size, float(lim.heartbeat_interval), lim.stream_window, lim.max_inflight)
 
     def _admit_service(self, session: Session, hello: Hello) -> None:
-        # "$..." names are the gateway's own; "$expose:<target>" is how another frontier
-        # relays its ingress's streams here, allowed only to authenticated services
-        relay = hello.name.startswith(EXPOSE_PREFIX) and ROLE_SERVICE in self.authenticators
-        if hello.name.startswith(HOOK_METHOD_PREFIX) and not relay:
-            raise InvalidArgument(f"service name {hello.name!r} is reserved")
         unknown = set(hello.hooks) - set(HOOKS)
         if unknown:
             raise InvalidArgument(f"unknown hooks {sorted(unknown)}")
@@ -162,6 +168,7 @@ class Exchange:
         session.meta = hello.meta
         session.rpcs = tuple(sorted(set(hello.rpcs)))
         edge_id = session.id = bound if bound is not None else self._assign_edge_id(session, hello)
+        self.bans.check(edge_id)
         # what is sent to it is held until the Welcome goes out
         session.held = []
         if edge_id not in self.edges:
@@ -184,11 +191,11 @@ class Exchange:
         self._notify("edge_online", edge_info(session))
 
     def _assign_edge_id(self, session: Session, hello: Hello) -> int:
-        id_services = self.services.by_hook.get(HOOK_GET_EDGE_ID)
-        if id_services:
-            target = self._pick(id_services, 0, session.ip)
+        if self.services.by_hook.get(HOOK_GET_EDGE_ID):
             payload = msgpack.packb({"meta": session.meta, "addr": session.addr})
-            answer = self._hook_call(target, "$" + HOOK_GET_EDGE_ID, payload).get()
+            target, answer = self._hook_one(HOOK_GET_EDGE_ID, payload, 0, session.ip)
+            if target is None:
+                raise Refused(f"get_edge_id: {answer.message}")
             if answer.code != OK:
                 raise Refused(f"get_edge_id of service {target.name or target.id} failed: {answer.message or code_name(answer.code)}")
             try:
@@ -212,11 +219,21 @@ class Exchange:
         if not targets:
             return
         payload = msgpack.packb({"edge_id": session.id, "meta": session.meta, "addr": session.addr})
+        if self.edge_hooks == hooks.ONE:
+            target, answer = self._hook_one(HOOK_EDGE_ONLINE, payload, session.id, session.ip)
+            if target is not None and answer.code != OK:
+                raise Refused(f"edge_online of service {target.name or target.id} refused edge {session.id}: {answer.message or code_name(answer.code)}")
+            return  # none left online: nobody to refuse the edge
         waiters = [(t, self._hook_call(t, "$" + HOOK_EDGE_ONLINE, payload)) for t in targets]
         for target, waiter in waiters:
             answer = waiter.get()
             if answer.code != OK:
                 raise Refused(f"edge_online of service {target.name or target.id} refused edge {session.id}: {answer.message or code_name(answer.code)}")
+
+    def _hook_one(self, hook: str, payload: bytes, edge_id: int, ip: str) -> tuple[Session | None, Response]:
+        """Ask one service registered for ``hook`` (see :func:`hooks.call_one`)."""
+        return hooks.call_one(lambda: list(self.services.by_hook.get(hook)), self._pick, self._hook_call,
+                              "$" + hook, payload, edge_id, ip)
 
     def _hook_call(self, target: Session, method: str, payload: bytes) -> AsyncResult:
         """Send a hook request; the result (a ``Response``) always arrives by the hook
@@ -239,19 +256,23 @@ class Exchange:
             if s.is_edge and (ev.topics or ev.hooks):
                 raise InvalidArgument("edges register methods only")
             check_registrations((s.rpcs, s.topics), ev.rpcs, ev.topics, self.limits)
+            # what is registered already changes nothing: a repeated Register costs no
+            # registry or observer work (the control-plane store, Frontlas)
             if s.is_edge:
-                s.rpcs = tuple(sorted(set(s.rpcs).union(ev.rpcs)))
-                self._notify("edge_updated", edge_info(s))
+                if not set(ev.rpcs).issubset(s.rpcs):
+                    s.rpcs = tuple(sorted(set(s.rpcs).union(ev.rpcs)))
+                    self._notify("edge_updated", edge_info(s))
             else:
                 unknown = set(ev.hooks) - set(HOOKS)
                 if unknown:
                     raise InvalidArgument(f"unknown hooks {sorted(unknown)}")
                 new_hooks = tuple(h for h in ev.hooks if h not in s.hooks)
-                s.rpcs.update(ev.rpcs)
-                s.topics.update(ev.topics)
-                s.hooks += new_hooks
-                self.services.extend(s, rpcs=ev.rpcs, topics=ev.topics, hooks=new_hooks)
-                self._notify("service_updated", service_info(s))
+                if new_hooks or not s.rpcs.issuperset(ev.rpcs) or not s.topics.issuperset(ev.topics):
+                    s.rpcs.update(ev.rpcs)
+                    s.topics.update(ev.topics)
+                    s.hooks += new_hooks
+                    self.services.extend(s, rpcs=ev.rpcs, topics=ev.topics, hooks=new_hooks)
+                    self._notify("service_updated", service_info(s))
         except FrontierError as exc:
             s.send(Response(ev.req_id, exc.code, b"", exc.message))
             return
@@ -550,7 +571,7 @@ class Exchange:
             if self.edges.remove(session.id, session) and session.online:
                 info = edge_info(session)
                 self._notify("edge_offline", info)
-                self._run_offline_hooks(info)
+                self._run_offline_hooks(info, session.ip)
         elif session.online:
             self.services.remove(session.id, session, name=session.name, rpcs=session.rpcs, topics=session.topics, hooks=session.hooks)
             self._notify("service_offline", service_info(session))
@@ -570,10 +591,14 @@ class Exchange:
             peer.streams.pop(peer_sid, None)
             peer.send(StreamReset(peer_sid, ErrorCode.STREAM_RESET, why))
 
-    def _run_offline_hooks(self, info: EdgeInfo) -> None:
+    def _run_offline_hooks(self, info: EdgeInfo, ip: str) -> None:
         targets = self.services.by_hook.get(HOOK_EDGE_OFFLINE)
         if targets:
             payload = msgpack.packb({"edge_id": info.edge_id, "meta": info.meta, "addr": info.addr})
+            if self.edge_hooks == hooks.ONE:
+                hooks.notify_one(lambda: list(self.services.by_hook.get(HOOK_EDGE_OFFLINE)), self._pick,
+                                 self._hook_call, "$" + HOOK_EDGE_OFFLINE, payload, info.edge_id, ip)
+                return
             for target in list(targets):
                 self._send_to(None, 0, target, "$" + HOOK_EDGE_OFFLINE, payload, self.limits.hook_timeout, None, 0, "hook", False)
 
@@ -586,21 +611,38 @@ class Exchange:
 
     # -- operator actions ------------------------------------------------------------------------------
 
-    def kick_edge(self, edge_id: int) -> bool:
-        """Force an edge offline through the normal offline path."""
-        session = self.edges.get(edge_id)
+    def kick_edge(self, edge_id: int, reconnect: bool = True) -> bool:
+        """Force an edge offline through the normal offline path, telling it to come
+        back after ``limits.kick_reconnect_delay`` (``reconnect``) or not at all."""
+        return self._kick(self.edges.get(edge_id), reconnect)
+
+    def kick_service(self, service_id: int, reconnect: bool = True) -> bool:
+        """Force a service connection offline, as :meth:`kick_edge`."""
+        return self._kick(self.services.get(service_id), reconnect)
+
+    def _kick(self, session: Session | None, reconnect: bool) -> bool:
         if session is None:
             return False
-        session.close(ErrorCode.KICKED, "kicked by an operator")
+        delay = self.limits.kick_reconnect_delay if reconnect else None
+        session.close(ErrorCode.KICKED, "kicked by an operator", retry_after=delay)
         return True
 
-    def kick_service(self, service_id: int) -> bool:
-        """Force a service connection offline through the normal offline path."""
-        session = self.services.get(service_id)
-        if session is None:
-            return False
-        session.close(ErrorCode.KICKED, "kicked by an operator")
-        return True
+    def lift_ban(self, edge_id: int) -> bool:
+        """End an edge's ban; False if it had none."""
+        return self.bans.lift(edge_id)
+
+    def list_bans(self) -> list[Ban]:
+        """The bans in force, soonest to end first."""
+        return self.bans.active()
+
+    def ban_edge(self, edge_id: int, seconds: float, reason: str = "") -> Ban:
+        """Ban ``edge_id`` for ``seconds`` (see :class:`EdgeBans`); close it if online."""
+        ban = self.bans.add(edge_id, seconds, reason)
+        session = self.edges.get(edge_id)
+        if session is not None:
+            session.close(ErrorCode.BANNED, f"banned by an operator for {seconds:.0f}s" + (f": {reason}" if reason else ""),
+                          retry_after=seconds)
+        return ban
 
     def sessions(self) -> list[Session]:
         """Every admitted session (edges and services)."""

@@ -18,7 +18,7 @@ from .cluster import ClusterEdge, ClusterService
 from .edge import Edge
 from .errors import (
     BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    GoingAway, InvalidArgument, Kicked, LimitExceeded, NotOnline, PayloadTooLarge, ProtocolError, RateLimited,
+    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotOnline, PayloadTooLarge, ProtocolError, RateLimited,
     Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized,
 )
 from .message import Message, Request
@@ -28,7 +28,7 @@ from .stream import Stream
 __all__ = [
     "Service", "Edge", "Stream", "Message", "Request", "ClusterService", "ClusterEdge",
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
-    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge",
+    "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument", "ProtocolError",
     "PayloadTooLarge", "RateLimited", "LimitExceeded",
 ]

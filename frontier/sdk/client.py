@@ -23,9 +23,12 @@ rebuild happens lazily, after gevent patched the child (as gunicorn's gevent wor
 does), so the child's primitives are the ones it runs on.
 
 Reconnection: a lost connection is re-established with jittered backoff and the
-client's methods, topics and hooks are replayed. A client that was kicked (by an
-operator, or because a newer connection took its edge id) does not reconnect: its
-calls raise ``Kicked`` (``DuplicateEdge``) from then on. When a gateway drains
+client's methods, topics and hooks are replayed. When the gateway says when to come
+back (``retry_after``: an operator's kick, by default about 3 s, or a ban, for its
+duration), the client waits that long, raising the reason (``Kicked``, ``Banned``)
+from calls made meanwhile, then reconnects as usual. A client kicked for good (an
+operator's kick with ``reconnect=false``, or a newer connection that took its edge
+id) does not reconnect: its calls raise ``Kicked`` (``DuplicateEdge``) from then on. When a gateway drains
 (``GoAway(GOING_AWAY)``) the client keeps the old connection for what is in flight
 there and, after a random delay of up to :attr:`Client.go_away_jitter`, connects to
 the next address of its list; calls made meanwhile wait for the new connection
@@ -55,7 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
-    ConnectionClosed, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
+    Banned, ConnectionClosed, ErrorCode, FrontierError, InvalidArgument, ProtocolError,
     Kicked, Timeout, error_from_code,
 )
 from frontier.wire.events import (
@@ -73,6 +76,8 @@ log = logging.getLogger("frontier.sdk")
 Handler = Callable[[IncomingRequest], Any]
 
 _CLOSED = object()  # put in a queue to wake its readers when the client closes
+#: the longest a gateway's "come back after" is honoured (a ban lasts a year at most)
+MAX_RETRY_AFTER = 366 * 86400.0
 
 
 def take(q: queue.Queue, timeout: float | None, closed_error: Callable[[], FrontierError]) -> Any:
@@ -164,6 +169,9 @@ class Client(Registrations):
         self._link: Link | None = None
         self._closed = False
         self._fatal: FrontierError | None = None
+        #: why the gateway told us to stay away, and until when (``time.monotonic``)
+        self._away: FrontierError | None = None
+        self._away_until = 0.0
         self._reconnecting = False
         self._addr_index = 0
         self._inbox: queue.Queue = self._new_inbox()
@@ -227,6 +235,8 @@ class Client(Registrations):
                     raise ConnectionClosed("the client is closed")
                 if self._fatal is not None:
                     raise _fresh(self._fatal)
+                if self._away is not None and time.monotonic() < self._away_until:
+                    raise _fresh(self._away)  # kicked or banned for a while: say so at once
                 link = self._link
                 if link is not None and not link.closed and not link.draining:
                     return link
@@ -248,9 +258,12 @@ class Client(Registrations):
             if self._link is not link:
                 return  # an older, drained link
             self._link = None
-            if isinstance(error, Kicked) or not self.reconnect:
-                # kicked (by an operator, or a newer connection with our id), or not
-                # meant to reconnect: calls raise why the connection ended from now on
+            if error.retry_after is not None and self.reconnect:
+                # kicked or banned for a while: come back when the gateway said
+                self._stay_away(error)
+            elif isinstance(error, (Kicked, Banned)) or not self.reconnect:
+                # kicked for good (by an operator, or a newer connection with our id),
+                # or not meant to reconnect: calls raise why the connection ended from now on
                 self._fatal = error
             self._cond.notify_all()
             start = self._should_reconnect()
@@ -259,6 +272,12 @@ class Client(Registrations):
             self._spawn_reconnect()
         elif self._fatal is not None or not self.reconnect:
             self._wake_receivers()
+
+    def _stay_away(self, error: FrontierError) -> None:
+        """Under ``_cond``: no connection attempt before ``error.retry_after`` seconds."""
+        self._away = error
+        self._away_until = time.monotonic() + min(error.retry_after or 0.0, MAX_RETRY_AFTER)
+        log.info("frontier %s: the gateway said to come back in %.1fs (%s)", self.role, error.retry_after, error)
 
     def _should_reconnect(self) -> bool:
         """Under ``_cond``: claim the reconnect job if one is due."""
@@ -282,12 +301,20 @@ class Client(Registrations):
                 with self._cond:
                     if self._closed or self._fatal is not None:
                         return
+                    wait = self._away_until - time.monotonic()
+                    if wait > 0:  # as the gateway told (a kick's delay, a ban's end); close() wakes it
+                        self._cond.wait(wait + random.uniform(0, min(0.25, wait / 10)))
+                        continue
                 self._addr_index = (self._addr_index + (1 if failures else 0)) % len(self._addrs)
                 addr = self._addrs[self._addr_index]
                 try:
                     link = self._connect(addr)
                 except FrontierError as exc:
                     failures += 1
+                    if exc.retry_after is not None:  # refused until then (a ban)
+                        with self._cond:
+                            self._stay_away(exc)
+                        continue
                     delay = self._backoff(failures)
                     log.debug("reconnect to %s failed (%s); retrying in %.2fs", addr, exc, delay)
                     time.sleep(delay)
@@ -296,6 +323,7 @@ class Client(Registrations):
                     if self._closed:
                         link.close(ConnectionClosed("the client is closed"))
                         return
+                    self._away = None
                     self._link = link
                     self._cond.notify_all()
                 log.info("frontier %s reconnected to %s", self.role, addr)
@@ -325,7 +353,7 @@ class Client(Registrations):
                 log.info("frontier %s: the gateway is going away (%s); reconnecting", self.role, ev.message)
                 self._spawn_reconnect()
         else:  # the gateway is about to close this link for a reason: keep it for waiters
-            link.error = error_from_code(ev.code, ev.message)
+            link.error = error_from_code(ev.code, ev.message, ev.retry_after_ms)
 
     # -- fork safety -----------------------------------------------------------------------------
 
@@ -581,6 +609,17 @@ class Client(Registrations):
 
     # -- streams -------------------------------------------------------------------------------------------
 
+    def streams(self) -> list[Stream]:
+        """This client's open streams (opened by it and accepted, or accepted by it),
+        oldest first: Go's ``ListStreams``. A stream leaves the list once both ends
+        ended it, or it was reset or closed."""
+        self._check_pid()
+        link = self._link
+        if link is None:
+            return []
+        return [stream for stream in list(link.streams.values())  # dicts keep the order they opened in
+                if stream._opening is None and not stream._closed and stream._error is None]
+
     def _open_stream(self, timeout: float | None, *, service: str = "", edge_id: int | None = None) -> Stream:
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
@@ -681,6 +720,6 @@ def _describe(exc: BaseException) -> str:
 
 def _fresh(error: FrontierError) -> FrontierError:
     """A new instance of ``error`` (one shared instance must not collect tracebacks)."""
-    fresh = type(error)(error.message)
+    fresh = type(error)(error.message, retry_after=error.retry_after)
     fresh.code = error.code
     return fresh

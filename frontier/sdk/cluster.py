@@ -149,8 +149,9 @@ class ClusterService(ServiceHooks):
     remembered per edge, asked of Frontlas on a miss, retried once elsewhere when
     the edge moved. ``receive`` and ``accept_stream`` take from all frontiers. The
     frontier list is refreshed every ``refresh_interval`` seconds: new frontiers
-    are connected, unlisted ones dropped (a still-connected one only after three
-    refreshes without it, which rides out a Frontlas whose Redis was just emptied). Other keyword options go to each
+    are connected, unlisted ones dropped once their connection is down (a frontier
+    cut off from Frontlas, or a Frontlas whose Redis was just emptied, must not cut
+    this service off from the frontier's edges). Other keyword options go to each
     ``Service`` (``ssl_context``, ``handler_threads``, ...).
     """
 
@@ -178,7 +179,6 @@ class ClusterService(ServiceHooks):
         self._refresh_lock = threading.Lock()
         self._members: dict[str, tuple[FrontierInfo, _MemberService]] = {}
         self._edges: dict[int, str] = {}  # edge id -> frontier id it was last reached on
-        self._unlisted: dict[str, float] = {}  # connected frontiers missing from the list, since when
         self._closed = False
         self._stop = threading.Event()
         self._pid = os.getpid()
@@ -230,23 +230,15 @@ class ClusterService(ServiceHooks):
         Raises ``ConnectionClosed`` if Frontlas cannot be reached."""
         self._check_pid()
         listed = {f.frontier_id: f for f in self._fetch(self.lookup_timeout)}
-        now = time.monotonic()
         with self._refresh_lock:
             with self._lock:
                 if self._closed:
                     return
-                gone = []
-                for fid, (info, member) in self._members.items():
-                    if listed.get(fid) == info:
-                        self._unlisted.pop(fid, None)
-                        continue
-                    since = self._unlisted.setdefault(fid, now)
-                    # a frontier that is still connected is kept a while: Frontlas may have
-                    # lost its Redis and be waiting for the frontiers to report again
-                    if fid in listed or not member.connected or now - since >= 3 * self.refresh_interval:
-                        gone.append(fid)
-                for fid in gone:
-                    self._unlisted.pop(fid, None)
+                # a frontier missing from the list is kept while its connection is up: it may
+                # only be cut off from Frontlas (or Frontlas from Redis), and its edges still
+                # need this service; one listed with other addresses is replaced
+                gone = [fid for fid, (info, member) in self._members.items()
+                        if listed.get(fid, info) != info or (fid not in listed and not member.connected)]
                 stale = [self._members.pop(fid)[1] for fid in gone]
                 new = [f for fid, f in listed.items() if fid not in self._members]
             for member in stale:
@@ -264,10 +256,13 @@ class ClusterService(ServiceHooks):
         doc = _get(self.frontlas_url, "/cluster/v1/frontiers", {}, timeout) or {}
         return [_frontier(f) for f in doc.get("frontiers") or () if f and f.get("frontier_id") and f.get("advertised_sb_addr")]
 
-    def _join(self, info: FrontierInfo) -> None:
+    def _join(self, info: FrontierInfo, within: float | None = None) -> None:
+        """Connect to a frontier new to this service, in at most ``within`` seconds
+        (default: ``connect_timeout``, and never more than the service's timeout)."""
         sent_rpcs, sent_hooks = set(self._handlers), set(self._hooks)  # at most what the handshake carries
+        limit = min(self.timeout, self.connect_timeout, self.connect_timeout if within is None else max(0.1, within))
         try:
-            member = _MemberService(self, info.advertised_sb_addr, timeout=min(self.timeout, self.connect_timeout), **self._options)
+            member = _MemberService(self, info.advertised_sb_addr, timeout=limit, **self._options)
         except FrontierError as exc:
             log.info("cannot connect to frontier %s at %s yet: %s", info.frontier_id, info.advertised_sb_addr, exc)
             return
@@ -317,7 +312,7 @@ class ClusterService(ServiceHooks):
             return None
         info = _frontier(doc["frontier"])
         if self._member(info.frontier_id) is None and info.advertised_sb_addr:
-            self._join(info)
+            self._join(info, within=deadline - time.monotonic())  # the caller's deadline bounds the connect
         return info.frontier_id
 
     def _route(self, edge_id: int, timeout: float | None, what: str, op: Callable[[Service, float], Any]) -> Any:
@@ -389,6 +384,13 @@ class ClusterService(ServiceHooks):
         """The next message an edge published to this service, from any frontier."""
         self._check_pid()
         return self._take(self._inbox, timeout)
+
+    def streams(self) -> list[Stream]:
+        """Open streams on every frontier connection (Go's ``ListStreams``), by frontier id."""
+        self._check_pid()
+        with self._lock:
+            members = [member for _, (_, member) in sorted(self._members.items())]
+        return [stream for member in members for stream in member.streams()]
 
     def accept_stream(self, timeout: float | None = None) -> Stream:
         """The next stream an edge opened to this service, from any frontier."""

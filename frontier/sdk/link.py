@@ -89,7 +89,7 @@ class Link:
                     self.welcome = event
                     return event
                 if isinstance(event, Refuse):
-                    raise error_from_code(event.code, event.message)
+                    raise error_from_code(event.code, event.message, event.retry_after_ms)
                 if isinstance(event, PeerClosed):
                     raise ConnectionClosed("the gateway closed the connection during the handshake")
         except socket.timeout:

@@ -7,7 +7,10 @@ query store, the Frontlas reporter): plain data, no sockets, safe to keep.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from frontier.sessions.bans import Ban
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +52,26 @@ class SessionObserver(Protocol):
 
 
 class Kicker(Protocol):
-    """Forces a connection offline through the normal offline path."""
+    """Operator actions on connections: kicks (through the normal offline path) and
+    edge bans (:mod:`frontier.sessions.bans`)."""
 
-    def kick_edge(self, edge_id: int) -> bool:
-        """Close the edge's connection; ``False`` if no such edge is online."""
+    def kick_edge(self, edge_id: int, reconnect: bool = True) -> bool:
+        """Close the edge's connection, telling it to come back after the gateway's
+        kick delay (``reconnect``) or not at all; ``False`` if no such edge is online."""
         ...
 
-    def kick_service(self, service_id: int) -> bool:
-        """Close the service's connection; ``False`` if no such service is online."""
+    def kick_service(self, service_id: int, reconnect: bool = True) -> bool:
+        """Close the service's connection, as ``kick_edge``; ``False`` if not online."""
+        ...
+
+    def ban_edge(self, edge_id: int, seconds: float, reason: str = "") -> "Ban":
+        """Refuse ``edge_id`` for ``seconds`` (closing it if online)."""
+        ...
+
+    def lift_ban(self, edge_id: int) -> bool:
+        """End ``edge_id``'s ban; ``False`` if it had none."""
+        ...
+
+    def list_bans(self) -> list["Ban"]:
+        """The bans in force, soonest to end first."""
         ...

@@ -108,7 +108,7 @@ class Session:
     )
 
     #: frames the reader dispatches before it ends its turn (yields to the hub)
-    turn_frames = 64
+    turn_frames = 32
     #: bytes the reader takes in before it ends its turn
     turn_bytes = 256 * 1024
 
@@ -288,11 +288,6 @@ class Session:
         for event in held:
             self.relay(event)
 
-    @property
-    def queued(self) -> int:
-        """Bytes queued for this peer and not yet taken by the kernel."""
-        return len(self._out) + self._sending
-
     def _queue(self, frame: bytes) -> None:
         out = self._out
         out += frame
@@ -346,17 +341,20 @@ class Session:
 
     # -- closing --------------------------------------------------------------------------
 
-    def close(self, code: int, message: str, *, log_level: int = logging.INFO, flush: bool = True) -> None:
-        """Close once: queue the closing frame (Refuse or GoAway) if any and end the
-        reader, which flushes (unless ``flush`` is False) and shuts the socket.
-        Safe to call from any greenlet, any number of times."""
+    def close(self, code: int, message: str, *, log_level: int = logging.INFO, flush: bool = True,
+              retry_after: float | None = None) -> None:
+        """Close once: queue the closing frame (Refuse or GoAway, telling the client to
+        come back after ``retry_after`` seconds when given) if any and end the reader,
+        which flushes (unless ``flush`` is False) and shuts the socket. Safe to call
+        from any greenlet, any number of times."""
         if self.closed:
             return
         self.closed = True
         if log_level and message:
             log.log(log_level, "closing %r: %s (%s)", self, message, ErrorCode(code).name)
         self.held = None
-        last = self.conn.close_frame(code, message) if code != ErrorCode.CONNECTION_CLOSED else b""
+        retry_ms = None if retry_after is None else max(0, round(retry_after * 1000))
+        last = self.conn.close_frame(code, message, retry_ms) if code != ErrorCode.CONNECTION_CLOSED else b""
         if flush:
             if last:
                 self._out += last

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import msgpack
 
 from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError, UnsupportedVersion
-from .events import FRAME_TYPES, PROTOCOL_VERSION, Event, Hello
+from .events import FRAME_TYPES, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Event, Hello
 
 HEADER = struct.Struct(">I")
 HEADER_SIZE = HEADER.size
@@ -26,6 +26,7 @@ MAX_LENGTH = 2**32 - 1
 _U64 = 2**64
 
 _pack_header = HEADER.pack
+_VERSIONS = " and ".join(map(str, SUPPORTED_VERSIONS))
 
 
 def _getter(cls: type[Event]) -> Callable[[Event], tuple]:
@@ -77,15 +78,18 @@ class _Schema:
 
 
 _SCHEMAS: dict[type[Event], _Schema] = {cls: _Schema(cls.SCHEMA) for cls in FRAME_TYPES.values()}
+#: frames whose version-1 form has fewer fields: that many, padded with the defaults
+_V1_SIZES: dict[type[Event], int] = {cls: len(cls.V1_SCHEMA) for cls in FRAME_TYPES.values() if cls.V1_SCHEMA}
 
 
-def encode_body(event: Event, check: bool = True) -> bytes:
+def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
     """Pack an event into a msgpack frame body (no header).
 
     Raises ``LocalProtocolError`` for anything the peer's decoder would refuse, so
     the fault is reported on the side that made it. ``check=False`` skips the field
     check (not the encoding errors) for a sender whose events are built only from
-    already-checked frames and its own ids, as the gateway's are."""
+    already-checked frames and its own ids, as the gateway's are. ``version`` is the
+    peer's protocol version: for version 1 the fields version 1 lacks are left out."""
     getter = _GETTERS.get(type(event))
     if getter is None:
         raise LocalProtocolError(f"{type(event).__name__} is not a frame")
@@ -95,6 +99,8 @@ def encode_body(event: Event, check: bool = True) -> bytes:
         for kind, value in zip(event.SCHEMA, values):  # slow path: a precise verdict and message
             if not _sendable(kind, value):
                 raise LocalProtocolError(f"{type(event).__name__} has a field of the wrong type: {value!r:.60}")
+    if version == 1 and type(event) in _V1_SIZES:
+        values = values[:_V1_SIZES[type(event)]]
     try:
         return msgpack.packb((event.TYPE, *values))
     except (ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
@@ -123,9 +129,10 @@ def _sendable(kind: str, value: Any) -> bool:
     return False
 
 
-def encode_frame(event: Event, check: bool = True) -> bytes:
-    """Pack an event into a whole frame: header and body (``check``: see :func:`encode_body`)."""
-    body = encode_body(event, check)
+def encode_frame(event: Event, check: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
+    """Pack an event into a whole frame: header and body (``check``, ``version``: see
+    :func:`encode_body`)."""
+    body = encode_body(event, check, version)
     return _pack_header(len(body)) + body
 
 
@@ -140,11 +147,13 @@ def decode_body(body: bytes | memoryview) -> Event:
     cls = FRAME_TYPES.get(obj[0])
     if cls is None:
         raise RemoteProtocolError(f"unknown frame type {obj[0]}")
-    if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] != PROTOCOL_VERSION:
+    if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] not in SUPPORTED_VERSIONS:
         # before the shape: a future version may carry other fields
-        raise UnsupportedVersion(f"protocol version {obj[1]} is not supported (this end speaks {PROTOCOL_VERSION})")
+        raise UnsupportedVersion(f"protocol version {obj[1]} is not supported (this end speaks {_VERSIONS})")
     schema = _SCHEMAS[cls]
     args = obj[1:]
+    if len(args) == _V1_SIZES.get(cls, -1):  # the version-1 form (from an older gateway)
+        args += [None] * (schema.size - len(args))
     if len(args) != schema.size:
         raise RemoteProtocolError(f"{cls.__name__} needs {schema.size} fields, got {len(args)}")
     if not schema.valid(args, schema.recv_types):

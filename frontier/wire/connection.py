@@ -22,7 +22,7 @@ from typing import Final
 from .codec import HEADER, HEADER_SIZE, decode_body, encode_frame
 from .errors import FrameTooLarge, LocalProtocolError, ProtocolError, RemoteProtocolError, UnsupportedVersion
 from .events import (
-    PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, Event, GoAway, Hello, PeerClosed, Refuse,
+    PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, SUPPORTED_VERSIONS, Event, GoAway, Hello, PeerClosed, Refuse,
     StreamAccept, StreamCredit, StreamData, StreamOpen, Welcome,
 )
 from .state import (
@@ -72,13 +72,15 @@ class Connection:
 
     __slots__ = (
         "our_side", "_state", "max_frame_size", "_buf", "_pos", "_eof", "_streams", "_highest", "_next_stream_id",
-        "_peer_side", "_send_rules", "_recv_rules", "check_sends", "last_size",
+        "_peer_side", "_send_rules", "_recv_rules", "check_sends", "peer_version", "last_size",
     )
 
     def __init__(self, our_side: Side, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, check_sends: bool = True) -> None:
         self.our_side = our_side
         #: check every sent event's fields against its schema (see ``codec.encode_body``)
         self.check_sends = check_sends
+        #: the protocol version the peer's ``Hello`` named (frames are encoded for it)
+        self.peer_version = PROTOCOL_VERSION
         self._peer_side = our_side.other
         self.state = ConnState.IDLE
         #: largest frame body accepted and sent; a client adopts the gateway's on ``Welcome``
@@ -166,23 +168,24 @@ class Connection:
 
     def send(self, event: Event) -> bytes:
         """Check ``event`` against the state and return its frame (``b""``: nothing to send)."""
-        frame = encode_frame(event, self.check_sends)
+        frame = encode_frame(event, self.check_sends, self.peer_version)
         if len(frame) - HEADER_SIZE > self.max_frame_size:
             raise LocalProtocolError(
                 f"{type(event).__name__} frame of {len(frame) - HEADER_SIZE} bytes exceeds the maximum of {self.max_frame_size}"
             )
         return frame if self._process(event, _SEND) else b""
 
-    def close_frame(self, code: int, message: str = "") -> bytes:
-        """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``);
-        ``b""`` for a client, which just closes. The machine is CLOSED afterwards."""
+    def close_frame(self, code: int, message: str = "", retry_after_ms: int | None = None) -> bytes:
+        """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``,
+        telling when to come back with ``retry_after_ms``); ``b""`` for a client, which
+        just closes. The machine is CLOSED afterwards."""
         frame = b""
         message = message[:_MAX_CLOSE_MESSAGE]
         if self.our_side is Side.GATEWAY and self.state is not ConnState.CLOSED:
             if self.state in (ConnState.IDLE, ConnState.HANDSHAKING):
-                frame = encode_frame(Refuse(code, message))
+                frame = encode_frame(Refuse(code, message, retry_after_ms), version=self.peer_version)
             else:
-                frame = encode_frame(GoAway(code, message))
+                frame = encode_frame(GoAway(code, message, retry_after_ms), version=self.peer_version)
         self.state = ConnState.CLOSED
         self._streams.clear()
         return frame
@@ -224,10 +227,13 @@ class Connection:
             if not self._process_stream(event, direction, sending):
                 return False
         elif etype is Hello:
-            if event.version != PROTOCOL_VERSION:
+            if event.version not in SUPPORTED_VERSIONS:
                 raise (LocalProtocolError if sending else UnsupportedVersion)(
-                    f"protocol version {event.version} is not supported (this end speaks {PROTOCOL_VERSION})"
+                    f"protocol version {event.version} is not supported (this end speaks "
+                    f"{' and '.join(map(str, SUPPORTED_VERSIONS))})"
                 )
+            if not sending:
+                self.peer_version = event.version
             if event.role not in (ROLE_SERVICE, ROLE_EDGE):
                 raise self._violation(sending, f"unknown role {event.role!r}")
         elif etype is Welcome:

@@ -43,9 +43,10 @@ class ErrorCode(enum.IntEnum):
     PAYLOAD_TOO_LARGE = 22
     RATE_LIMITED = 23
     LIMIT_EXCEEDED = 24
-    NOT_EXPOSED = 25
-    BACKEND_UNREACHABLE = 26
-    NOT_FOUND = 27
+    BANNED = 25
+    NOT_EXPOSED = 26
+    BACKEND_UNREACHABLE = 27
+    NOT_FOUND = 28
 
 
 class FrontierError(Exception):
@@ -55,11 +56,16 @@ class FrontierError(Exception):
     """
 
     code: ErrorCode = ErrorCode.INTERNAL
+    #: seconds after which the gateway said to connect again (a kick or a ban that
+    #: ends, from ``GoAway``/``Refuse.retry_after_ms``); None when it said nothing
+    retry_after: float | None = None
 
-    def __init__(self, message: str = "", *, code: ErrorCode | None = None) -> None:
+    def __init__(self, message: str = "", *, code: ErrorCode | None = None, retry_after: float | None = None) -> None:
         super().__init__(message or self.__class__.__name__)
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     @property
     def message(self) -> str:
@@ -198,6 +204,11 @@ class Unauthorized(Refused):
     code = ErrorCode.UNAUTHORIZED
 
 
+class Banned(Refused):
+    """An operator banned this edge id for a while; ``retry_after`` says for how long
+    more (seconds)."""
+
+    code = ErrorCode.BANNED
 class NotExposed(Refused):
     """The edge does not expose the target the gateway asked for (``Edge(expose=...)``)."""
 
@@ -291,6 +302,7 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,
     ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.BANNED: Banned,
     ErrorCode.INVALID_ARGUMENT: InvalidArgument,
     ErrorCode.INTERNAL: InternalError,
     ErrorCode.PROTOCOL_ERROR: ProtocolError,
@@ -299,12 +311,14 @@ _BY_CODE: dict[int, type[FrontierError]] = {
 }
 
 
-def error_from_code(code: int, message: str = "") -> FrontierError:
-    """Build the exception for a wire code; unknown codes become ``InternalError``."""
+def error_from_code(code: int, message: str = "", retry_after_ms: int | None = None) -> FrontierError:
+    """Build the exception for a wire code; unknown codes become ``InternalError``.
+    ``retry_after_ms`` (from ``Refuse``/``GoAway``) becomes its ``retry_after`` seconds."""
+    retry_after = None if retry_after_ms is None else retry_after_ms / 1000.0
     cls = _BY_CODE.get(code)
     if cls is None:
-        return InternalError(f"unknown error code {code}: {message}")
-    return cls(message)
+        return InternalError(f"unknown error code {code}: {message}", retry_after=retry_after)
+    return cls(message, retry_after=retry_after)
 
 
 def code_name(code: int) -> str:

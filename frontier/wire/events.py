@@ -15,8 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-#: the protocol version this code speaks
-PROTOCOL_VERSION = 1
+#: the protocol version this code speaks (and sends in ``Hello``)
+PROTOCOL_VERSION = 2
+#: versions a gateway accepts in ``Hello``; version 1 lacks ``retry_after_ms`` in
+#: ``Refuse`` and ``GoAway`` (see ``Event.V1_SCHEMA``)
+SUPPORTED_VERSIONS = (1, 2)
 
 #: roles a client announces in ``Hello``
 ROLE_SERVICE = "service"
@@ -44,6 +47,8 @@ class Event:
     __slots__ = ()
     TYPE: ClassVar[int] = 0
     SCHEMA: ClassVar[str] = ""
+    #: the frame's fields in protocol version 1, when they differ (a prefix of ``SCHEMA``)
+    V1_SCHEMA: ClassVar[str | None] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +83,15 @@ class Welcome(Event):
 
 @dataclass(frozen=True, slots=True)
 class Refuse(Event):
-    """Gateway -> client: the handshake is refused; the gateway closes."""
+    """Gateway -> client: the handshake is refused; the gateway closes.
+    ``retry_after_ms`` (version 2): try again no sooner than this (a ban that ends)."""
 
     TYPE: ClassVar[int] = 3
-    SCHEMA: ClassVar[str] = "us"
+    SCHEMA: ClassVar[str] = "uso"
+    V1_SCHEMA: ClassVar[str | None] = "us"
     code: int
     message: str = ""
+    retry_after_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +257,16 @@ class Pong(Event):
 @dataclass(frozen=True, slots=True)
 class GoAway(Event):
     """Gateway -> client: no new work here; reconnect elsewhere. With a non-zero code
-    other than ``GOING_AWAY`` it announces why the gateway closes the connection."""
+    other than ``GOING_AWAY`` it announces why the gateway closes the connection;
+    ``retry_after_ms`` (version 2) then says when to connect again (a kick that lets
+    the client back, a ban that ends), None: not at all."""
 
     TYPE: ClassVar[int] = 18
-    SCHEMA: ClassVar[str] = "us"
+    SCHEMA: ClassVar[str] = "uso"
+    V1_SCHEMA: ClassVar[str | None] = "us"
     code: int
     message: str = ""
+    retry_after_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

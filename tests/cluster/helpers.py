@@ -87,8 +87,11 @@ class FrontlasProcess(ServerProcess):
                  control_port: int = 0, plane_port: int = 0, extra: dict[str, Any] | None = None) -> None:
         self.control_port = control_port or free_port()
         self.plane_port = plane_port or free_port()
+        #: Go's /healthz, /readyz, /metrics listener (never the default 9092 that parallel runs would share)
+        self.observability_port = free_port()
         config = {
             "control_plane": {"listen": {"addr": f"127.0.0.1:{self.control_port}"}},
+            "observability": {"addr": f"127.0.0.1:{self.observability_port}"},
             "frontier_plane": {
                 "listen": {"addr": f"127.0.0.1:{self.plane_port}"},
                 "expiration": {"service_meta": ttl, "edge_meta": ttl, "frontier_meta": ttl},

@@ -153,12 +153,15 @@ def test_accept_stream_merges_streams_from_every_frontier(trio: Trio) -> None:
         stream = edge.open_stream("hub", timeout=10)
         stream.sendall(b"hi from %d" % edge.edge_id)
         opened.append(stream)
+    accepted = [trio.svc.accept_stream(timeout=10) for _ in trio.all_edges]
+    # Go's ListStreams over every frontier connection
+    assert {st.edge_id for st in trio.svc.streams()} == {e.edge_id for e in trio.all_edges}
     got = {}
-    for _ in trio.all_edges:
-        s = trio.svc.accept_stream(timeout=10)
+    for s in accepted:
         got[s.edge_id] = s.recv(100)
         s.close()
     assert got == {e.edge_id: b"hi from %d" % e.edge_id for e in trio.all_edges}
+    assert trio.svc.streams() == []
     for s in opened:
         s.close()
 

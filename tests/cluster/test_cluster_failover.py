@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from frontier.sdk import Edge, Service
+from frontier.sdk import Edge, FrontierError, Service
 from frontier.sdk.cluster import ClusterEdge, ClusterService
 from tests.cluster.conftest import Cluster
 from tests.cluster.helpers import TTL, kill9, start_all, wait_until
@@ -185,6 +185,47 @@ def test_cluster_service_follows_frontiers_joining(cluster: Cluster) -> None:
     edge.register("ping", lambda req: b"from j2")
     wait_until(lambda: svc.frontiers == ["j1", "j2"], 10, what="the new frontier is connected")
     assert svc.call(edge.edge_id, "ping", b"") == b"from j2"
+
+
+def test_cluster_service_keeps_a_frontier_cut_off_from_frontlas(cluster: Cluster) -> None:
+    """A frontier that cannot report (its Frontlas is gone) leaves the list, but it still
+    holds edges: a service connected to it keeps it and keeps reaching them."""
+    listing, reporting = cluster.frontlas(), cluster.frontlas()  # one Redis prefix, two instances
+    cluster.frontier("cut", frontlas=[reporting])
+    cluster.wait_registered("cut", fl=listing)
+    svc = cluster.client(ClusterService, listing.rest_addr, name="s", refresh_interval=0.3)
+    svc.register("echo", lambda req: req.data)
+    edge = cluster.client(Edge, cluster.frontiers["cut"].edge_addr)
+    edge.register("ping", lambda req: b"pong")
+    reporting.stop(signal.SIGKILL)
+    wait_until(lambda: "cut" not in listing.frontiers(), TTL + 5, what="the frontier leaves the list")
+    time.sleep(5 * svc.refresh_interval)  # several refreshes without it
+    assert svc.frontiers == ["cut"]
+    assert svc.call(edge.edge_id, "ping", b"") == b"pong"
+    assert edge.call("echo", b"up") == b"up"
+
+
+def test_a_frontier_the_service_cannot_reach_costs_a_call_no_more_than_its_timeout(cluster: Cluster) -> None:
+    """Frontlas names a frontier new to the service that does not answer (here: its
+    advertised service address accepts TCP and never speaks); connecting to it is
+    bounded by the call's own deadline, not by ``connect_timeout``."""
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(16)
+    try:
+        fl = cluster.frontlas()
+        mute = cluster.frontier("mute", extra={"servicebound": {"listen": {"advertised_addr": "%s:%d" % blackhole.getsockname()}}})
+        cluster.wait_registered("mute")
+        edge = cluster.client(Edge, mute.edge_addr)
+        wait_until(lambda: edge.edge_id in fl.edges(), 10, what="the edge is reported")
+        svc = cluster.client(ClusterService, fl.rest_addr, name="s", refresh_interval=60.0)
+        svc.connect_timeout = 5.0
+        started = time.monotonic()
+        with pytest.raises(FrontierError):
+            svc.call(edge.edge_id, "ping", b"", timeout=0.5)
+        assert time.monotonic() - started < 1.5
+    finally:
+        blackhole.close()
 
 
 def test_concurrent_calls_during_failover_never_hang(cluster: Cluster) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from frontier.cluster.workers import _take_ports
@@ -37,9 +38,10 @@ def _two_free_ports() -> int:
 
 def test_workers_share_the_edge_port(cluster: Cluster, tmp_path: Path) -> None:
     fl = cluster.frontlas()
-    sb_port, eb_port = _two_free_ports(), free_port()
+    sb_port, eb_port, obs_port = _two_free_ports(), free_port(), _two_free_ports()
     config = {
         "servicebound": {"listen": {"addr": f"127.0.0.1:{sb_port}"}},
+        "observability": {"addr": f"127.0.0.1:{obs_port}"},
         "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
         "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
         "daemon": {"frontier_id": "host"},
@@ -55,6 +57,8 @@ def test_workers_share_the_edge_port(cluster: Cluster, tmp_path: Path) -> None:
         listed = fl.frontiers()
         assert {f["advertised_eb_addr"] for f in listed.values()} == {f"127.0.0.1:{eb_port}"}
         assert sorted(f["advertised_sb_addr"] for f in listed.values()) == [f"127.0.0.1:{sb_port}", f"127.0.0.1:{sb_port + 1}"]
+        for port in (obs_port, obs_port + 1):  # each worker its own observability listener
+            assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json() == {"status": "ready"}
 
         edges = [cluster.client(Edge, f"127.0.0.1:{eb_port}") for _ in range(30)]
         for edge in edges:
@@ -99,6 +103,7 @@ def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None
     config = {
         "servicebound": {"listen": {"addr": "127.0.0.1:0"}},
         "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "observability": {"addr": "127.0.0.1:0"},  # never the shared default 9091 (and up)
         "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
         "daemon": {"frontier_id": "crashy"},
     }

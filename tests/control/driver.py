@@ -31,6 +31,7 @@ from cp_records import EDGES, SERVICES  # noqa: E402
 
 from frontier.control.server import ControlPlane  # noqa: E402
 from frontier.control.store import make_store  # noqa: E402
+from frontier.sessions.bans import EdgeBans  # noqa: E402
 
 
 class RecordingKicker:
@@ -39,27 +40,40 @@ class RecordingKicker:
     def __init__(self, store, log_path):
         self.store = store
         self.log_path = log_path
+        self.bans = EdgeBans()
 
     def _log(self, line):
         if self.log_path:
             with open(self.log_path, "a") as f:
                 f.write(line + "\n")
 
-    def kick_edge(self, edge_id):
+    def kick_edge(self, edge_id, reconnect=True):
         info = self.store.get_edge(edge_id)
-        self._log(f"edge {edge_id}")
+        self._log(f"edge {edge_id}" + ("" if reconnect else " for good"))
         if info is None:
             return False
         self.store.edge_offline(info)
         return True
 
-    def kick_service(self, service_id):
+    def kick_service(self, service_id, reconnect=True):
         info = self.store.get_service(service_id)
-        self._log(f"service {service_id}")
+        self._log(f"service {service_id}" + ("" if reconnect else " for good"))
         if info is None:
             return False
         self.store.service_offline(info)
         return True
+
+    # bans: the gateway's own list (frontier.sessions.bans), logged like kicks
+    def ban_edge(self, edge_id, seconds, reason=""):
+        ban = self.bans.add(edge_id, seconds, reason)
+        self._log(f"ban {edge_id} {seconds:g}")
+        return ban
+
+    def lift_ban(self, edge_id):
+        return self.bans.lift(edge_id)
+
+    def list_bans(self):
+        return self.bans.active()
 
 
 def main():

@@ -26,6 +26,8 @@ def test_parsers_set_func():
     parser = argparse.ArgumentParser()
     add_parsers(parser.add_subparsers(dest="command", required=True))
     for argv in (["edges", "list"], ["edges", "get", "1"], ["edges", "kick", "1"], ["edges", "rpcs"],
+                 ["edges", "kick", "1", "--no-reconnect"], ["edges", "ban", "1", "--duration", "60"],
+                 ["edges", "unban", "1"], ["edges", "bans"], ["services", "kick", "1", "--no-reconnect"],
                  ["services", "list"], ["services", "get", "1"], ["services", "kick", "1"],
                  ["services", "rpcs"], ["services", "topics"]):
         assert callable(parser.parse_args(argv).func), argv

@@ -12,10 +12,10 @@ from frontier.sessions.info import EdgeInfo
 
 
 class ExplodingKicker:
-    def kick_edge(self, edge_id):
+    def kick_edge(self, edge_id, reconnect=True):
         raise RuntimeError("secret internal detail")
 
-    def kick_service(self, service_id):
+    def kick_service(self, service_id, reconnect=True):
         return True
 
 

@@ -232,6 +232,8 @@ class Cluster:
     service: str   #: the frontier's service port
     edge: str      #: the frontier's edge port
     frontier_id: str
+    probes: str = ""           #: the frontier's observability listener (9091 in the image)
+    frontlas_probes: str = ""  #: Frontlas' observability listener (9092 in the image)
 
 
 @contextlib.contextmanager
@@ -245,9 +247,10 @@ def run_cluster(installed: Installed, tmp_path: Path, frontier_yaml: str, frontl
     conf.mkdir(parents=True, exist_ok=True)
     (conf / "frontier.yaml").write_text(frontier_yaml)
     (conf / "frontlas.yaml").write_text(frontlas_yaml)
-    api, plane, control, service, edge = (free_port() for _ in range(5))
+    api, plane, control, service, edge, probes, fl_probes = (free_port() for _ in range(7))
     frontlas = Running(entrypoint_argv("frontlas", installed, conf / "frontlas.yaml"), cwd=tmp_path, log=tmp_path / "frontlas.log", env={
         "FRONTLAS__CONTROL_PLANE__LISTEN__ADDR": f"127.0.0.1:{api}",
+        "FRONTLAS__OBSERVABILITY__ADDR": f"127.0.0.1:{fl_probes}",
         "FRONTLAS__FRONTIER_PLANE__LISTEN__ADDR": f"127.0.0.1:{plane}",
         "FRONTLAS__REDIS__STANDALONE__ADDR": "127.0.0.1:6379",
         "FRONTLAS__REDIS__KEY_PREFIX": f"'deploytest-{uuid.uuid4().hex[:8]}:'",
@@ -260,6 +263,7 @@ def run_cluster(installed: Installed, tmp_path: Path, frontier_yaml: str, frontl
             "FRONTIER__CONTROLPLANE__LISTEN__ADDR": f"127.0.0.1:{control}",
             "FRONTIER__SERVICEBOUND__LISTEN__ADDR": f"127.0.0.1:{service}",
             "FRONTIER__EDGEBOUND__LISTEN__ADDR": f"127.0.0.1:{edge}",
+            "FRONTIER__OBSERVABILITY__ADDR": f"127.0.0.1:{probes}",
             "FRONTIER__FRONTLAS__DIAL__ADDRS": f"[127.0.0.1:{plane}]",
         })
         frontier = Running(entrypoint_argv("frontier", installed, conf / "frontier.yaml"), env=env, cwd=tmp_path,
@@ -268,7 +272,7 @@ def run_cluster(installed: Installed, tmp_path: Path, frontier_yaml: str, frontl
         listed = frontlas.wait_http(f"http://127.0.0.1:{api}/cluster/v1/frontiers")["frontiers"]
         assert len(listed) == 1, listed
         yield Cluster(f"127.0.0.1:{api}", f"127.0.0.1:{control}", f"127.0.0.1:{service}", f"127.0.0.1:{edge}",
-                      listed[0]["frontier_id"])
+                      listed[0]["frontier_id"], f"127.0.0.1:{probes}", f"127.0.0.1:{fl_probes}")
     finally:
         codes = [p.stop() for p in (frontier, frontlas) if p is not None]
     assert codes == [0] * len(codes), (frontier.log() if frontier else "") + frontlas.log()

@@ -23,7 +23,7 @@ from tests.gateway import free_port
 #: what each image runs, listens on and reads
 EXPECTED = {
     "frontier": {"entry": ["frontier-gevent"], "cmd": ["serve", "--config", "/usr/conf/frontier.yaml"],
-                 "conf": "dist/conf/frontier.yaml", "probe_port": 30010},
+                 "conf": "dist/conf/frontier.yaml", "probe_port": 9091},
     "frontlas": {"entry": ["frontlas-gevent"], "cmd": ["serve", "--config", "/usr/conf/frontlas.yaml"],
                  "conf": "dist/conf/frontlas.yaml", "probe_port": 40011},
 }
@@ -33,11 +33,11 @@ def _ports_of(name: str) -> set[int]:
     path = str(ROOT / EXPECTED[name]["conf"])
     if name == "frontier":
         c = load_frontier_config(path, env={})
-        addrs = [c.servicebound.listen.addr, c.edgebound.listen.addr, c.controlplane.listen.addr]
-        assert c.controlplane.enable, "the image's default config must serve the probes"
+        addrs = [c.servicebound.listen.addr, c.edgebound.listen.addr, c.controlplane.listen.addr, c.observability.addr]
+        assert c.controlplane.enable and c.observability.enable, "the image's default config must serve the probes"
     else:
         c = load_frontlas_config(path, env={})
-        addrs = [c.control_plane.listen.addr, c.frontier_plane.listen.addr]
+        addrs = [c.control_plane.listen.addr, c.frontier_plane.listen.addr, c.observability.addr]
     return {int(a.rsplit(":", 1)[1]) for a in addrs}
 
 
@@ -109,17 +109,19 @@ def _image_config(tmp_path, name: str):
 
 def test_frontier_entrypoint_serves_probes_and_drains_on_sigterm(installed: Installed, tmp_path):
     conf = _image_config(tmp_path, "frontier")
-    control, service, edge = free_port(), free_port(), free_port()
-    env = {"FRONTIER__CONTROLPLANE__LISTEN__ADDR": f"127.0.0.1:{control}",   # free ports instead of 30010-30012
+    control, service, edge, probes = free_port(), free_port(), free_port(), free_port()
+    env = {"FRONTIER__CONTROLPLANE__LISTEN__ADDR": f"127.0.0.1:{control}",   # free ports instead of 30010-30012, 9091
            "FRONTIER__SERVICEBOUND__LISTEN__ADDR": f"127.0.0.1:{service}",
-           "FRONTIER__EDGEBOUND__LISTEN__ADDR": f"127.0.0.1:{edge}"}
+           "FRONTIER__EDGEBOUND__LISTEN__ADDR": f"127.0.0.1:{edge}",
+           "FRONTIER__OBSERVABILITY__ADDR": f"127.0.0.1:{probes}"}
     proc = Running(entrypoint_argv("frontier", installed, conf), env=env, cwd=tmp_path, log=tmp_path / "frontier.log")
     try:
         assert proc.wait_http(f"http://127.0.0.1:{control}/healthz") == {"status": "ok"}
         assert proc.wait_http(f"http://127.0.0.1:{control}/readyz") == {"status": "ready"}
+        assert proc.wait_http(f"http://127.0.0.1:{probes}/readyz") == {"status": "ready"}
         # the image's HEALTHCHECK command, run by the image's python
         health = only(instructions(DOCKERFILES["frontier"]), "HEALTHCHECK").value[1:]
-        check = [installed.bin(health[0]), *[a.replace(":30010/", f":{control}/") for a in health[1:]]]
+        check = [installed.bin(health[0]), *[a.replace(":9091/", f":{probes}/") for a in health[1:]]]
         assert subprocess.run(check, env=_clean_env(), timeout=10).returncode == 0
         # it is a working gateway
         with Service(f"127.0.0.1:{service}", name="image-check", timeout=5) as svc, \
@@ -135,8 +137,9 @@ def test_frontier_entrypoint_serves_probes_and_drains_on_sigterm(installed: Inst
 
 def test_frontlas_entrypoint_serves_probes_with_redis(installed: Installed, tmp_path):
     conf = _image_config(tmp_path, "frontlas")
-    api, plane = free_port(), free_port()
+    api, plane, probes = free_port(), free_port(), free_port()
     env = {"FRONTLAS__CONTROL_PLANE__LISTEN__ADDR": f"127.0.0.1:{api}",
+           "FRONTLAS__OBSERVABILITY__ADDR": f"127.0.0.1:{probes}",
            "FRONTLAS__FRONTIER_PLANE__LISTEN__ADDR": f"127.0.0.1:{plane}",
            "FRONTLAS__REDIS__STANDALONE__ADDR": "127.0.0.1:6379",   # "redis:6379" in compose / Kubernetes
            "FRONTLAS__REDIS__KEY_PREFIX": f"'deploytest-{uuid.uuid4().hex[:8]}:'"}  # YAML: quoted
@@ -145,6 +148,7 @@ def test_frontlas_entrypoint_serves_probes_with_redis(installed: Installed, tmp_
         assert proc.wait_http(f"http://127.0.0.1:{api}/healthz") == {"status": "ok"}
         assert proc.wait_http(f"http://127.0.0.1:{api}/readyz") == {"status": "ready"}
         assert proc.wait_http(f"http://127.0.0.1:{api}/cluster/v1/frontiers")["frontiers"] == []
+        assert proc.wait_http(f"http://127.0.0.1:{probes}/readyz") == {"status": "ready"}
     finally:
         code = proc.stop()
     assert code == 0, proc.log()

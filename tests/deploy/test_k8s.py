@@ -14,7 +14,9 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
+import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from frontier.config import load_config as load_frontier_config
 from frontlas.config import load_config as load_frontlas_config
@@ -139,6 +141,24 @@ def test_objects_refer_to_each_other_consistently():
         assert all(e["port"] in ports and e["path"] == "/metrics" for e in monitor["spec"]["endpoints"]), name
 
 
+def _monitored_container_port(monitor: dict[str, Any], port_name: str) -> int:
+    """The containerPort a ServiceMonitor's endpoint ``port_name`` reaches: its
+    Service's port of that name, then the target port on the selected Deployment."""
+    service = next(s for s in objects("Service").values()
+                   if _selects(monitor["spec"]["selector"]["matchLabels"], s["metadata"]["labels"]))
+    target = next(p["targetPort"] for p in service["spec"]["ports"] if p["name"] == port_name)
+    deployment = next(d for d, labels in _pod_labels().items() if _selects(service["spec"]["selector"], labels))
+    return next(p["containerPort"] for p in _container(deployment)["ports"] if p["name"] == target)
+
+
+def _config_addr(deployment: str, key: str) -> str:
+    """The port of ``key`` (dotted path) in the config the deployment mounts."""
+    node: Any = yaml.safe_load(_mounted_config(deployment)[1])
+    for part in key.split("."):
+        node = node[part]
+    return node.rsplit(":", 1)[1]
+
+
 def _container(deployment: str) -> dict[str, Any]:
     return objects("Deployment")[deployment]["spec"]["template"]["spec"]["containers"][0]
 
@@ -228,3 +248,15 @@ def test_configmaps_run_a_working_cluster(installed, tmp_path):
     env = _env("frontier", "frontier-5c9d7-abcde")
     with run_cluster(installed, tmp_path, frontier_yaml, frontlas_yaml, frontier_env=env) as cluster:
         assert cluster.frontier_id == "frontier-5c9d7-abcde"
+        # every ServiceMonitor endpoint, followed to the container port it lands on, is
+        # scraped for real on the process that listens there
+        local = {int(_config_addr("frontier", "controlplane.listen.addr")): cluster.control,
+                 int(_config_addr("frontlas", "control_plane.listen.addr")): cluster.api}
+        expected = {"frontier": "frontier_edges_connected", "frontlas": "frontlas_frontiers"}
+        for name, monitor in objects("ServiceMonitor").items():
+            for endpoint in monitor["spec"]["endpoints"]:
+                port = _monitored_container_port(monitor, endpoint["port"])
+                text = requests.get(f"http://{local[port]}{endpoint['path']}", timeout=10).text
+                families = {f.name for f in text_string_to_metric_families(text)}
+                assert expected[name] in families, (name, sorted(families)[:20])
+        assert "frontlas_frontiers 1.0" in requests.get(f"http://{cluster.api}/metrics", timeout=10).text

@@ -223,3 +223,31 @@ def test_many_streams_at_once(service, edge):
     for s in servers:
         s.join(10)
     assert results == [hashlib.sha256(p).digest() for p in payloads]
+
+
+def test_streams_lists_each_ends_open_streams(service, edge):
+    """Go's ListStreams: ``svc.streams()`` and ``edge.streams()``."""
+    svc = service(name="lister")
+    dev = edge()
+    assert svc.streams() == [] and dev.streams() == []
+    opened = [dev.open_stream("lister", timeout=5) for _ in range(2)]
+    accepted = [svc.accept_stream(timeout=5) for _ in range(2)]
+    assert dev.streams() == opened
+    assert svc.streams() == accepted and {st.edge_id for st in svc.streams()} == {dev.edge_id}
+    to_edge = svc.open_stream(dev.edge_id, timeout=5)
+    from_service = dev.accept_stream(timeout=5)
+    assert svc.streams() == [*accepted, to_edge] and dev.streams() == [*opened, from_service]
+
+    opened[0].close()  # gone from its own list at once; the other end still holds its half
+    assert dev.streams() == [opened[1], from_service]
+    assert accepted[0].recv(10) == b""
+    accepted[0].close()
+    deadline = time.monotonic() + 5
+    while svc.streams() != [accepted[1], to_edge]:
+        assert time.monotonic() < deadline, svc.streams()
+        time.sleep(0.02)
+    dev.close()  # every stream of a closed connection is gone
+    deadline = time.monotonic() + 5
+    while svc.streams():
+        assert time.monotonic() < deadline, svc.streams()
+        time.sleep(0.02)

@@ -24,7 +24,8 @@ DEVICE_ID = 7001
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
-    with GatewayProcess(tmp_path_factory.mktemp("flaskgw"), control=True) as gw:
+    # the app's hook-fed directory is per worker: every worker must hear every edge
+    with GatewayProcess(tmp_path_factory.mktemp("flaskgw"), {"exchange": {"edge_hooks": "all"}}, control=True) as gw:
         yield gw
 
 

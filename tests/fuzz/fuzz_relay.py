@@ -27,12 +27,8 @@ from __future__ import annotations
 import sys
 from types import SimpleNamespace
 
-from gevent import monkey
-
-monkey.patch_all()  # the gateway's sessions run on gevent sockets
-
-import gevent  # noqa: E402
-from gevent import socket  # noqa: E402
+import gevent
+from gevent import socket  # gevent's own sockets: the sessions need no monkey-patching
 
 try:
     import atheris

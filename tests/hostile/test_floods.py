@@ -15,7 +15,7 @@ import requests
 
 from frontier.wire.codec import encode_frame
 from frontier.wire.errors import ErrorCode
-from frontier.wire.events import GoAway, Ping, Pong, Publish, Register, Request
+from frontier.wire.events import Cancel, GoAway, Ping, Pong, Publish, Register, Request
 
 from .conftest import Crowd, RawClient, assert_bystanders_fine, assert_no_traceback
 
@@ -25,6 +25,7 @@ FLOODS = {
     "request": Request(5, "nobody-has-this", b"x" * 16, 1000),
     "publish": Publish(5, "nobody-claims-this", b"x" * 16, 1000),
     "register": Register(9, rpcs=("flood-method",)),
+    "cancel": Cancel(12345),
 }
 
 #: a short grace, so the suite sees the throttle end in a close

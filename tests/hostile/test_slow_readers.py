@@ -71,9 +71,10 @@ def test_an_edge_that_stops_reading_is_cut_and_the_service_gets_typed_errors(gat
     gw = gateway_factory({"limits": {"max_outgoing_bytes": 1048576}})
     stuck = RawClient.edge(gw, rcvbuf=65536, rpcs=("dump",))  # never reads again
     svc = RawClient.service(gw, "pusher")
-    for i in range(200):
-        svc.send(Request(i + 1, "dump", b"q" * 16000, 5000, stuck.welcome.id))
-    codes = {svc.wait_for(Response, 10).code for _ in range(200)}
+    calls = 400  # 12.8 MB: more than the kernel's buffers (up to ~4 MB) and the cap together
+    for i in range(calls):
+        svc.send(Request(i + 1, "dump", b"q" * 32000, 10_000, stuck.welcome.id))
+    codes = {svc.wait_for(Response, 15).code for _ in range(calls)}
     assert codes == {ErrorCode.EDGE_NOT_ONLINE}, codes
     assert "slow consumer" in gw.log()
     assert_no_traceback(gw)

@@ -177,6 +177,7 @@ def test_flood_does_not_starve_a_bystander(ingress_gateway, webapp) -> None:
 
 def test_connection_cap(ingress_gateway, webapp) -> None:
     gw = ingress_gateway({"apps": [_peer_app([f"http://{webapp.addr}"])], "max_connections": 5, "header_timeout": 5})
+    time.sleep(0.5)  # the start-up probe's connection must be gone, or it holds a slot
     held = [socket.create_connection(("127.0.0.1", gw.http_port), timeout=10) for _ in range(5)]
     try:
         time.sleep(0.3)

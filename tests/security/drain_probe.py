@@ -33,6 +33,7 @@ def main() -> None:
     config = Config.from_dict({
         "servicebound": {"listen": {"addr": "127.0.0.1:0"}},
         "edgebound": {"listen": {"addr": "127.0.0.1:0"}},
+        "observability": {"addr": "127.0.0.1:0"},
         "limits": {"drain_timeout": 5.0},
     })
     gateway = Gateway(config)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 
 from frontier.wire.codec import HEADER, HEADER_SIZE, decode_body, encode_body, encode_frame
 from frontier.wire.errors import RemoteProtocolError
-from frontier.wire.events import FRAME_TYPES, Ping, Request, StreamData, Welcome
+from frontier.wire.events import FRAME_TYPES, GoAway, Ping, Refuse, Request, StreamData, Welcome
 
 from .strategies import any_event
 
@@ -19,7 +19,7 @@ from .strategies import any_event
 TABLE = {
     1: ("Hello", "usslllbob", "version role name topics rpcs hooks meta edge_id credentials"),
     2: ("Welcome", "uunuu", "id max_frame_size heartbeat_interval stream_window max_inflight"),
-    3: ("Refuse", "us", "code message"),
+    3: ("Refuse", "uso", "code message retry_after_ms"),  # version 1: "us"
     4: ("Request", "usbuou", "call_id method data timeout_ms edge_id stream_id"),
     5: ("Response", "uubs", "call_id code data message"),
     6: ("Cancel", "u", "call_id"),
@@ -34,7 +34,7 @@ TABLE = {
     15: ("StreamReset", "uus", "stream_id code message"),
     16: ("Ping", "u", "nonce"),
     17: ("Pong", "u", "nonce"),
-    18: ("GoAway", "us", "code message"),
+    18: ("GoAway", "uso", "code message retry_after_ms"),  # version 1: "us"
 }
 
 #: what each schema kind must be declared as in the dataclass
@@ -136,3 +136,17 @@ def test_every_event_round_trips_through_the_codec(event) -> None:
     assert type(decoded) is type(event)
     for f in fields(event):
         assert type(getattr(decoded, f.name)) is type(getattr(event, f.name))
+
+
+@pytest.mark.parametrize("cls", [Refuse, GoAway])
+def test_version_1_forms_of_refuse_and_goaway(cls) -> None:
+    """Version 2 added ``retry_after_ms``: encoded for a version-1 peer it is left
+    out, and a 2-field frame (an older gateway's) decodes with it None."""
+    event = cls(17, "kicked", 3000)
+    assert msgpack.unpackb(encode_body(event)) == [cls.TYPE, 17, "kicked", 3000]
+    v1 = encode_body(event, version=1)
+    assert msgpack.unpackb(v1) == [cls.TYPE, 17, "kicked"]
+    assert decode_body(v1) == cls(17, "kicked", None)
+    assert decode_body(encode_body(cls(17, "kicked"))) == cls(17, "kicked", None)
+    with pytest.raises(RemoteProtocolError):
+        decode_body(msgpack.packb([cls.TYPE, 17]))

@@ -82,6 +82,21 @@ def test_unsupported_version_raises_with_its_code_and_refuse_follows() -> None:
     assert feed(c, closing) == [Refuse(ErrorCode.UNSUPPORTED_VERSION, info.value.message)]
 
 
+def test_a_version_1_client_gets_version_1_closing_frames() -> None:
+    """The gateway accepts version 1 and answers it without version 2's
+    ``retry_after_ms``; a version-2 client reads the delay."""
+    import msgpack
+
+    for version, body in ((1, [GoAway.TYPE, ErrorCode.KICKED, "kicked"]),
+                          (2, [GoAway.TYPE, ErrorCode.KICKED, "kicked", 3000])):
+        p = Pair()
+        p.handshake(hello=Hello(version, ROLE_EDGE))
+        assert p.gateway.peer_version == version
+        closing = p.gateway.close_frame(ErrorCode.KICKED, "kicked", 3000)
+        assert msgpack.unpackb(closing[4:]) == body
+        assert feed(p.client, closing)[0] == GoAway(ErrorCode.KICKED, "kicked", 3000 if version == 2 else None)
+
+
 def test_sending_an_unsupported_version_is_a_local_error() -> None:
     with pytest.raises(LocalProtocolError):
         Connection(CLIENT).send(Hello(PROTOCOL_VERSION + 1, ROLE_EDGE))

@@ -55,7 +55,7 @@ def test_sending_an_ill_typed_event_is_a_local_error(event) -> None:
 
 def test_a_future_hello_with_more_fields_is_an_unsupported_version() -> None:
     g = Connection(GATEWAY)
-    body = msgpack.packb([1, 2, "edge", "", [], [], [], b"", None, b"", "a v2 field"])
+    body = msgpack.packb([1, 3, "edge", "", [], [], [], b"", None, b"", "a v3 field"])
     g.receive_data(HEADER.pack(len(body)) + body)
     with pytest.raises(UnsupportedVersion) as info:
         g.next_event()

@@ -57,10 +57,12 @@ class GetEdgeRequest(_message.Message):
     def __init__(self, edge_id: _Optional[int] = ...) -> None: ...
 
 class KickEdgeRequest(_message.Message):
-    __slots__ = ("edge_id",)
+    __slots__ = ("edge_id", "reconnect")
     EDGE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECONNECT_FIELD_NUMBER: _ClassVar[int]
     edge_id: int
-    def __init__(self, edge_id: _Optional[int] = ...) -> None: ...
+    reconnect: bool
+    def __init__(self, edge_id: _Optional[int] = ..., reconnect: _Optional[bool] = ...) -> None: ...
 
 class KickEdgeResponse(_message.Message):
     __slots__ = ()
@@ -147,10 +149,12 @@ class GetServiceRequest(_message.Message):
     def __init__(self, service_id: _Optional[int] = ...) -> None: ...
 
 class KickServiceRequest(_message.Message):
-    __slots__ = ("service_id",)
+    __slots__ = ("service_id", "reconnect")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    RECONNECT_FIELD_NUMBER: _ClassVar[int]
     service_id: int
-    def __init__(self, service_id: _Optional[int] = ...) -> None: ...
+    reconnect: bool
+    def __init__(self, service_id: _Optional[int] = ..., reconnect: _Optional[bool] = ...) -> None: ...
 
 class KickServiceResponse(_message.Message):
     __slots__ = ()
@@ -207,6 +211,54 @@ class ListServiceTopicsResponse(_message.Message):
     topics: _containers.RepeatedScalarFieldContainer[str]
     count: int
     def __init__(self, topics: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class Ban(_message.Message):
+    __slots__ = ("edge_id", "until", "remaining", "reason", "create_time")
+    EDGE_ID_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    edge_id: int
+    until: float
+    remaining: float
+    reason: str
+    create_time: int
+    def __init__(self, edge_id: _Optional[int] = ..., until: _Optional[float] = ..., remaining: _Optional[float] = ..., reason: _Optional[str] = ..., create_time: _Optional[int] = ...) -> None: ...
+
+class BanEdgeRequest(_message.Message):
+    __slots__ = ("edge_id", "duration", "reason")
+    EDGE_ID_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    edge_id: int
+    duration: float
+    reason: str
+    def __init__(self, edge_id: _Optional[int] = ..., duration: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListBansRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBansResponse(_message.Message):
+    __slots__ = ("bans", "count")
+    BANS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    bans: _containers.RepeatedCompositeFieldContainer[Ban]
+    count: int
+    def __init__(self, bans: _Optional[_Iterable[_Union[Ban, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class LiftBanRequest(_message.Message):
+    __slots__ = ("edge_id",)
+    EDGE_ID_FIELD_NUMBER: _ClassVar[int]
+    edge_id: int
+    def __init__(self, edge_id: _Optional[int] = ...) -> None: ...
+
+class LiftBanResponse(_message.Message):
+    __slots__ = ("lifted",)
+    LIFTED_FIELD_NUMBER: _ClassVar[int]
+    lifted: bool
+    def __init__(self, lifted: _Optional[bool] = ...) -> None: ...
 
 class AppFrontend(_message.Message):
     __slots__ = ("kind", "hostname", "path_prefix")

@@ -79,6 +79,21 @@ class ControlPlaneStub:
                 request_serializer=controlplane__pb2.ListServiceTopicsRequest.SerializeToString,
                 response_deserializer=controlplane__pb2.ListServiceTopicsResponse.FromString,
                 _registered_method=True)
+        self.BanEdge = channel.unary_unary(
+                '/controlplane.ControlPlane/BanEdge',
+                request_serializer=controlplane__pb2.BanEdgeRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.Ban.FromString,
+                _registered_method=True)
+        self.ListBans = channel.unary_unary(
+                '/controlplane.ControlPlane/ListBans',
+                request_serializer=controlplane__pb2.ListBansRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.ListBansResponse.FromString,
+                _registered_method=True)
+        self.LiftBan = channel.unary_unary(
+                '/controlplane.ControlPlane/LiftBan',
+                request_serializer=controlplane__pb2.LiftBanRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.LiftBanResponse.FromString,
+                _registered_method=True)
         self.ListApps = channel.unary_unary(
                 '/controlplane.ControlPlane/ListApps',
                 request_serializer=controlplane__pb2.ListAppsRequest.SerializeToString,
@@ -167,6 +182,27 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BanEdge(self, request, context):
+        """PUT /v1/bans/{edge_id}
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBans(self, request, context):
+        """GET /v1/bans
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LiftBan(self, request, context):
+        """DELETE /v1/bans/{edge_id}
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListApps(self, request, context):
         """GET /v1/apps
         """
@@ -242,6 +278,21 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.ListServiceTopics,
                     request_deserializer=controlplane__pb2.ListServiceTopicsRequest.FromString,
                     response_serializer=controlplane__pb2.ListServiceTopicsResponse.SerializeToString,
+            ),
+            'BanEdge': grpc.unary_unary_rpc_method_handler(
+                    servicer.BanEdge,
+                    request_deserializer=controlplane__pb2.BanEdgeRequest.FromString,
+                    response_serializer=controlplane__pb2.Ban.SerializeToString,
+            ),
+            'ListBans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBans,
+                    request_deserializer=controlplane__pb2.ListBansRequest.FromString,
+                    response_serializer=controlplane__pb2.ListBansResponse.SerializeToString,
+            ),
+            'LiftBan': grpc.unary_unary_rpc_method_handler(
+                    servicer.LiftBan,
+                    request_deserializer=controlplane__pb2.LiftBanRequest.FromString,
+                    response_serializer=controlplane__pb2.LiftBanResponse.SerializeToString,
             ),
             'ListApps': grpc.unary_unary_rpc_method_handler(
                     servicer.ListApps,
@@ -507,6 +558,87 @@ class ControlPlane:
             '/controlplane.ControlPlane/ListServiceTopics',
             controlplane__pb2.ListServiceTopicsRequest.SerializeToString,
             controlplane__pb2.ListServiceTopicsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BanEdge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.ControlPlane/BanEdge',
+            controlplane__pb2.BanEdgeRequest.SerializeToString,
+            controlplane__pb2.Ban.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.ControlPlane/ListBans',
+            controlplane__pb2.ListBansRequest.SerializeToString,
+            controlplane__pb2.ListBansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiftBan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.ControlPlane/LiftBan',
+            controlplane__pb2.LiftBanRequest.SerializeToString,
+            controlplane__pb2.LiftBanResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,8 +47,9 @@ TIMEOUT = float(os.environ.get("FRONTIER_TIMEOUT", "10"))
 class EdgeDirectory:
     """Edges this process heard come online (``edge_online``) and not yet leave.
 
-    Every service with the hooks hears every edge, but only from the moment its
-    connection is up: a worker that connected late misses edges already online. The
+    With the gateway's ``exchange.edge_hooks: all`` every service with the hooks hears
+    every edge (by default one worker, picked by ``hashby``, hears each), but only from
+    the moment its connection is up: a worker that connected late misses edges already online. The
     control plane (``GET /v1/edges``) is the complete list; this is the fallback and
     shows the hooks at work.
     """
