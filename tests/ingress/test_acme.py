@@ -68,3 +68,43 @@ def test_acme_issues_serves_and_renews(tmp_path, webapp) -> None:
         gw.stop()
         pebble.stop()
         drop_prefix(client, prefix)
+
+
+def test_two_nodes_serve_the_same_acme_certificate(tmp_path, webapp) -> None:
+    """Certificates live in Redis: whichever node issues, both serve the same one (the CA
+    checks HTTP-01 on node A's port; node A answers tokens node B started, from Redis)."""
+    prefix = f"test-acme2-{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis()
+    app = {"id": "site", "frontends": [{"hostname": "shared-acme.test"}],
+           "backend": {"kind": "peer_set", "peer_set_opts": {"addrs": [f"http://{webapp.addr}"]}}}
+    a = IngressGateway(tmp_path / "a", {"apps": [app]})
+    b = IngressGateway(tmp_path / "b", {"apps": [app]})
+    pebble = Pebble(tmp_path / "pebble", a.http_port)
+    ports = {a: free_port(), b: free_port()}
+    try:
+        import yaml
+
+        for gw in (a, b):
+            gw.config["ingress"].update({
+                "https": {"listen": {"addr": f"127.0.0.1:{ports[gw]}"}},
+                "redis": {"addr": "127.0.0.1:6379", "key_prefix": prefix},
+                "acme": {"directory": pebble.directory, "ca_bundle": pebble.tls_ca, "check_interval": 1},
+            })
+            gw.config_path.write_text(yaml.safe_dump(gw.config))
+        b.start()
+        a.start()
+        root = tmp_path / "pebble-root.pem"
+        root.write_text(pebble.root_pem())
+        deadline = time.monotonic() + 60
+        serials: dict = {}
+        while len(serials) < 2 or None in serials.values():
+            assert time.monotonic() < deadline, f"A:\n{a.log()[-2000:]}\nB:\n{b.log()[-2000:]}"
+            time.sleep(0.5)
+            serials = {gw: _serial(ports[gw], str(root), "shared-acme.test") for gw in (a, b)}
+        assert serials[a] == serials[b]
+        assert client.hexists(f"{prefix}ingress:acme:cert:shared-acme.test", "chain")
+    finally:
+        for gw in (a, b):
+            gw.stop()
+        pebble.stop()
+        drop_prefix(client, prefix)
