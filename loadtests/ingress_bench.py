@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import yaml
 
+from loadtests.bench import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "1.edges.bench"
 SMALL = b"x" * 1024
@@ -105,28 +107,6 @@ def _client(port: int, conns: int, start: float, end: float, out: Any) -> None:
     out.put((sum(counts), latencies))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 20.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-            time.sleep(0.05)
-
-
 def _keepalive(port: int, procs: int, conns: int, warmup: float, duration: float) -> tuple[float, float, float]:
     start = time.time() + warmup + 0.3
     end = start + duration
@@ -160,7 +140,7 @@ def _download(port: int, size: int) -> float:
 def measure(*, runs: int, warmup: float, duration: float, procs: int, conns: int, big: int,
             log: Callable[[str], None] = print) -> dict[str, tuple[list[float], list[float]]]:
     """``{row: (through the ingress, direct)}`` values, ``runs`` each, alternating."""
-    app_port, edge_port, svc_port, http_port = (_free_port() for _ in range(4))
+    app_port, edge_port, svc_port, http_port = (free_port() for _ in range(4))
     ctx = mp.get_context("spawn")
     app = ctx.Process(target=_serve_app, args=(app_port,), daemon=True)
     app.start()
@@ -180,8 +160,8 @@ def measure(*, runs: int, warmup: float, duration: float, procs: int, conns: int
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         edge = None
         try:
-            _wait_port(app_port)
-            _wait_port(http_port)
+            wait_port(app_port)
+            wait_port(http_port)
             edge = ctx.Process(target=_run_edge, args=(f"127.0.0.1:{edge_port}", app_port), daemon=True)
             edge.start()
             deadline = time.monotonic() + 20
