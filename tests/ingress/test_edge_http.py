@@ -146,3 +146,18 @@ def test_client_gone_mid_download_releases_the_edge_side(setup) -> None:
         assert time.monotonic() < deadline, "the edge still holds exposed connections of vanished clients"
         time.sleep(0.1)
     assert get(gw, "/hello").status_code == 200
+
+
+def test_edge_out_of_exposed_slots_is_503(setup) -> None:
+    import threading
+
+    gw, edge = setup
+    edge.exposed._slots = threading.BoundedSemaphore(1)  # as if 255 more were busy
+    slow = threading.Thread(target=lambda: get(gw, "/slow/2.0"))
+    slow.start()
+    import time
+
+    time.sleep(0.5)
+    r = get(gw, "/hello")
+    assert (r.status_code, r.headers["X-Frontier-Error"]) == (503, "BACKEND_BUSY")
+    slow.join()

@@ -200,3 +200,27 @@ def test_pipelined_requests_answered_in_order(ingress_gateway, webapp) -> None:
         while chunk := s.recv(65536):
             data += chunk
     assert re.findall(rb"HTTP/1.1 (\d{3}) ", data) == [b"200", b"404", b"200"], data
+
+
+def test_garbage_from_the_backend_is_502(ingress_gateway) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def garbage() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\nthis is not HTTP\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=garbage, daemon=True).start()
+    try:
+        gw = ingress_gateway({"apps": [_peer_app([f"http://127.0.0.1:{port}"])]})
+        r = requests.get(gw.url("/"), headers={"Host": "plain.test", "Accept": "application/json"}, timeout=10)
+        assert (r.status_code, r.headers["X-Frontier-Error"]) == (502, "BAD_BACKEND_RESPONSE")
+        assert r.json()["error"] == "BAD_BACKEND_RESPONSE"
+    finally:
+        listener.close()
