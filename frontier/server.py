@@ -211,7 +211,7 @@ class Gateway:
         in_flight = self.exchange.in_flight()
         log.info("draining: %d calls and publishes in flight, waiting up to %.1fs", in_flight, timeout)
         deadline = time.monotonic() + timeout
-        while self.exchange.in_flight() and time.monotonic() < deadline:
+        while (self.exchange.in_flight() or (self.ingress is not None and self.ingress.active)) and time.monotonic() < deadline:
             gevent.sleep(0.05)
         self._abort_and_close()
         if self._reaper is not None:
@@ -223,6 +223,8 @@ class Gateway:
             gevent.sleep(0.02)
         if self.control_plane is not None:
             self.control_plane.stop()
+        if self.ingress is not None:
+            self.ingress.close()
         if self.observability is not None:
             self.observability.stop()
         if self.sinks:

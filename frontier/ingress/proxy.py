@@ -69,6 +69,15 @@ class ClientConnection:
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.cfg.max_header_size)
         #: a kept-alive backend connection: (key, pipe, h11 client)
         self._kept: tuple[Any, Pipe, h11.Connection] | None = None
+        #: True while a request is being answered (a drain waits for those)
+        self.busy = False
+
+    def abort(self) -> None:
+        """End the connection now (its reader sees the socket fail)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     # -- the connection's life -------------------------------------------------------------
 
@@ -81,7 +90,12 @@ class ClientConnection:
                 first = False
                 if request is None:
                     return
-                if not self._answer(request):
+                self.busy = True
+                try:
+                    keep = self._answer(request)
+                finally:
+                    self.busy = False
+                if not keep or self.ingress.draining:
                     return
                 if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
                     self.conn.start_next_cycle()
@@ -243,7 +257,7 @@ class ClientConnection:
             return self._switch(response, pipe, bconn, app_id)
         sent = [0]
         try:
-            head = h11.Response(status_code=response.status_code, headers=_response_headers(response.headers),
+            head = h11.Response(status_code=response.status_code, headers=self._closing(_response_headers(response.headers)),
                                 reason=response.reason)
             self._forward_response_body(head, pipe, bconn, sent)
         except FrontierError:
@@ -499,8 +513,13 @@ class ClientConnection:
         except OSError:  # socket.timeout included: a client that does not read
             raise _ClientGone() from None
 
+    def _closing(self, headers: list[Any]) -> list[Any]:
+        """``headers`` plus ``Connection: close`` while the ingress drains."""
+        return [*headers, (b"connection", b"close")] if self.ingress.draining else headers
+
     def _send_whole(self, status: int, headers: list[tuple[str, str]], body: bytes) -> int:
         """A complete answer of the ingress's own, in one write."""
+        headers = self._closing(headers)
         conn = self.conn
         self._client_write([conn.send(h11.Response(status_code=status, headers=headers, reason=pages.reason(status))),
                             conn.send(h11.Data(data=body)), conn.send(h11.EndOfMessage())])

@@ -63,6 +63,10 @@ class Ingress:
 
             self.app_log = AppLog(self.cfg.redis, self.apps)
         self._servers: dict[str, GuardedStreamServer] = {}
+        #: client connections open now (see :meth:`stop`)
+        self.connections: set[ClientConnection] = set()
+        #: True once :meth:`stop` began: no keep-alive, no new connections
+        self.draining = False
         metrics.INGRESS_CONNECTIONS.set_function(lambda: self.open_connections)
 
     # -- life -------------------------------------------------------------------------
@@ -90,15 +94,31 @@ class Ingress:
             self.acme.start()
 
     def stop(self) -> None:
-        """Stop accepting; open connections end with their current request."""
+        """Start draining: stop accepting, close connections waiting for a request, and
+        answer the requests in progress with ``Connection: close`` (:attr:`active` says
+        how many are left; the gateway waits for them up to its drain timeout)."""
+        self.draining = True
         for server in self._servers.values():
             server.close()
+        for conn in list(self.connections):
+            if not conn.busy:
+                conn.abort()
+
+    def close(self) -> None:
+        """After the drain: stop following the app log, renewing, relaying."""
         if self.app_log is not None:
             self.app_log.stop()
         if self.acme is not None:
             self.acme.stop()
         if self.relay is not None:
             self.relay.close()
+        for conn in list(self.connections):
+            conn.abort()
+
+    @property
+    def active(self) -> int:
+        """Requests being answered now."""
+        return sum(1 for conn in self.connections if conn.busy)
 
     def address(self, scheme: str = "http") -> tuple[str, int]:
         """The bound ``(host, port)`` of the ``http`` or ``https`` listener."""
@@ -129,7 +149,12 @@ class Ingress:
                 conn = self._tls_handshake(sock, addr)
                 if conn is None:
                     return
-            ClientConnection(self, conn, addr, scheme).serve()
+            client = ClientConnection(self, conn, addr, scheme)
+            self.connections.add(client)
+            try:
+                client.serve()
+            finally:
+                self.connections.discard(client)
         except OSError:
             pass
 

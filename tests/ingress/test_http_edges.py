@@ -224,3 +224,25 @@ def test_garbage_from_the_backend_is_502(ingress_gateway) -> None:
         assert r.json()["error"] == "BAD_BACKEND_RESPONSE"
     finally:
         listener.close()
+
+
+def test_drain_finishes_requests_in_progress(ingress_gateway, webapp) -> None:
+    import signal
+
+    gw = ingress_gateway({"apps": [_peer_app([f"http://{webapp.addr}"])]}, {"limits": {"drain_timeout": 10}})
+    idle = socket.create_connection(("127.0.0.1", gw.http_port), timeout=10)  # a keep-alive client between requests
+    result: list = []
+    slow = threading.Thread(target=lambda: result.append(
+        requests.get(gw.url("/slow/2.0"), headers={"Host": "plain.test"}, timeout=20)))
+    slow.start()
+    time.sleep(0.5)
+    gw.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert idle.recv(100) == b""  # closed at once: it was waiting for a request
+    with pytest.raises(requests.ConnectionError):  # no new connections
+        requests.get(gw.url("/hello"), headers={"Host": "plain.test"}, timeout=5)
+    slow.join()
+    r = result[0]
+    assert (r.status_code, r.text, r.headers.get("Connection")) == (200, "late", "close")
+    assert gw.proc.wait(20) == 0
+    idle.close()
