@@ -1082,6 +1082,12 @@ class Config:
         config = _parse_section(cls, rest, "", cls(), warn)
         return dataclasses.replace(config, mqm=parse_mqm(raw.get("mqm"), warn))
 
+    def _validate(self, path: str, warn: Warn) -> None:
+        """Checks that span sections."""
+        if self.ingress.relay_frontlas_api and not self.servicebound.auth.enable:
+            raise ConfigError("ingress.relay_frontlas_api: relaying needs servicebound.auth.enable with the same "
+                              "secrets on every frontier (the relay connects to the other frontier as a service)")
+
     def to_dict(self) -> dict[str, Any]:
         """The effective configuration as plain dicts and lists, in ``frontier.yaml`` shape."""
         out = {}

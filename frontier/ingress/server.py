@@ -22,7 +22,6 @@ from frontier import metrics
 from frontier.config import Config
 from frontier.listeners import GuardedStreamServer
 from frontier.tls import ServerTLS
-from frontier.wire.errors import ConfigError
 
 from .apps import AppStore
 from .proxy import ClientConnection
@@ -38,10 +37,7 @@ class Ingress:
         self.cfg = config.ingress
         #: relays streams to edges held by other frontiers (``ingress.relay_frontlas_api``)
         self.relay: Any = None
-        if self.cfg.relay_frontlas_api:
-            if not config.servicebound.auth.enable:
-                raise ConfigError("ingress.relay_frontlas_api: relaying needs servicebound.auth.enable with the same "
-                                  "secrets on every frontier (the relay connects to the other frontier as a service)")
+        if self.cfg.relay_frontlas_api:  # the config checked that service auth is on
             from .relay import Relay
 
             self.relay = Relay(self.cfg.relay_frontlas_api, config.servicebound.auth.secrets[0])

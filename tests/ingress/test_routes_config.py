@@ -93,3 +93,10 @@ def test_config_section_as_pinned() -> None:
         ] * 2}})
     with pytest.raises(ConfigError, match=r"^ingress.apps\[0\].backend.kind"):
         Config.from_dict({"ingress": {"apps": [{"id": "x", "frontends": [{"hostname": "a.x"}], "backend": {"kind": "docker"}}]}})
+
+
+def test_relay_needs_service_auth_and_acme_needs_redis() -> None:
+    with pytest.raises(ConfigError, match=r"^ingress.relay_frontlas_api: relaying needs servicebound.auth.enable"):
+        Config.from_dict({"ingress": {"relay_frontlas_api": "127.0.0.1:40011"}})
+    with pytest.raises(ConfigError, match=r"^ingress.acme.directory: ACME needs ingress.redis.addr"):
+        Config.from_dict({"ingress": {"acme": {"directory": "https://acme.test/dir"}}})
