@@ -149,6 +149,7 @@ def measure(*, runs: int, warmup: float, duration: float, procs: int, conns: int
             "servicebound": {"listen": {"addr": f"127.0.0.1:{svc_port}"}},
             "edgebound": {"listen": {"addr": f"127.0.0.1:{edge_port}"}},
             "log": {"level": "warn"},
+            "observability": {"enable": False},
             "ingress": {"enable": True, "http": {"listen": {"addr": f"127.0.0.1:{http_port}"}},
                         "apps": [{"id": "bench", "frontends": [{"hostname": "*.edges.bench"}],
                                   "backend": {"kind": "edge_http", "edge_http_opts": {"edge_from": "subdomain", "target": "ui"}}}]},
