@@ -1025,6 +1025,9 @@ class Ingress:
     max_header_size: int = _opt(16384, min=1024)
     #: client connections open at once on each ingress listener; more are reset at accept
     max_connections: int = _opt(10000, above=0)
+    #: client connections open at once from one source IP (an IPv6 /64 counts as one);
+    #: more are reset at accept, so one client cannot take every slot; 0: no per-IP cap
+    max_connections_per_ip: int = _opt(0, min=0)
     redis: IngressRedis = _opt(IngressRedis())
     #: Frontlas's REST ``host:port``: a request for an edge held by another frontier is
     #: relayed there (as an authenticated service, so ``servicebound.auth`` must be on

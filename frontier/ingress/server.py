@@ -20,7 +20,8 @@ import gevent
 
 from frontier import metrics
 from frontier.config import Config
-from frontier.listeners import GuardedStreamServer
+from frontier.listeners import GuardedStreamServer, close_now
+from frontier.sessions.limits import ip_key
 from frontier.tls import ServerTLS
 
 from .apps import AppStore
@@ -63,6 +64,7 @@ class Ingress:
         self.connections: set[ClientConnection] = set()
         #: True once :meth:`stop` began: no keep-alive, no new connections
         self.draining = False
+        self._per_ip: dict[str, int] = {}  # connections open now by source (ip_key)
         metrics.INGRESS_CONNECTIONS.set_function(lambda: self.open_connections)
 
     # -- life -------------------------------------------------------------------------
@@ -138,6 +140,21 @@ class Ingress:
         return sum(server.open_connections for server in self._servers.values())
 
     def _handle(self, scheme: str, sock: socket.socket, addr: tuple[str, int]) -> None:
+        per_ip = self.cfg.max_connections_per_ip
+        key = ip_key(addr[0])
+        if per_ip and self._per_ip.get(key, 0) >= per_ip:
+            self._refused("max_ip_connections")
+            close_now(sock)
+            return
+        self._per_ip[key] = self._per_ip.get(key, 0) + 1
+        try:
+            self._serve(scheme, sock, addr)
+        finally:
+            left = self._per_ip.pop(key) - 1
+            if left:
+                self._per_ip[key] = left
+
+    def _serve(self, scheme: str, sock: socket.socket, addr: tuple[str, int]) -> None:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn: Any = sock

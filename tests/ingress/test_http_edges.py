@@ -246,3 +246,20 @@ def test_drain_finishes_requests_in_progress(ingress_gateway, webapp) -> None:
     assert (r.status_code, r.text, r.headers.get("Connection")) == (200, "late", "close")
     assert gw.proc.wait(20) == 0
     idle.close()
+
+
+def test_per_ip_connection_cap_leaves_room_for_others(ingress_gateway, webapp) -> None:
+    gw = ingress_gateway({"apps": [_peer_app([f"http://{webapp.addr}"])], "max_connections_per_ip": 3})
+    time.sleep(0.5)
+    held = [socket.create_connection(("127.0.0.1", gw.http_port), timeout=10) for _ in range(3)]
+    try:
+        time.sleep(0.3)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(gw.url("/hello"), headers={"Host": "plain.test"}, timeout=5)
+        # another source address (127.0.0.2 is loopback too) is not affected
+        with socket.create_connection(("127.0.0.1", gw.http_port), timeout=10, source_address=("127.0.0.2", 0)) as s:
+            s.sendall(b"GET /hello HTTP/1.1\r\nHost: plain.test\r\nConnection: close\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in held:
+            s.close()
