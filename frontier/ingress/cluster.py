@@ -109,8 +109,9 @@ class AppLog:
         cluster's apps before serving); False after ``timeout``."""
         deadline = time.monotonic() + timeout
         try:
-            info = self._writer.xinfo_stream(self.key)
-            last = info.get("last-generated-id", "0-0")
+            if not self._writer.exists(self.key):
+                return True  # no change was ever logged
+            last = self._writer.xinfo_stream(self.key).get("last-generated-id", "0-0")
         except redis.RedisError:
             return False
         while _id_tuple(self.last_id) < _id_tuple(last):
