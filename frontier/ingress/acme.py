@@ -51,6 +51,8 @@ class CertificateManager:
     issue_timeout = 90.0
     #: seconds a challenge token stays answerable
     token_ttl = 300
+    #: longest wait, in seconds, before a name whose issuance keeps failing is tried again
+    max_backoff = 6 * 3600.0
 
     def __init__(self, cfg: AcmeConfig, store_cfg: IngressRedis, hostnames: Callable[[], set[str]]) -> None:
         self.cfg = cfg
@@ -67,6 +69,8 @@ class CertificateManager:
         self._greenlet: gevent.Greenlet | None = None
         #: how many certificates this node issued (renewals included)
         self.issued = 0
+        #: name -> (failures in a row, monotonic time before which it is not tried again)
+        self._backoff: dict[str, tuple[int, float]] = {}
 
     # -- life ------------------------------------------------------------------------
 
@@ -119,7 +123,8 @@ class CertificateManager:
             try:
                 self._load(name)
                 entry = self._contexts.get(name)
-                if entry is None or entry[0] <= renew_at:
+                failures, not_before = self._backoff.get(name, (0, 0.0))
+                if (entry is None or entry[0] <= renew_at) and time.monotonic() >= not_before:
                     self._issue_locked(name)
             except (redis.RedisError, OSError, ssl.SSLError) as exc:
                 log.warning("ACME: %s: %s", name, exc)
@@ -154,10 +159,16 @@ class CertificateManager:
             with gevent.Timeout(self.issue_timeout):
                 chain, key_pem = self._issue(name)
         except (gevent.Timeout, acme_errors.Error, messages.Error, OSError, ValueError) as exc:
-            log.warning("ACME: issuing a certificate for %s failed: %s", name, exc)
+            # back off (1 min doubling to 6 h): a name that does not point here must not
+            # hammer the CA (public CAs rate-limit failed validations)
+            failures = self._backoff.get(name, (0, 0.0))[0] + 1
+            delay = min(self.max_backoff, 60.0 * 2 ** (failures - 1))
+            self._backoff[name] = (failures, time.monotonic() + delay)
+            log.warning("ACME: issuing a certificate for %s failed (%s); next try in %.0fs", name, exc, delay)
             return
         finally:
             self.redis.delete(lock)
+        self._backoff.pop(name, None)
         not_after = x509.load_pem_x509_certificate(chain).not_valid_after_utc.timestamp()
         self.redis.hset(self.prefix + "cert:" + name, mapping={"chain": chain, "key": key_pem, "not_after": str(not_after)})
         self.issued += 1
