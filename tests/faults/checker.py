@@ -168,7 +168,7 @@ def _check_recovery(result: Result, starts: dict[str, Any], ends: dict[str, Any]
 def _longest_outage(probes: list[tuple[float, float, bool]]) -> float:
     """The longest a service could not reach an edge, as its probes saw it: from the
     start of a failed probe to the end of the next successful one (probes: (start,
-    end, ok); one pair is probed once per cycle over all edges, which this includes)."""
+    end, ok); a pair is probed every 0.3 s)."""
     worst, failed_at = 0.0, None
     for begun, done, ok in sorted(probes):
         if not ok and failed_at is None:

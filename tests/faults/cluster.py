@@ -137,6 +137,8 @@ class FaultCluster:
         workdir.mkdir(parents=True, exist_ok=True)
         self.net = Network()
         self.procs: dict[str, NsProcess] = {}
+        #: the Redis host a scenario took down as master (it rejoins as a replica)
+        self.failed_master: str | None = None
         self.loads: dict[str, NsProcess] = {}
         self.history_path = workdir / "harness.jsonl"
         self._hist = open(self.history_path, "a", buffering=1)

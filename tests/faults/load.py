@@ -9,7 +9,7 @@ operations going both ways until its stdin closes:
   before ``done()``;
 * ``svc_stream`` / ``edge_stream``: a stream carrying random bytes; the acceptor
   records the SHA-256 it read and sends it back, the opener compares;
-* ``probe``: a short call to every edge in turn (how fast each is routable again).
+* ``probe``: a short call to each edge every 0.3 s (how fast each is routable again).
 
 A driver is either a service host (``"service": true``: ``svc_*`` operations and
 probes) or an edge host (its ``edges``: ``edge_*`` operations).
@@ -42,6 +42,8 @@ from frontier.sdk.errors import FrontierError
 #: seconds an operation may take (its deadline); probes get less
 OP_TIMEOUT = 3.0
 PROBE_TIMEOUT = 1.0
+#: seconds between two probes of one edge
+PROBE_PAUSE = 0.3
 #: bytes a stream carries
 STREAM_BYTES = 48 * 1024
 KINDS = ("svc_call", "svc_publish", "svc_stream", "edge_call", "edge_publish", "edge_stream")
@@ -88,8 +90,7 @@ class LoadNode:
             self.svc = ClusterService(cfg["frontlas"], name="loadsvc", topics=["up"], timeout=OP_TIMEOUT,
                                       refresh_interval=cfg.get("refresh_interval", 2.0))
             self.svc.register("echo", self._handler(cfg["tag"]))
-            self._spawn(self._receive_loop, self.svc, cfg["tag"])
-            self._spawn(self._accept_loop, self.svc, cfg["tag"])
+            self._receivers(self.svc, cfg["tag"])
         self.edges: list[ClusterEdge] = [self._start_edge(eid) for eid in cfg["edges"]]
 
     def _start_edge(self, eid: int, frontier_addr: str | None = None) -> ClusterEdge:
@@ -101,8 +102,7 @@ class LoadNode:
                 break
             edge.close()
         edge.register("echo", self._handler(f"edge{eid}"))
-        self._spawn(self._receive_loop, edge, f"edge{eid}")
-        self._spawn(self._accept_loop, edge, f"edge{eid}")
+        self._receivers(edge, f"edge{eid}")
         return edge
 
     def place(self, eid: int, frontier_addr: str) -> None:
@@ -134,26 +134,27 @@ class LoadNode:
             return req.data
         return handle
 
-    def _receive_loop(self, client: Any, who: str) -> None:
-        while not self.stop.is_set():
-            try:
-                msg = client.receive(timeout=0.5)
-            except FrontierError:
-                if client.closed:
-                    return
-                continue
+    def _receivers(self, client: Any, who: str) -> None:
+        """Take ``client``'s messages and streams until it is closed or the load stops."""
+        def on_message(msg: Any) -> None:
             self.history.write(t="effect", op=_op_of(msg.data), what="publish", by=who)
             msg.done()
 
-    def _accept_loop(self, client: Any, who: str) -> None:
+        def on_stream(stream: Any) -> None:
+            threading.Thread(target=self._serve_stream, args=(stream, who), daemon=True).start()
+
+        self._spawn(self._take_loop, client, client.receive, on_message)
+        self._spawn(self._take_loop, client, client.accept_stream, on_stream)
+
+    def _take_loop(self, client: Any, take: Callable[..., Any], handle: Callable[[Any], None]) -> None:
         while not self.stop.is_set():
             try:
-                stream = client.accept_stream(timeout=0.5)
+                item = take(timeout=0.5)
             except FrontierError:
                 if client.closed:
                     return
                 continue
-            threading.Thread(target=self._serve_stream, args=(stream, who), daemon=True).start()
+            handle(item)
 
     def _serve_stream(self, stream: Any, who: str) -> None:
         stream.settimeout(OP_TIMEOUT)
@@ -235,19 +236,21 @@ class LoadNode:
             self.one_op()
             self.stop.wait(self.cfg.get("pause", 0.05))
 
-    def prober(self) -> None:
-        assert self.svc is not None
-        for eid in itertools.cycle(self.all_edges):
-            if self.stop.is_set():
-                return
-            self.run_op("probe", PROBE_TIMEOUT,
-                        lambda op, t: self.svc.call(eid, "echo", self._payload(op), timeout=t) and None, edge=eid)
-            self.stop.wait(self.cfg.get("probe_pause", 0.05))
+    def prober(self, eid: int) -> None:
+        """Probe one edge every ``probe_pause`` seconds (one thread per edge, so a slow
+        edge never delays the probes of the others)."""
+        svc = self.svc
+        assert svc is not None
+        self.stop.wait(random.uniform(0, PROBE_PAUSE))
+        while not self.stop.is_set():
+            self.run_op("probe", PROBE_TIMEOUT, lambda op, t: svc.call(eid, "echo", self._payload(op), timeout=t) and None,
+                        edge=eid)
+            self.stop.wait(PROBE_PAUSE)
 
     def run(self) -> None:
         workers = [threading.Thread(target=self.worker, daemon=True) for _ in range(self.cfg.get("workers", 3))]
         if self.svc is not None:
-            workers.append(threading.Thread(target=self.prober, daemon=True))
+            workers += [threading.Thread(target=self.prober, args=(eid,), daemon=True) for eid in self.all_edges]
         for t in workers:
             t.start()
         print("ready", flush=True)

@@ -18,6 +18,7 @@ import ctypes
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,8 +63,12 @@ def check_net_admin() -> None:
         raise NoNetAdmin(f"cannot create a veth pair ({exc})") from None
     finally:
         sh("ip", "netns", "del", name, check=False)
-    if sh("nft", "--version", check=False).returncode != 0:
-        raise NoNetAdmin("nft (Debian package nftables) is missing: apt-get install -y nftables")
+
+
+def missing_tools() -> list[str]:
+    """The programs the fault tests need that are not installed (Debian packages
+    ``nftables`` and ``redis-sentinel``)."""
+    return [tool for tool in ("nft", "redis-sentinel", "redis-server") if shutil.which(tool) is None]
 
 
 def netem_available() -> bool:

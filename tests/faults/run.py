@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     except netns.NoNetAdmin as exc:
         print(f"make faults: cannot run here: {exc}", file=sys.stderr)
         return 2
+    missing = netns.missing_tools()
+    if missing:
+        print(f"make faults: {', '.join(missing)} missing (apt-get install -y redis-sentinel nftables)", file=sys.stderr)
+        return 2
     swept = netns.sweep_stale()
     if swept:
         print(f"removed namespaces of dead runs: {', '.join(swept)}")

@@ -59,21 +59,27 @@ def _unsplit(c: FaultCluster) -> None:
 
 def _kill_master(c: FaultCluster) -> None:
     old = c.redis_master()
-    c.failed_master = old  # type: ignore[attr-defined]
+    c.failed_master = old
     c.procs[old].stop(sig=signal.SIGKILL)
     c.wait("Sentinel promotes the replica", lambda: c.redis_master() != old, timeout=20, interval=0.3)
 
 
 def _rejoin_master(c: FaultCluster) -> None:
-    old = c.failed_master  # type: ignore[attr-defined]
+    old = c.failed_master
+    assert old is not None
     c.start_redis(old, replica_of=c.ip(c.redis_master()))
 
 
 def _isolate_master(c: FaultCluster) -> None:
     old = c.redis_master()
-    c.failed_master = old  # type: ignore[attr-defined]
+    c.failed_master = old
     c.net.cut(old, [n for n in c.net.nodes if n != old])
     c.wait("Sentinel promotes the replica", lambda: c.redis_master() != old, timeout=20, interval=0.3)
+
+
+def _reconnect_master(c: FaultCluster) -> None:
+    assert c.failed_master is not None
+    c.net.heal_cut(c.failed_master)  # Sentinel turns it into a replica of the new master
 
 
 def _restart_frontlas(c: FaultCluster) -> None:
@@ -101,10 +107,11 @@ SCENARIOS: list[Scenario] = [
              lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
     Scenario("f2 mute to its edges (one-way)", _cut("f2", ("ea", "eb"), inbound=False),
              lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
+    Scenario("f2 cut from its services", _cut("f2", ("sa", "sb")), lambda c: c.net.heal_cut("f2"), 5, 15, full_only=True),
     Scenario("Frontlas SIGSTOP", lambda c: c.procs["frontlas"].send(signal.SIGSTOP),
              lambda c: c.procs["frontlas"].send(signal.SIGCONT), 5, 15, frozenset(), full_only=True),
     Scenario("Redis master partitioned away", _isolate_master,
-             lambda c: c.net.heal_cut(c.failed_master), 3, 10, frozenset(), full_only=True),  # type: ignore[attr-defined]
+             _reconnect_master, 3, 10, frozenset(), full_only=True),
 ]
 
 

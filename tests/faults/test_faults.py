@@ -5,7 +5,6 @@ create network namespaces (no CAP_NET_ADMIN), which ``make faults`` reports too.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,21 +19,22 @@ SHORT = [s for s in scenarios.SCENARIOS if not s.full_only]
 
 def _ensure_tools() -> None:
     """Install redis-sentinel and nftables when missing (we are root if namespaces work)."""
-    if shutil.which("redis-sentinel") and shutil.which("nft"):
+    if not netns.missing_tools():
         return
     script = Path(__file__).resolve().parents[2] / "scripts" / "ensure-services.sh"
     subprocess.run([str(script), "fault-tools"], check=False, timeout=600)
-    if not (shutil.which("redis-sentinel") and shutil.which("nft")):
-        pytest.fail("redis-sentinel and nft are needed: apt-get install -y redis-sentinel nftables")
+    missing = netns.missing_tools()
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: apt-get install -y redis-sentinel nftables")
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> dict[str, checker.Result]:
-    _ensure_tools()
     try:
         netns.check_net_admin()
     except netns.NoNetAdmin as exc:
         pytest.skip(f"no network namespaces on this machine: {exc}")
+    _ensure_tools()
     netns.sweep_stale()
     workdir = tmp_path_factory.mktemp("faults")
     done = scenarios.run(workdir, SHORT, short=True)
