@@ -3,7 +3,13 @@
 It is the least a gevent server must do to carry the gateway's traffic, and nothing
 more: a ``StreamServer`` per side, one reader greenlet per connection, frames split
 by their 4-byte length header and written to the other side. No msgpack decoding, no
-routing tables, no acks, no deadlines, no metrics, no state machine.
+routing tables, no acks, no deadlines, no metrics, no state machine. Writes are
+coalesced the way the best bare relay on gevent does it (and the gateway does too):
+frames for a peer are queued, and one callback at the end of the event-loop turn
+sends everything queued for that peer with one non-blocking ``send``; a writer
+greenlet takes over only while the kernel buffer is full. (An earlier version did one
+locked ``sendall`` per reader batch: about 42 us per operation, which flattered the
+gateway by 10-25 %.)
 
 Pairing: one *service* socket (the last one to connect on the service port; the
 relay tells it it is registered with an empty frame for index 0) and any number of
@@ -34,31 +40,61 @@ import sys  # noqa: E402
 
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
-from gevent.lock import Semaphore  # noqa: E402
 from gevent.server import StreamServer  # noqa: E402
 
 _HDR = struct.Struct(">I")
 _HDR_IDX = struct.Struct(">II")
 _RECV = 1 << 16
 _MAX_FRAME = 1 << 24
+_loop = gevent.get_hub().loop
 
 
 class Peer:
-    """One connection: its socket and a lock so that frames written to it from
-    several reader greenlets never interleave."""
+    """One connection: its socket and the frames queued for it this loop turn."""
 
-    __slots__ = ("sock", "lock", "index")
+    __slots__ = ("sock", "raw", "index", "out", "scheduled", "writer")
 
     def __init__(self, sock: socket.socket, index: int) -> None:
         self.sock = sock
-        self.lock = Semaphore()
+        self.raw = sock._sock  # the OS socket under gevent's wrapper, for sends from the hub
         self.index = index
+        self.out: list = []
+        self.scheduled = False
+        self.writer: gevent.Greenlet | None = None
 
     def write(self, parts: list) -> None:
-        """Write a batch of frames (coalesced into one ``sendall``)."""
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        with self.lock:
-            self.sock.sendall(data)
+        """Queue frames; they go out with everything else queued for this peer this turn."""
+        self.out.extend(parts)
+        if not self.scheduled and self.writer is None:
+            self.scheduled = True
+            _loop.run_callback(self._flush)
+
+    def _flush(self) -> None:
+        self.scheduled = False
+        if self.writer is not None or not self.out:
+            return
+        data = b"".join(self.out)
+        self.out.clear()
+        try:
+            sent = self.raw.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return
+        if sent < len(data):
+            self.out.insert(0, data[sent:])
+            self.writer = gevent.spawn(self._drain)
+
+    def _drain(self) -> None:
+        try:
+            while self.out:
+                data = b"".join(self.out)
+                self.out.clear()
+                self.sock.sendall(data)
+        except OSError:
+            self.out.clear()
+        finally:
+            self.writer = None
 
 
 class Relay:
@@ -102,10 +138,7 @@ class Relay:
                 for index, parts in out.items():
                     edge = edges.get(index)
                     if edge is not None:
-                        try:
-                            edge.write(parts)
-                        except OSError:
-                            pass
+                        edge.write(parts)
                 buf = bytes(view[pos:]) if pos < end else b""
         except OSError:
             pass

@@ -5,15 +5,16 @@ They are the same classes the gateway uses (one hierarchy, in
 """
 
 from frontier.wire.errors import (
-    BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotFrontier, NotOnline, PayloadTooLarge, ProtocolError,
-    RateLimited, Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamRefused, StreamReset, Timeout,
-    TopicNotOnline, Unauthorized, error_from_code,
+    BackendUnreachable, Banned, BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge,
+    EdgeNotOnline, FrontierError, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotExposed, NotFrontier, NotOnline,
+    PayloadTooLarge, ProtocolError, Refused, RateLimited, RemoteError, RpcNotOnline,
+    ServiceNotOnline, StreamRefused, StreamReset, Timeout, TopicNotOnline, Unauthorized, error_from_code,
 )
 
 __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
-    "ProtocolError", "NotFrontier", "PayloadTooLarge", "RateLimited", "LimitExceeded", "error_from_code",
+    "ProtocolError", "NotFrontier", "PayloadTooLarge", "RateLimited", "LimitExceeded", "NotExposed", "BackendUnreachable",
+    "error_from_code",
 ]
