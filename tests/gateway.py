@@ -30,11 +30,20 @@ GO_ENV_NAMES = frozenset(
 )
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 nothing listens on right now, and not one this process
+    handed out before (the kernel may offer a port again as soon as it is released, so
+    two calls for one gateway could name the same port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_port(host: str, port: int, timeout: float = 15.0) -> None:
