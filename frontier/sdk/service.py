@@ -54,7 +54,8 @@ class Service(ServiceHooks, Client):
     the gateway requires one (``servicebound.auth``). Other keyword options
     (``ssl_context``, ``tls_ca``, ``tls_cert``, ``tls_key``, ``tls_server_name``,
     ``handler_threads``, ``max_pending``, ``receive_buffer``, ``stream_window``,
-    ``backoff_max``) are those of :class:`~frontier.sdk.client.Client`.
+    ``stream_accept_timeout``, ``backoff_max``) are those of
+    :class:`~frontier.sdk.client.Client`.
     """
 
     role = ROLE_SERVICE
