@@ -64,6 +64,9 @@ __all__ = [
     "Edgebound",
     "Exchange",
     "Frontlas",
+    "Frontend",
+    "Ingress",
+    "IngressApp",
     "FrontlasMetrics",
     "Limits",
     "Listen",
@@ -79,6 +82,7 @@ __all__ = [
     "apply_env_overrides",
     "load_config",
     "parse_addr",
+    "parse_app",
     "read_yaml",
 ]
 
@@ -766,6 +770,283 @@ class Limits:
     max_http_connections: int = _opt(1024, above=0)
 
 
+# -- the HTTP ingress (ours; edgerouter's application model) ---------------------------
+
+_APP_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TARGET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_UPSTREAM_RE = re.compile(r"^http://(?P<hostport>[^/?#@]+)/?$")
+_BCRYPT_RE = re.compile(r"^[^:\s]+:\$2[aby]?\$\d\d\$[./A-Za-z0-9]{53}$")
+
+
+def _hostname_pattern(value: str, path: str) -> str:
+    """An exact hostname or ``*.`` plus a hostname (one wildcard label), lower-cased."""
+    host = value.strip().lower().rstrip(".")
+    rest = host[2:] if host.startswith("*.") else host
+    labels = rest.split(".")
+    if not rest or not all(_LABEL_RE.match(label) for label in labels):
+        raise _expected(path, 'a hostname ("app.example.com") or one wildcard label ("*.edges.example.com")', value)
+    return host
+
+
+def _path_prefix(value: str, path: str) -> str:
+    if not value.startswith("/") or any(ch in value for ch in "?# \t\r\n"):
+        raise _expected(path, 'a path starting with "/" (no query, no spaces)', value)
+    return value
+
+
+def _app_id(value: str, path: str) -> str:
+    if not _APP_ID_RE.match(value):
+        raise _expected(path, "an id of letters, digits, '.', '_' or '-' (1-128 characters, starting with a letter or digit)", value)
+    return value
+
+
+def _target_name(value: str, path: str) -> str:
+    if value and not _TARGET_RE.match(value):
+        raise _expected(path, "a name of letters, digits, '.', '_' or '-' (1-64 characters)", value)
+    return value
+
+
+def _upstreams(value: tuple[str, ...], path: str) -> tuple[str, ...]:
+    for index, item in enumerate(value):
+        match = _UPSTREAM_RE.match(item)
+        if not match:
+            raise _expected(f"{path}[{index}]", '"http://host:port" (plain HTTP, no path)', item)
+        hostport = match["hostport"]
+        _dial_addr(hostport if ":" in hostport.rsplit("]", 1)[-1] else hostport + ":80", f"{path}[{index}]")
+    return value
+
+
+def _redirect_to(value: str, path: str) -> str:
+    if value and not re.match(r"^https?://[^/\s?#]+[^\s]*$", value):
+        raise _expected(path, 'an absolute "http://..." or "https://..." URL', value)
+    return value
+
+
+def _htpasswd_lines(value: tuple[str, ...], path: str) -> tuple[str, ...]:
+    for index, item in enumerate(value):
+        if not _BCRYPT_RE.match(item):
+            # never echo the line: it holds a password hash
+            raise _expected(f"{path}[{index}]", 'an htpasswd line "user:$2y$..." with a bcrypt hash (htpasswd -nbB user pass)', "<hidden>")
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frontend:
+    """Where requests come in for an app (``ingress.apps[].frontends[]``): a hostname
+    (exact, or ``*.`` one wildcard label) and a path prefix."""
+
+    #: only ``hostname``
+    kind: str = _opt("hostname", choices=("hostname",), aliases={"": "hostname"})
+    hostname: str = _opt("", check=_hostname_pattern)
+    path_prefix: str = _opt("/", check=_path_prefix)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if not self.hostname:
+            raise ConfigError(f"{_join(path, 'hostname')}: expected a hostname")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EdgeHttpOpts:
+    """An HTTP service an edge exposes (``backend.edge_http_opts``)."""
+
+    #: a fixed edge id (0: not fixed; give ``edge_from`` instead)
+    edge_id: int = _opt(0, min=0)
+    #: ``subdomain``: the label the frontend's wildcard matched is the edge id
+    edge_from: str = _opt("", choices=("", "subdomain"))
+    #: the name the edge exposes it under (``Edge(..., expose={"ui": "127.0.0.1:8080"})``)
+    target: str = _opt("", check=_target_name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerSetOpts:
+    """Plain HTTP upstreams, balanced round-robin with passive health (``backend.peer_set_opts``)."""
+
+    addrs: tuple[str, ...] = _opt((), check=_upstreams)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedirectOpts:
+    """Answer every request with a redirect (``backend.redirect_opts``)."""
+
+    #: an absolute URL; the request's path and query are appended to it
+    to: str = _opt("", check=_redirect_to)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppBackend:
+    """What serves an app (``ingress.apps[].backend``): one of ``edge_http``,
+    ``peer_set``, ``redirect``, with the options block of that kind."""
+
+    kind: str = _opt("", choices=("edge_http", "peer_set", "redirect"))
+    edge_http_opts: EdgeHttpOpts = _opt(EdgeHttpOpts())
+    peer_set_opts: PeerSetOpts = _opt(PeerSetOpts())
+    redirect_opts: RedirectOpts = _opt(RedirectOpts())
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if not self.kind:
+            raise ConfigError(f"{_join(path, 'kind')}: expected one of edge_http, peer_set, redirect")
+        if self.kind == "edge_http":
+            opts, opath = self.edge_http_opts, _join(path, "edge_http_opts")
+            if not opts.target:
+                raise ConfigError(f"{opath}.target: expected the name the edge exposes the service under")
+            if bool(opts.edge_id) == bool(opts.edge_from):
+                raise ConfigError(f"{opath}: expected either edge_id (a fixed edge) or edge_from: subdomain, not {'both' if opts.edge_id else 'neither'}")
+        elif self.kind == "peer_set" and not self.peer_set_opts.addrs:
+            raise ConfigError(f"{_join(path, 'peer_set_opts.addrs')}: expected at least one \"http://host:port\"")
+        elif self.kind == "redirect" and not self.redirect_opts.to:
+            raise ConfigError(f"{_join(path, 'redirect_opts.to')}: expected the URL to redirect to")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppAuth:
+    """Backend-wide authentication of an app (``ingress.apps[].auth``): ``none``,
+    ``bearer`` (``tokens``) or ``basic`` (``users``: htpasswd lines with bcrypt
+    hashes). Credentials are removed before the request reaches the backend."""
+
+    kind: str = _opt("none", choices=("none", "bearer", "basic"), aliases={"": "none"})
+    tokens: tuple[str, ...] = _opt((), check=_non_empty_strings)
+    users: tuple[str, ...] = _opt((), check=_htpasswd_lines)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.kind == "bearer" and not self.tokens:
+            raise ConfigError(f"{_join(path, 'tokens')}: expected at least one token when kind is bearer")
+        if self.kind == "basic" and not self.users:
+            raise ConfigError(f"{_join(path, 'users')}: expected at least one htpasswd line when kind is basic")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngressApp:
+    """One application (edgerouter's shape): an id, frontends, one backend, auth."""
+
+    id: str = _opt("", check=_app_id)
+    frontends: tuple[Frontend, ...] = ()
+    backend: AppBackend = _opt(AppBackend())
+    auth: AppAuth = _opt(AppAuth())
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if not self.id:
+            raise ConfigError(f"{_join(path, 'id')}: expected an app id")
+        if not self.frontends:
+            raise ConfigError(f"{_join(path, 'frontends')}: expected at least one frontend")
+        if not self.backend.kind:
+            raise ConfigError(f"{_join(path, 'backend.kind')}: expected one of edge_http, peer_set, redirect")
+        if self.backend.kind == "edge_http" and self.backend.edge_http_opts.edge_from == "subdomain":
+            for index, frontend in enumerate(self.frontends):
+                if not frontend.hostname.startswith("*."):
+                    raise ConfigError(f"{_join(path, f'frontends[{index}].hostname')}: expected a wildcard (\"*.example.com\") "
+                                      "because backend.edge_http_opts.edge_from is subdomain")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The app as JSON-ready dicts and lists (the control plane's shape): only the
+        options block of the backend's kind, and only the auth fields its kind uses."""
+        out = _plain(self)
+        kind = self.backend.kind
+        out["backend"] = {"kind": kind, f"{kind}_opts": out["backend"][f"{kind}_opts"]}
+        auth = out["auth"]
+        out["auth"] = {"kind": auth["kind"], **({"tokens": auth["tokens"]} if self.auth.kind == "bearer" else {}),
+                       **({"users": auth["users"]} if self.auth.kind == "basic" else {})}
+        return out
+
+
+def _refuse_unknown(message: str) -> None:
+    raise ConfigError(message.replace("unknown key, ignored", "unknown key"))
+
+
+def parse_app(raw: Any, path: str = "") -> IngressApp:
+    """Validate one app (a control-plane PUT body or a config entry); unknown keys are
+    refused. Raises :class:`ConfigError` whose message starts with the field's path."""
+    if not isinstance(raw, Mapping):
+        raise _expected(path or "app", "a JSON object", raw)
+    return _parse_section(IngressApp, raw, path, IngressApp(), _refuse_unknown)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngressListener:
+    """One listener of the ingress (``ingress.http`` / ``ingress.https``)."""
+
+    listen: Listen = _opt(Listen(addr="0.0.0.0:30080"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Acme:
+    """ACME (RFC 8555) certificates for the apps' hostnames (``ingress.acme``);
+    an empty ``directory`` turns ACME off."""
+
+    #: the ACME server's directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory)
+    directory: str = ""
+    #: the account's contact address
+    email: str = ""
+    #: a CA file to trust for the ACME server (a private CA, e.g. a test server)
+    ca_bundle: str = ""
+    #: days before expiry a certificate is renewed
+    renew_before: float = _opt(30.0, above=0)
+    #: seconds between looks at the certificates (renewals due, certificates another node got)
+    check_interval: float = _opt(60.0, above=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngressRedis:
+    """The cluster-wide app log (``ingress.redis``): with ``addr`` set, every change to
+    an app made through any node's control plane is an entry of a Redis Stream
+    (``<key_prefix>ingress:apps``) that every node applies in order, replaying from
+    the start when it starts and from its last id when Redis comes back."""
+
+    #: ``host:port`` of a standalone Redis (empty: no cluster log; apps are per node)
+    addr: str = _opt("", check=_optional_dial_addr)
+    username: str = ""
+    password: str = ""
+    db: int = _opt(0, min=0)
+    #: the cluster's key prefix (Frontlas uses ``frontlas:`` by default)
+    key_prefix: str = "frontlas:"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ingress:
+    """The HTTP ingress (``ingress``; ours): opens edges' local web services, plain
+    HTTP upstreams and redirects by hostname and path (see ``docs/ingress.md``)."""
+
+    #: off by default
+    enable: bool = False
+    http: IngressListener = _opt(IngressListener(listen=Listen(addr="0.0.0.0:30080")))
+    #: served when ``https.listen.tls.enable`` (certificate files, SNI, hot reload)
+    https: IngressListener = _opt(IngressListener(listen=Listen(addr="0.0.0.0:30443")))
+    #: seconds for a backend to start answering (504 BACKEND_TIMEOUT after)
+    backend_timeout: float = _opt(30.0, above=0)
+    #: largest request body in bytes; 0 = no cap (bodies are streamed, never buffered whole)
+    max_body_size: int = _opt(0, min=0)
+    acme: Acme = _opt(Acme())
+    apps: tuple[IngressApp, ...] = ()
+    #: seconds a client has to send a request's headers (slowloris); 408 after
+    header_timeout: float = _opt(10.0, above=0)
+    #: seconds a connection may stay silent (between requests, or mid-body) before it is closed
+    idle_timeout: float = _opt(60.0, above=0)
+    #: largest request head (request line and headers) in bytes; 431 beyond
+    max_header_size: int = _opt(16384, min=1024)
+    #: client connections open at once on each ingress listener; more are reset at accept
+    max_connections: int = _opt(10000, above=0)
+    #: client connections open at once from one source IP (an IPv6 /64 counts as one);
+    #: more are reset at accept, so one client cannot take every slot; 0: no per-IP cap
+    max_connections_per_ip: int = _opt(0, min=0)
+    redis: IngressRedis = _opt(IngressRedis())
+    #: Frontlas's REST ``host:port``: a request for an edge held by another frontier is
+    #: relayed there (as an authenticated service, so ``servicebound.auth`` must be on
+    #: with the same secrets on every node); empty: no relay (502 EDGE_NOT_ONLINE)
+    relay_frontlas_api: str = _opt("", check=_optional_dial_addr)
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        if self.acme.directory and not self.redis.addr:
+            raise ConfigError(f"{_join(path, 'acme.directory')}: ACME needs {_join(path, 'redis.addr')} "
+                              "(the account key and certificates are kept cluster-wide in Redis)")
+        if self.acme.ca_bundle:
+            _check_files({_join(path, "acme.ca_bundle"): self.acme.ca_bundle})
+        seen: set[str] = set()
+        for index, app in enumerate(self.apps):
+            if app.id in seen:
+                raise ConfigError(f"{_join(path, f'apps[{index}].id')}: {app.id!r} is used by an earlier app")
+            seen.add(app.id)
+
+
 def _ignore(message: str) -> None:
     """A ``warn`` callback that drops the message."""
 
@@ -786,6 +1067,7 @@ class Config:
     mqm: MQMConfig = field(default_factory=lambda: parse_mqm(None, _ignore))
     observability: Observability = _opt(Observability())
     limits: Limits = _opt(Limits())
+    ingress: Ingress = _opt(Ingress())
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None, warn: Warn | None = None) -> Config:
@@ -802,6 +1084,12 @@ class Config:
         rest = {key: value for key, value in raw.items() if key != "mqm"}
         config = _parse_section(cls, rest, "", cls(), warn)
         return dataclasses.replace(config, mqm=parse_mqm(raw.get("mqm"), warn))
+
+    def _validate(self, path: str, warn: Warn) -> None:
+        """Checks that span sections."""
+        if self.ingress.relay_frontlas_api and not self.servicebound.auth.enable:
+            raise ConfigError("ingress.relay_frontlas_api: relaying needs servicebound.auth.enable with the same "
+                              "secrets on every frontier (the relay connects to the other frontier as a service)")
 
     def to_dict(self) -> dict[str, Any]:
         """The effective configuration as plain dicts and lists, in ``frontier.yaml`` shape."""

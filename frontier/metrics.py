@@ -14,7 +14,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Iterator
 
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 #: direction label values
@@ -34,6 +34,18 @@ RELAY_REFUSED = Counter("frontier_relay_refused_total",
 MQ_PRODUCE = Counter("frontier_mq_produce_total", "Messages produced to external MQs", ["broker", "result"])
 
 CALL, PUBLISH, STREAM = "call", "publish", "stream"
+
+# the HTTP ingress, per app (``app`` is an app id, or "-" for a request no app matched;
+# ``code`` the HTTP status sent); a request costs far more than these updates
+INGRESS_REQUESTS = Counter("frontier_ingress_requests_total", "HTTP requests answered by the ingress", ["app", "code"])
+INGRESS_DURATION = Histogram("frontier_ingress_request_duration_seconds",
+                             "Time from a request's head to the end of its answer", ["app"],
+                             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+INGRESS_BYTES = Counter("frontier_ingress_bytes_total", "Body bytes through the ingress; in: from clients, out: to clients",
+                        ["app", "direction"])
+INGRESS_WEBSOCKETS = Gauge("frontier_ingress_websockets_open", "WebSocket (Upgrade) connections open through the ingress", ["app"])
+INGRESS_CONNECTIONS = Gauge("frontier_ingress_connections", "HTTP client connections open on the ingress")
+INGRESS_REFUSED = Counter("frontier_ingress_connections_refused_total", "Client connections refused by the ingress", ["reason"])
 
 
 class RouteStats:

@@ -97,6 +97,8 @@ class Gateway:
         self.control_plane: Any = None
         #: Go's /healthz, /readyz, /metrics listener (``observability``), when on and bound
         self.observability: Any = None
+        #: the HTTP ingress when ``ingress.enable`` (see :mod:`frontier.ingress`)
+        self.ingress: Any = None
         self._servers: dict[str, GuardedStreamServer] = {}
         self._reaper: gevent.Greenlet | None = None
         self._stopping = False
@@ -133,6 +135,11 @@ class Gateway:
             tls = self.tls.get(role)
             log.info("%s listener on %s:%d%s", role, *server.address[:2],
                      (" (mTLS)" if tls.tls.mtls else " (TLS)") if tls else "")
+        if self.config.ingress.enable:
+            from frontier.ingress import Ingress
+
+            self.ingress = Ingress(self.config, self.exchange)
+            self.ingress.start()
         if self.config.controlplane.enable:
             from frontier.control.server import ControlPlane
 
@@ -141,6 +148,7 @@ class Gateway:
             self.control_plane = ControlPlane(
                 listen=cp.listen.addr, store=self.store, kicker=self.exchange,
                 bearer_tokens=cp.auth.bearer_tokens, ready=self.ready, tls=cp_tls, limits=self.config.limits,
+                apps=self.ingress.apps if self.ingress is not None else None,
             )
             self.control_plane.start()
             log.info("control plane on %s:%d", *self.control_plane.address[:2])
@@ -194,6 +202,8 @@ class Gateway:
         self._stopping = True
         for server in self._servers.values():
             server.close()
+        if self.ingress is not None:
+            self.ingress.stop()
         leaving = [gevent.spawn(self._run_drain_hook, hook) for hook in self.drain_hooks]
         if self.reporter is not None:
             leaving.append(gevent.spawn(self._run_drain_hook, self.reporter.stop))
@@ -201,7 +211,7 @@ class Gateway:
         in_flight = self.exchange.in_flight()
         log.info("draining: %d calls and publishes in flight, waiting up to %.1fs", in_flight, timeout)
         deadline = time.monotonic() + timeout
-        while self.exchange.in_flight() and time.monotonic() < deadline:
+        while (self.exchange.in_flight() or (self.ingress is not None and self.ingress.active)) and time.monotonic() < deadline:
             gevent.sleep(0.05)
         self._abort_and_close()
         if self._reaper is not None:
@@ -213,6 +223,8 @@ class Gateway:
             gevent.sleep(0.02)
         if self.control_plane is not None:
             self.control_plane.stop()
+        if self.ingress is not None:
+            self.ingress.close()
         if self.observability is not None:
             self.observability.stop()
         if self.sinks:

@@ -3,7 +3,9 @@
 Starts everything itself on loopback: a gateway subprocess (``frontier.cli serve``),
 the bare relay (``loadtests/relay.py``), one raw-socket service process and several
 raw-socket edge generator processes (``loadtests/loadgen.py``), each bound to its own
-source address in 127.0.0.0/8. Every scenario runs alternately through the gateway
+source address in 127.0.0.0/8. The ingress rows (``loadtests/ingress_bench.py``) put
+the HTTP ingress (gateway + edge) in the gateway column and the same web app reached
+directly in the relay column. Every scenario runs alternately through the gateway
 and through the relay; each figure is the median of ``runs`` runs (the spread,
 min..max, is printed and stored). Prints one table and writes ``latest.json`` and a
 PNG chart into ``--out`` (default ``loadtests/results``).
@@ -580,6 +582,12 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
         finally:
             for t in targets.values():
                 t.stop()
+    if not only or "ingress" in only:
+        from loadtests import ingress_bench
+
+        # the ingress rows compare the gateway's HTTP ingress (gateway column) with the
+        # same web app reached directly (relay column)
+        rows.extend(ingress_bench.rows(s, log, _row))
     if not only or "idle" in only:
         per = {"gateway": [], "relay": []}
         for i in range(s.rss_runs):
@@ -604,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="a few seconds (test suite)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.json and latest.png")
     parser.add_argument("--only", help="comma-separated scenario keys: " + ",".join(
-        [sc.key for sc in scenarios(MODES["full"])] + ["idle"]))
+        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle"]))
     parser.add_argument("--runs", type=int, help="override runs per figure")
     parser.add_argument("--duration", type=float, help="override seconds per measurement window")
     parser.add_argument("--profile", metavar="KEYS", help="py-spy the gateway during these scenarios (comma-separated)")

@@ -1,4 +1,4 @@
-"""``frontier-gevent edges|services ...``: the control plane from a shell.
+"""``frontier-gevent edges|services|apps ...``: the control plane from a shell.
 
 Talks to a running gateway's REST API (``--addr``, default ``127.0.0.1:30010``) and
 prints a table, or the API's JSON with ``--json``. The token comes from ``--token``
@@ -111,6 +111,16 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
         p.add_argument("--service", help="only services whose name starts with this")
         p.add_argument("--service-id", type=int, help="only this service id")
 
+    apps = subparsers.add_parser("apps", help="list, show, put and delete the HTTP ingress's apps")
+    app_cmds = apps.add_subparsers(dest="apps_command", required=True, metavar="ACTION")
+    leaf(app_cmds, "list", "list the ingress's apps", _apps_list, [common])
+    p = leaf(app_cmds, "get", "show one app as JSON", _apps_get, [common])
+    p.add_argument("app_id")
+    p = leaf(app_cmds, "put", "create or replace the app(s) in a JSON or YAML file (one app, or a list)", _apps_put, [common])
+    p.add_argument("file", help="the app(s), in the shape of ingress.apps[] (- reads stdin)")
+    p = leaf(app_cmds, "delete", "delete an app", _apps_delete, [common])
+    p.add_argument("app_id")
+
 
 # -- HTTP -------------------------------------------------------------------------------
 
@@ -121,11 +131,15 @@ def _base_url(addr: str) -> str:
     return "http://" + addr
 
 
-def _request(args: argparse.Namespace, method: str, path: str, query: Optional[dict[str, Any]] = None) -> Any:
+def _request(args: argparse.Namespace, method: str, path: str, query: Optional[dict[str, Any]] = None,
+             body: Any = None) -> Any:
     url = _base_url(args.addr) + path
     if query:
         url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-    req = urllib.request.Request(url, method=method, headers={"Accept": "application/json"})
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Accept": "application/json"})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
@@ -319,3 +333,68 @@ def _services_rpcs(args: argparse.Namespace) -> int:
 def _services_topics(args: argparse.Namespace) -> int:
     query = {"service": args.service, "service_id": args.service_id}
     return _list(args, "/v1/services/topics", query, "topics", None, "topics")
+
+
+def _app_row(app: dict[str, Any]) -> dict[str, Any]:
+    backend = app.get("backend", {})
+    opts = backend.get(f"{backend.get('kind', '')}_opts", {})
+    where = ", ".join(f"{f.get('hostname', '')}{f.get('path_prefix', '/')}" for f in app.get("frontends", []))
+    target = opts.get("target") or opts.get("to") or ",".join(opts.get("addrs", []))
+    return {"id": app.get("id", ""), "frontends": where, "backend": f"{backend.get('kind', '')} {target}".strip(),
+            "auth": app.get("auth", {}).get("kind", "none")}
+
+
+_APP_COLUMNS = (("id", "ID"), ("frontends", "FRONTENDS"), ("backend", "BACKEND"), ("auth", "AUTH"))
+
+
+def _apps_list(args: argparse.Namespace) -> int:
+    def go() -> str:
+        body = _request(args, "GET", "/v1/apps")
+        if args.json:
+            return _dump(body)
+        rows = [_app_row(app) for app in body.get("apps", [])]
+        return "\n".join(([_table(rows, _APP_COLUMNS)] if rows else []) + [f"{len(rows)} apps"])
+
+    return _run(go, args)
+
+
+def _apps_get(args: argparse.Namespace) -> int:
+    return _run(lambda: _dump(_request(args, "GET", f"/v1/apps/{urllib.parse.quote(args.app_id, safe='')}")), args)
+
+
+def _read_apps(name: str) -> list[Any]:
+    try:
+        text = sys.stdin.read() if name == "-" else open(name, encoding="utf-8").read()
+    except OSError as exc:
+        raise _Failure(2, f"cannot read {name}: {exc.strerror or exc}") from None
+    import yaml  # JSON is YAML too
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _Failure(2, f"{name} is neither JSON nor YAML: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("apps"), list):
+        data = data["apps"]
+    items = data if isinstance(data, list) else [data]
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise _Failure(2, f"{name}: every app must be a mapping with an id")
+    return items
+
+
+def _apps_put(args: argparse.Namespace) -> int:
+    def go() -> str:
+        done = []
+        for app in _read_apps(args.file):
+            done.append(_request(args, "PUT", f"/v1/apps/{urllib.parse.quote(app['id'], safe='')}", body=app))
+        return _dump(done if len(done) != 1 else done[0]) if args.json else "\n".join(f"put app {a['id']}" for a in done)
+
+    return _run(go, args)
+
+
+def _apps_delete(args: argparse.Namespace) -> int:
+    def go() -> str:
+        body = _request(args, "DELETE", f"/v1/apps/{urllib.parse.quote(args.app_id, safe='')}")
+        return _dump(body) if args.json else f"deleted app {args.app_id}"
+
+    return _run(go, args)

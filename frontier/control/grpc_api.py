@@ -13,6 +13,7 @@ import logging
 from typing import Any, Callable, Optional
 
 import grpc
+from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2
 
 from frontier.control.auth import EXEMPT_GRPC_SERVICES, BearerTokens
@@ -77,6 +78,20 @@ def service_pb(service: ServiceInfo) -> pb.Service:
         rpcs=[text_of(r) for r in service.rpcs],
         topics=[text_of(t) for t in service.topics],
     )
+
+
+def app_pb(app: dict[str, Any]) -> pb.App:
+    """The proto form of an app (its JSON dict)."""
+    return json_format.ParseDict(app, pb.App())
+
+
+def app_dict(message: pb.App) -> dict[str, Any]:
+    """An app message as the JSON dict the ingress validates (64-bit ids as numbers)."""
+    raw = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    opts = raw.get("backend", {}).get("edge_http_opts")
+    if opts is not None and isinstance(opts.get("edge_id"), str):
+        opts["edge_id"] = int(opts["edge_id"])
+    return raw
 
 
 def _count(n: int) -> int:
@@ -186,6 +201,25 @@ class ControlPlaneServicer(pb_grpc.ControlPlaneServicer):
         )
         page = self._service.list_service_topics(query)
         return pb.ListServiceTopicsResponse(topics=page.items, count=_count(page.count))
+
+
+    @_rpc
+    def ListApps(self, request: pb.ListAppsRequest, context: grpc.ServicerContext) -> pb.ListAppsResponse:
+        apps = self._service.list_apps()
+        return pb.ListAppsResponse(apps=[app_pb(a) for a in apps], count=_count(len(apps)))
+
+    @_rpc
+    def GetApp(self, request: pb.GetAppRequest, context: grpc.ServicerContext) -> pb.App:
+        return app_pb(self._service.get_app(request.id))
+
+    @_rpc
+    def PutApp(self, request: pb.App, context: grpc.ServicerContext) -> pb.App:
+        return app_pb(self._service.put_app(app_dict(request), request.id))
+
+    @_rpc
+    def DeleteApp(self, request: pb.DeleteAppRequest, context: grpc.ServicerContext) -> pb.DeleteAppResponse:
+        self._service.delete_app(request.id)
+        return pb.DeleteAppResponse()
 
 
 def _deny(context: grpc.ServicerContext) -> None:

@@ -138,6 +138,56 @@ def _list_of(field: str, items: dict[str, Any]) -> dict[str, Any]:
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 
+_APP_NOT_FOUND = {"404": _json(_ref("Error"), "no such app, or the ingress is not enabled")}
+_APP_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _apps_paths() -> dict[str, Any]:
+    tag = ["apps"]
+    return {
+        "/v1/apps": {
+            "get": {"operationId": "ListApps", "summary": "List the HTTP ingress's apps", "tags": tag,
+                    "responses": {"200": _json(_list_of("apps", _ref("App")), "every app"), **_ERRORS, **_APP_NOT_FOUND}},
+        },
+        "/v1/apps/{id}": {
+            "parameters": [dict(_APP_ID)],
+            "get": {"operationId": "GetApp", "summary": "Get one app", "tags": tag,
+                    "responses": {"200": _json(_ref("App"), "the app"), **_ERRORS, **_APP_NOT_FOUND}},
+            "put": {"operationId": "PutApp", "summary": "Create or replace an app (applied at once, on every node of a cluster)",
+                    "tags": tag, "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("App")}}},
+                    "responses": {"200": _json(_ref("App"), "the app as stored"),
+                                  "400": _json(_ref("Error"), "invalid app: the message starts with the field's path"),
+                                  "401": _ERRORS["401"], **_APP_NOT_FOUND}},
+            "delete": {"operationId": "DeleteApp", "summary": "Delete an app", "tags": tag,
+                       "responses": {"200": _json(_ref("Empty"), "deleted"), **_ERRORS, **_APP_NOT_FOUND}},
+        },
+    }
+
+
+_OBJ = {"type": "object"}
+_APP_SCHEMA = {
+    "type": "object",
+    "required": ["id", "frontends", "backend"],
+    "description": "edgerouter's application shape; see docs/ingress.md",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+        "frontends": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+            "kind": {"type": "string", "enum": ["hostname"]},
+            "hostname": {"type": "string", "description": "exact, or *. plus a hostname (one wildcard label)"},
+            "path_prefix": {"type": "string", "default": "/"}}}},
+        "backend": {"type": "object", "required": ["kind"], "properties": {
+            "kind": {"type": "string", "enum": ["edge_http", "peer_set", "redirect"]},
+            "edge_http_opts": {"type": "object", "properties": {
+                "edge_id": dict(_KINDS["uint64"]), "edge_from": {"type": "string", "enum": ["", "subdomain"]},
+                "target": {"type": "string"}}},
+            "peer_set_opts": {"type": "object", "properties": {"addrs": _STRINGS}},
+            "redirect_opts": {"type": "object", "properties": {"to": {"type": "string"}}}}},
+        "auth": {"type": "object", "properties": {
+            "kind": {"type": "string", "enum": ["none", "bearer", "basic"]},
+            "tokens": _STRINGS, "users": _STRINGS}},
+    },
+}
+
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {
@@ -145,8 +195,8 @@ _DOCUMENT: dict[str, Any] = {
         "version": "1.0",
         "description": (
             "Query, kick and ban the edges and services connected to one frontier-gevent "
-            "gateway. The same calls are served over gRPC (controlplane.ControlPlane) "
-            "on the same port."
+            "gateway, and manage its HTTP ingress's apps. The same calls are served over gRPC "
+            "(controlplane.ControlPlane) on the same port."
         ),
         "license": {"name": "Apache 2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0.html"},
     },
@@ -165,6 +215,7 @@ _DOCUMENT: dict[str, Any] = {
         ),
         "/v1/services/{service_id}": _item("service", "service_id"),
         **_BANS,
+        **_apps_paths(),
         "/healthz": _probe("Healthz", "Liveness: the process answers", {"200": "alive"}),
         "/readyz": _probe("Readyz", "Readiness: the gateway is ready", {"200": "ready", "503": "not ready yet"}),
         "/metrics": _probe("Metrics", "Prometheus metrics", {"200": "text exposition format"}, "text/plain"),
@@ -209,6 +260,7 @@ _DOCUMENT: dict[str, Any] = {
                     "topics": _STRINGS,
                 },
             },
+            "App": _APP_SCHEMA,
             "ListEdgesResponse": _list_of("edges", _ref("Edge")),
             "ListEdgeRPCsResponse": _list_of("rpcs", {"type": "string"}),
             "ListServicesResponse": _list_of("services", _ref("Service")),

@@ -197,6 +197,32 @@ def create_app(
     def lift_ban(edge_id: str) -> Any:
         _no_args()
         return {"lifted": service.lift_ban(_id("edge_id", edge_id))}
+    # -- ingress apps -------------------------------------------------------------
+
+    @app.get("/v1/apps")
+    def list_apps() -> Any:
+        _no_args()
+        apps = service.list_apps()
+        return {"apps": apps, "count": len(apps)}
+
+    @app.get("/v1/apps/<id>")
+    def get_app(id: str) -> Any:  # noqa: A002  (the path parameter's documented name)
+        _no_args()
+        return service.get_app(id)
+
+    @app.put("/v1/apps/<id>")
+    def put_app(id: str) -> Any:  # noqa: A002
+        _no_args()
+        body = request.get_json(silent=True)
+        if body is None:
+            raise InvalidArgument("the body must be the app as a JSON object (Content-Type: application/json)")
+        return service.put_app(body, id)
+
+    @app.delete("/v1/apps/<id>")
+    def delete_app(id: str) -> Any:  # noqa: A002
+        _no_args()
+        service.delete_app(id)
+        return {}
 
     # -- operations ---------------------------------------------------------------
 

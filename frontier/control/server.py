@@ -358,7 +358,8 @@ class ControlPlane(OnePortServer):
     ``bearer_tokens`` (empty: no auth) guard everything but ``/healthz``,
     ``/readyz``, ``/metrics`` and the gRPC health service, and ``ready`` drives
     ``/readyz`` and gRPC health. ``tls`` (a :class:`frontier.tls.ServerTLS` built
-    with ALPN ``h2`` and ``http/1.1``, or None) turns TLS on for the port.
+    with ALPN ``h2`` and ``http/1.1``, or None) turns TLS on for the port. ``apps``
+    (a :class:`~frontier.control.service.AppsAPI`, or None) serves ``/v1/apps``.
     """
 
     def __init__(
@@ -371,9 +372,10 @@ class ControlPlane(OnePortServer):
         ready: Callable[[], bool] = lambda: True,
         tls: Any = None,
         limits: Any = None,
+        apps: Any = None,
     ) -> None:
         super().__init__(listen=listen, ready=ready, tls=tls, limits=limits)
-        self._service = ControlService(store, kicker)
+        self._service = ControlService(store, kicker, apps)
         self._tokens = BearerTokens(bearer_tokens)
 
     def _app(self) -> Callable:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from frontier.control.query import (
     EdgeQuery,
@@ -29,6 +29,7 @@ from frontier.wire.errors import (
     ErrorCode,
     FrontierError,
     InternalError,
+    NotFound,
     ServiceNotOnline,
 )
 
@@ -41,6 +42,8 @@ _STATUS: dict[int, tuple[int, str]] = {
     ErrorCode.EDGE_NOT_ONLINE: (404, "NOT_FOUND"),
     ErrorCode.SERVICE_NOT_ONLINE: (404, "NOT_FOUND"),
     ErrorCode.TIMEOUT: (504, "DEADLINE_EXCEEDED"),
+    ErrorCode.NOT_FOUND: (404, "NOT_FOUND"),
+    ErrorCode.BROKER_UNAVAILABLE: (503, "UNAVAILABLE"),
 }
 
 
@@ -93,12 +96,58 @@ def service_json(service: ServiceInfo) -> dict[str, Any]:
     }
 
 
-class ControlService:
-    """Queries over a :class:`QueryStore` and kicks through a :class:`Kicker`."""
+class AppsAPI(Protocol):
+    """The HTTP ingress's apps as the control plane sees them (the gateway passes
+    :attr:`frontier.ingress.Ingress.apps`; the control plane never imports the ingress).
+    Apps are JSON-shaped dicts; ``put`` raises ``ConfigError`` naming the bad field."""
 
-    def __init__(self, store: QueryStore, kicker: Kicker) -> None:
+    def list(self) -> list[dict[str, Any]]: ...
+
+    def get(self, app_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, raw: Any, app_id: str | None = None) -> dict[str, Any]: ...
+
+    def delete(self, app_id: str) -> bool: ...
+
+
+class ControlService:
+    """Queries over a :class:`QueryStore`, kicks through a :class:`Kicker`, and the
+    ingress's apps through an :class:`AppsAPI` (None when the ingress is off)."""
+
+    def __init__(self, store: QueryStore, kicker: Kicker, apps: AppsAPI | None = None) -> None:
         self.store = store
         self.kicker = kicker
+        self.apps = apps
+
+    # -- ingress apps ---------------------------------------------------------------
+
+    def _apps(self) -> AppsAPI:
+        if self.apps is None:
+            raise NotFound("the HTTP ingress is not enabled on this gateway (ingress.enable)")
+        return self.apps
+
+    def list_apps(self) -> list[dict[str, Any]]:
+        """``ListApps``: every app, sorted by id."""
+        return self._apps().list()
+
+    def get_app(self, app_id: str) -> dict[str, Any]:
+        """``GetApp``; :class:`NotFound` if there is no such app."""
+        app = self._apps().get(app_id)
+        if app is None:
+            raise NotFound(f"no app {app_id!r}")
+        return app
+
+    def put_app(self, raw: Any, app_id: str) -> dict[str, Any]:
+        """``PutApp``: create or replace; ``ConfigError`` (400) names the bad field."""
+        app = self._apps().put(raw, app_id)
+        log.info("control plane put app %s", app_id)
+        return app
+
+    def delete_app(self, app_id: str) -> None:
+        """``DeleteApp``; :class:`NotFound` if there is no such app."""
+        if not self._apps().delete(app_id):
+            raise NotFound(f"no app {app_id!r}")
+        log.info("control plane deleted app %s", app_id)
 
     def list_edges(self, query: EdgeQuery) -> Page[EdgeInfo]:
         """``ListEdges``."""

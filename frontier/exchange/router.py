@@ -28,7 +28,7 @@ from frontier.wire.errors import (
     ErrorCode, FrontierError, InvalidArgument, LimitExceeded, Refused, RemoteProtocolError, code_name,
 )
 from frontier.wire.events import (
-    HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, Ack, Cancel,
+    EXPOSE_PREFIX, HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, ROLE_SERVICE, Ack, Cancel,
     Event, GoAway, Hello, Ping, Pong, Publish, Register, Request, Response, StreamAccept, StreamCredit,
     StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
 )
@@ -134,7 +134,12 @@ class Exchange:
                 self._admit_edge(session, hello, bound)
             else:
                 check_registrations(((), ()), hello.rpcs, hello.topics, self.limits)
-                check_names("service", (hello.name,) if hello.name else (), self.limits.max_name_length)
+                name = hello.name
+                if name.startswith(EXPOSE_PREFIX) and ROLE_SERVICE in self.authenticators:
+                    # another frontier relaying its ingress's streams to edges here (only
+                    # authenticated services may): "$expose:<target>", the target checked
+                    name = name[len(EXPOSE_PREFIX):]
+                check_names("service", (name,) if name else (), self.limits.max_name_length)
                 self._admit_service(session, hello)
         except FrontierError as exc:
             metrics.CONNECTIONS_REFUSED.labels(role=session.role, reason=code_name(exc.code)).inc()

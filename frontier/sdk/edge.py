@@ -3,13 +3,17 @@ opens streams to services by name, and serves methods services call on it."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from frontier.wire.events import PROTOCOL_VERSION, ROLE_EDGE, Hello, Welcome
+from frontier.wire.events import PROTOCOL_VERSION, ROLE_EDGE, Hello, StreamOpen, Welcome
 
 from .client import Client
+from .expose import Exposed
 from .stream import Stream
 from .transport import Address
+
+if TYPE_CHECKING:
+    from .link import Link
 
 
 class Edge(Client):
@@ -22,13 +26,19 @@ class Edge(Client):
     gateway requires one (a callable is asked again at each reconnect); the TLS
     options (``tls_ca``, ``tls_cert``, ``tls_key``, ``ssl_context``...) are those of
     :class:`~frontier.sdk.client.Client`.
+
+    ``expose`` maps names to local ``host:port`` services the gateway's HTTP ingress
+    may reach (``{"ui": "127.0.0.1:8080"}``); it can reach nothing else on the edge.
     """
 
     role = ROLE_EDGE
 
     def __init__(self, addr: Address | Sequence[Address], *, meta: bytes = b"", edge_id: int | None = None,
-                 timeout: float = 30.0, reconnect: bool = True, **options: Any) -> None:
+                 timeout: float = 30.0, reconnect: bool = True, expose: Mapping[str, str] | None = None,
+                 **options: Any) -> None:
         self.meta = bytes(meta)
+        #: the local services the gateway may reach (an allow-list; empty: none)
+        self.exposed = Exposed(expose or {})
         self._edge_id = edge_id
         super().__init__(addr, timeout=timeout, reconnect=reconnect, **options)
 
@@ -52,6 +62,12 @@ class Edge(Client):
     def publish(self, topic: str, data: bytes, timeout: float | None = None) -> None:
         """Publish to ``topic``; returns after a service's ``done()`` or an MQ's ack."""
         self._publish(None, topic, data, timeout, None, 0)
+
+    def _on_stream_open(self, link: "Link", ev: StreamOpen) -> None:
+        if Exposed.wants(ev):
+            self.exposed.open(self, link, ev)
+        else:
+            super()._on_stream_open(link, ev)
 
     def open_stream(self, service_name: str, timeout: float | None = None) -> Stream:
         """Open a stream to a service named ``service_name``."""

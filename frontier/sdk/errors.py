@@ -5,9 +5,9 @@ They are the same classes the gateway uses (one hierarchy, in
 """
 
 from frontier.wire.errors import (
-    BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotOnline, PayloadTooLarge, ProtocolError, Refused,
-    RateLimited, RemoteError, RpcNotOnline,
+    BackendUnreachable, Banned, BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge,
+    EdgeNotOnline, FrontierError, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotExposed, NotOnline,
+    PayloadTooLarge, ProtocolError, Refused, RateLimited, RemoteError, RpcNotOnline,
     ServiceNotOnline, StreamReset, Timeout, TopicNotOnline, Unauthorized, error_from_code,
 )
 
@@ -15,5 +15,6 @@ __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
-    "ProtocolError", "PayloadTooLarge", "RateLimited", "LimitExceeded", "error_from_code",
+    "ProtocolError", "PayloadTooLarge", "RateLimited", "LimitExceeded", "NotExposed", "BackendUnreachable",
+    "error_from_code",
 ]

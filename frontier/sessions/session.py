@@ -108,7 +108,7 @@ class Session:
     )
 
     #: frames the reader dispatches before it ends its turn (yields to the hub)
-    turn_frames = 32
+    turn_frames = 64
     #: bytes the reader takes in before it ends its turn
     turn_bytes = 256 * 1024
 

@@ -44,6 +44,9 @@ class ErrorCode(enum.IntEnum):
     RATE_LIMITED = 23
     LIMIT_EXCEEDED = 24
     BANNED = 25
+    NOT_EXPOSED = 26
+    BACKEND_UNREACHABLE = 27
+    NOT_FOUND = 28
 
 
 class FrontierError(Exception):
@@ -168,6 +171,12 @@ class StreamReset(ConnectionClosed):
     code = ErrorCode.STREAM_RESET
 
 
+class BackendUnreachable(ConnectionClosed):
+    """An edge could not connect to the local service it exposes (refused, no answer)."""
+
+    code = ErrorCode.BACKEND_UNREACHABLE
+
+
 # -- the peer answered with an error ----------------------------------------------------
 
 
@@ -200,6 +209,16 @@ class Banned(Refused):
     more (seconds)."""
 
     code = ErrorCode.BANNED
+class NotExposed(Refused):
+    """The edge does not expose the target the gateway asked for (``Edge(expose=...)``)."""
+
+    code = ErrorCode.NOT_EXPOSED
+
+
+class NotFound(FrontierError):
+    """The control plane has no object with that id (an ingress app, say)."""
+
+    code = ErrorCode.NOT_FOUND
 
 
 class InvalidArgument(FrontierError):
@@ -276,6 +295,9 @@ _BY_CODE: dict[int, type[FrontierError]] = {
     ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
     ErrorCode.RATE_LIMITED: RateLimited,
     ErrorCode.LIMIT_EXCEEDED: LimitExceeded,
+    ErrorCode.NOT_EXPOSED: NotExposed,
+    ErrorCode.BACKEND_UNREACHABLE: BackendUnreachable,
+    ErrorCode.NOT_FOUND: NotFound,
     ErrorCode.REMOTE_ERROR: RemoteError,
     ErrorCode.BROKER_UNAVAILABLE: BrokerUnavailable,
     ErrorCode.REFUSED: Refused,

@@ -35,6 +35,11 @@ HOOKS = (HOOK_GET_EDGE_ID, HOOK_EDGE_ONLINE, HOOK_EDGE_OFFLINE)
 #: user methods may not start with ``$``
 HOOK_METHOD_PREFIX = "$"
 
+#: a ``StreamOpen.service`` starting with this comes from the gateway itself (the HTTP
+#: ingress): the rest names a target the edge exposes (``Edge(..., expose=...)``).
+#: Service names may not start with ``$``, so no service can send one.
+EXPOSE_PREFIX = "$expose:"
+
 
 class Event:
     """Base of every frame event. ``TYPE`` is its wire type number."""

@@ -165,6 +165,8 @@ PATHS = {
     "/v1/services/topics": {"get"},
     "/v1/bans": {"get"},
     "/v1/bans/{edge_id}": {"put", "delete"},
+    "/v1/apps": {"get"},
+    "/v1/apps/{id}": {"get", "put", "delete"},
     "/healthz": {"get"},
     "/readyz": {"get"},
     "/metrics": {"get"},

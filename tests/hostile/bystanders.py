@@ -6,8 +6,10 @@ One ``selectors`` loop over raw sockets speaking the real wire protocol (the san
 ``Connection`` on each): one service named ``bystander`` that answers ``echo``, and
 ``--edges`` edges that each call ``echo`` every ``--interval`` seconds, one call at a
 time (paced, not flat out: what is measured is the gateway's latency, not this
-process's CPU). Prints ``READY`` when every connection is welcomed and starts
-calling at once; after ``--seconds`` of calls it prints one JSON line: calls, p50/p99/max latency in ms, errors by
+process's CPU). Once every connection is welcomed it calls for ``--baseline``
+seconds and prints ``BASELINE`` and that window's summary (the test starts its attack
+then: the baseline is what this machine gives with no attack), and after
+``--seconds`` more of calls it prints one JSON line: calls, p50/p99/max latency in ms, errors by
 code, and how many of its connections ended (a bystander must never be cut off).
 """
 
@@ -156,14 +158,18 @@ class Bystanders:
         if ended:
             raise SystemExit(f"bystanders: refused: {ended[:3]}")
 
-    def run(self, seconds: float) -> dict[str, Any]:
-        """Call for ``seconds``; return the summary."""
+    def start(self) -> None:
+        """Start every edge's calls, spread over one interval."""
         now = time.monotonic()
         for i, peer in enumerate(self.edges):
             peer.last_start = now
             heapq.heappush(self.timers, (now + self.interval * i / len(self.edges), i))
+
+    def measure(self, seconds: float) -> dict[str, Any]:
+        """Keep calling for ``seconds``; return the summary of that window."""
+        self.latencies, self.errors = [], {}
         self.measuring = True
-        self.poll(now + seconds)
+        self.poll(time.monotonic() + seconds)
         self.measuring = False
         lat = sorted(self.latencies)
 
@@ -188,11 +194,13 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--baseline", type=float, default=3.0)
     args = parser.parse_args()
     crowd = Bystanders(_addr(args.edge_addr), _addr(args.service_addr), args.edges, args.interval)
     crowd.connect()
-    print("READY", flush=True)
-    print(json.dumps(crowd.run(args.seconds)), flush=True)
+    crowd.start()
+    print("BASELINE", json.dumps(crowd.measure(args.baseline)), flush=True)
+    print(json.dumps(crowd.measure(args.seconds)), flush=True)
     os._exit(0)
 
 

@@ -25,10 +25,15 @@ from tests.gateway import ROOT, GatewayProcess
 
 #: what every bystander call must stay under at the 99th percentile during an attack
 P99_BUDGET_MS = 50.0
+#: on a machine too busy for that budget even with no attack (other processes take
+#: the CPU), an attack may not make the 99th percentile more than this many times the
+#: baseline's; on a quiet machine the budget above is what applies
+NOISY_FACTOR = 2.5
 
 
 class Crowd:
-    """A running bystander process; :meth:`result` waits for its summary."""
+    """A running bystander process: it measures a baseline with no attack first
+    (``baseline``), then :meth:`result` waits for the window during the attack."""
 
     def __init__(self, gw: GatewayProcess, seconds: float, edges: int = 200, interval: float = 0.1) -> None:
         self.proc = subprocess.Popen(
@@ -38,25 +43,33 @@ class Crowd:
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        if line != "READY":
+        if not line.startswith("BASELINE "):
             self.proc.kill()
             raise AssertionError(f"bystanders did not start: {line} {self.proc.stderr.read() if self.proc.stderr else ''}")
+        self.baseline: dict[str, Any] = json.loads(line.split(" ", 1)[1])
 
     def result(self, timeout: float = 60.0) -> dict[str, Any]:
         out, err = self.proc.communicate(timeout=timeout)
         assert self.proc.returncode == 0, err
-        return json.loads(out.strip().splitlines()[-1])
+        result = json.loads(out.strip().splitlines()[-1])
+        result["baseline"] = self.baseline
+        return result
 
 
 def assert_bystanders_fine(result: dict[str, Any], label: str) -> None:
-    """Print the figures, then require: calls made, p99 in budget, no errors, no disconnects."""
+    """Print the figures, then require: calls made, no errors, no disconnects, and a
+    99th percentile under budget (or, on a machine already slow with no attack, no
+    more than ``NOISY_FACTOR`` times its baseline)."""
+    base = result["baseline"]
     print(f"\n[{label}] bystanders: {result['calls']} calls, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
-          f"max {result['max_ms']} ms, errors {result['errors']}, disconnected {result['disconnected']}")
+          f"max {result['max_ms']} ms, errors {result['errors']}, disconnected {result['disconnected']}; "
+          f"with no attack: p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms")
     assert result["disconnected"] == 0, result["why"]
-    assert result["errors"] == {}, result
+    assert result["errors"] == {} and base["errors"] == {}, result
     assert result["stalled"] == 0, result
     assert result["calls"] > 1000, result
-    assert result["p99_ms"] < P99_BUDGET_MS, result
+    budget = max(P99_BUDGET_MS, NOISY_FACTOR * base["p99_ms"])
+    assert result["p99_ms"] < budget, f"p99 {result['p99_ms']} ms over {budget} ms: {result}"
 
 
 def assert_no_traceback(gw: GatewayProcess) -> None:

@@ -28,8 +28,9 @@ FLOODS = {
     "cancel": Cancel(12345),
 }
 
-#: a short grace, so the suite sees the throttle end in a close
-CONFIG = {"limits": {"heartbeat_interval": 1.0, "rate_limit_grace": 2.0}}
+#: heartbeats of 1 s (a bystander silent for 3 s is cut); no rate limit, so that the
+#: flood takes all the CPU the reader's turns let it have: what is tested is fairness
+CONFIG = {"limits": {"heartbeat_interval": 1.0, "edge_frames_per_second": 0, "edge_bytes_per_second": 0}}
 
 
 def rate_limited(gw, action: str) -> float:
@@ -43,12 +44,21 @@ def rate_limited(gw, action: str) -> float:
 
 @pytest.mark.parametrize("kind", sorted(FLOODS))
 def test_a_flood_of_one_frame_type_costs_only_the_flooder(gateway_factory, kind: str) -> None:
-    gw = gateway_factory(CONFIG, control=True)
+    gw = gateway_factory(CONFIG)
     attacker = RawClient.edge(gw, meta=b"flooder")
     crowd = Crowd(gw, seconds=6.0)
     written, ended = attacker.flood(encode_frame(FLOODS[kind]), seconds=5.0)
     result = crowd.result()
     assert_bystanders_fine(result, f"{kind} flood, {written / 1e6:.1f} MB written, attacker: {ended}")
+    assert_no_traceback(gw)
+
+
+def test_a_flood_at_the_default_rate_is_throttled_and_bystanders_do_not_notice(gateway_factory) -> None:
+    gw = gateway_factory({"limits": {"heartbeat_interval": 1.0}}, control=True)
+    attacker = RawClient.edge(gw, meta=b"flooder")
+    crowd = Crowd(gw, seconds=6.0)
+    written, ended = attacker.flood(encode_frame(Ping(7)), seconds=5.0)
+    assert_bystanders_fine(crowd.result(), f"ping flood at the default rate, {written / 1e6:.1f} MB written, attacker: {ended}")
     assert rate_limited(gw, "throttled") > 0  # the flooder, not the bystanders, was slowed
     assert_no_traceback(gw)
 

@@ -259,3 +259,97 @@ class LiftBanResponse(_message.Message):
     LIFTED_FIELD_NUMBER: _ClassVar[int]
     lifted: bool
     def __init__(self, lifted: _Optional[bool] = ...) -> None: ...
+
+class AppFrontend(_message.Message):
+    __slots__ = ("kind", "hostname", "path_prefix")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    hostname: str
+    path_prefix: str
+    def __init__(self, kind: _Optional[str] = ..., hostname: _Optional[str] = ..., path_prefix: _Optional[str] = ...) -> None: ...
+
+class EdgeHttpOpts(_message.Message):
+    __slots__ = ("edge_id", "edge_from", "target")
+    EDGE_ID_FIELD_NUMBER: _ClassVar[int]
+    EDGE_FROM_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    edge_id: int
+    edge_from: str
+    target: str
+    def __init__(self, edge_id: _Optional[int] = ..., edge_from: _Optional[str] = ..., target: _Optional[str] = ...) -> None: ...
+
+class PeerSetOpts(_message.Message):
+    __slots__ = ("addrs",)
+    ADDRS_FIELD_NUMBER: _ClassVar[int]
+    addrs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, addrs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RedirectOpts(_message.Message):
+    __slots__ = ("to",)
+    TO_FIELD_NUMBER: _ClassVar[int]
+    to: str
+    def __init__(self, to: _Optional[str] = ...) -> None: ...
+
+class AppBackend(_message.Message):
+    __slots__ = ("kind", "edge_http_opts", "peer_set_opts", "redirect_opts")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    EDGE_HTTP_OPTS_FIELD_NUMBER: _ClassVar[int]
+    PEER_SET_OPTS_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_OPTS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    edge_http_opts: EdgeHttpOpts
+    peer_set_opts: PeerSetOpts
+    redirect_opts: RedirectOpts
+    def __init__(self, kind: _Optional[str] = ..., edge_http_opts: _Optional[_Union[EdgeHttpOpts, _Mapping]] = ..., peer_set_opts: _Optional[_Union[PeerSetOpts, _Mapping]] = ..., redirect_opts: _Optional[_Union[RedirectOpts, _Mapping]] = ...) -> None: ...
+
+class AppAuth(_message.Message):
+    __slots__ = ("kind", "tokens", "users")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    tokens: _containers.RepeatedScalarFieldContainer[str]
+    users: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[str] = ..., tokens: _Optional[_Iterable[str]] = ..., users: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class App(_message.Message):
+    __slots__ = ("id", "frontends", "backend", "auth")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FRONTENDS_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    frontends: _containers.RepeatedCompositeFieldContainer[AppFrontend]
+    backend: AppBackend
+    auth: AppAuth
+    def __init__(self, id: _Optional[str] = ..., frontends: _Optional[_Iterable[_Union[AppFrontend, _Mapping]]] = ..., backend: _Optional[_Union[AppBackend, _Mapping]] = ..., auth: _Optional[_Union[AppAuth, _Mapping]] = ...) -> None: ...
+
+class ListAppsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAppsResponse(_message.Message):
+    __slots__ = ("apps", "count")
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    apps: _containers.RepeatedCompositeFieldContainer[App]
+    count: int
+    def __init__(self, apps: _Optional[_Iterable[_Union[App, _Mapping]]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class GetAppRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteAppRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteAppResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

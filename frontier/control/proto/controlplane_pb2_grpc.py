@@ -94,6 +94,26 @@ class ControlPlaneStub:
                 request_serializer=controlplane__pb2.LiftBanRequest.SerializeToString,
                 response_deserializer=controlplane__pb2.LiftBanResponse.FromString,
                 _registered_method=True)
+        self.ListApps = channel.unary_unary(
+                '/controlplane.ControlPlane/ListApps',
+                request_serializer=controlplane__pb2.ListAppsRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.ListAppsResponse.FromString,
+                _registered_method=True)
+        self.GetApp = channel.unary_unary(
+                '/controlplane.ControlPlane/GetApp',
+                request_serializer=controlplane__pb2.GetAppRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.App.FromString,
+                _registered_method=True)
+        self.PutApp = channel.unary_unary(
+                '/controlplane.ControlPlane/PutApp',
+                request_serializer=controlplane__pb2.App.SerializeToString,
+                response_deserializer=controlplane__pb2.App.FromString,
+                _registered_method=True)
+        self.DeleteApp = channel.unary_unary(
+                '/controlplane.ControlPlane/DeleteApp',
+                request_serializer=controlplane__pb2.DeleteAppRequest.SerializeToString,
+                response_deserializer=controlplane__pb2.DeleteAppResponse.FromString,
+                _registered_method=True)
 
 
 class ControlPlaneServicer:
@@ -183,6 +203,34 @@ class ControlPlaneServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListApps(self, request, context):
+        """GET /v1/apps
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApp(self, request, context):
+        """GET /v1/apps/{id}
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutApp(self, request, context):
+        """PUT /v1/apps/{id} (create or replace)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteApp(self, request, context):
+        """DELETE /v1/apps/{id}
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlPlaneServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -245,6 +293,26 @@ def add_ControlPlaneServicer_to_server(servicer, server):
                     servicer.LiftBan,
                     request_deserializer=controlplane__pb2.LiftBanRequest.FromString,
                     response_serializer=controlplane__pb2.LiftBanResponse.SerializeToString,
+            ),
+            'ListApps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApps,
+                    request_deserializer=controlplane__pb2.ListAppsRequest.FromString,
+                    response_serializer=controlplane__pb2.ListAppsResponse.SerializeToString,
+            ),
+            'GetApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApp,
+                    request_deserializer=controlplane__pb2.GetAppRequest.FromString,
+                    response_serializer=controlplane__pb2.App.SerializeToString,
+            ),
+            'PutApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutApp,
+                    request_deserializer=controlplane__pb2.App.FromString,
+                    response_serializer=controlplane__pb2.App.SerializeToString,
+            ),
+            'DeleteApp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteApp,
+                    request_deserializer=controlplane__pb2.DeleteAppRequest.FromString,
+                    response_serializer=controlplane__pb2.DeleteAppResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -571,6 +639,114 @@ class ControlPlane:
             '/controlplane.ControlPlane/LiftBan',
             controlplane__pb2.LiftBanRequest.SerializeToString,
             controlplane__pb2.LiftBanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.ControlPlane/ListApps',
+            controlplane__pb2.ListAppsRequest.SerializeToString,
+            controlplane__pb2.ListAppsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.ControlPlane/GetApp',
+            controlplane__pb2.GetAppRequest.SerializeToString,
+            controlplane__pb2.App.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.ControlPlane/PutApp',
+            controlplane__pb2.App.SerializeToString,
+            controlplane__pb2.App.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteApp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.ControlPlane/DeleteApp',
+            controlplane__pb2.DeleteAppRequest.SerializeToString,
+            controlplane__pb2.DeleteAppResponse.FromString,
             options,
             channel_credentials,
             insecure,
