@@ -12,6 +12,9 @@ listeners, the control plane, the Frontlas ports) is a gevent ``StreamServer`` w
 - With ``max_open`` set, a connection past the cap is closed at accept (with a reset,
   so no ``TIME_WAIT``) instead of being held while it waits: the descriptors a port
   can take are bounded, and a caller sees a fast refusal, not a hang.
+
+Their HTTP ports (the control plane, Frontlas' cluster API, the observability
+listener) serve requests with :class:`DeadlineWSGIHandler`.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import logging
 import socket
 import struct
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
+import gevent
+from gevent.pywsgi import WSGIHandler
 from gevent.server import StreamServer
 
 log = logging.getLogger("frontier.listeners")
@@ -118,3 +123,54 @@ class GuardedAccept:
 
 class GuardedStreamServer(GuardedAccept, StreamServer):
     """gevent's ``StreamServer`` with :class:`GuardedAccept`."""
+
+
+class DeadlineWSGIHandler(WSGIHandler):
+    """gevent's WSGI handler with deadlines against slow clients (slowloris): a request
+    head (request line and headers) must arrive whole within the server's
+    ``header_timeout`` (for the first request counted from the connection's start, on
+    a keep-alive connection from the next request's first byte); every read and write,
+    the wait for that first byte included, gives up after ``idle_timeout`` seconds
+    without progress. A late head closes the connection."""
+
+    _requests = 0
+    _head_timer: Optional[gevent.Timeout] = None
+
+    def handle(self) -> None:
+        self.socket.settimeout(self.server.idle_timeout)
+        super().handle()
+
+    def handle_one_request(self) -> Any:
+        try:
+            return super().handle_one_request()
+        finally:
+            self._end_head()
+
+    def read_requestline(self) -> str:
+        if self._requests:
+            self.rfile.peek(1)  # keep-alive: idle (bounded by the socket timeout) until it starts
+        self._requests += 1
+        timer = self._head_timer = gevent.Timeout(self.server.header_timeout)
+        timer.start()
+        try:
+            return super().read_requestline()
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            return ""  # ends the connection
+
+    def read_request(self, raw_requestline: str) -> Any:
+        timer = self._head_timer
+        try:
+            return super().read_request(raw_requestline)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            raise ValueError("the request head did not arrive in time") from None
+        finally:
+            self._end_head()
+
+    def _end_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.close()
+            self._head_timer = None

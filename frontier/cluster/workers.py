@@ -31,6 +31,8 @@ log = logging.getLogger("frontier.workers")
 
 #: environment variable that tells a child to bind its edge port with SO_REUSEPORT
 REUSE_PORT_ENV = "FRONTIER_WORKER_REUSE_PORT"
+#: Frontlas' default observability port (Go's), which workers' ports skip
+FRONTLAS_OBSERVABILITY_PORT = 9092
 #: seconds a child must live to count as started (faster deaths back off)
 MIN_UPTIME = 5.0
 #: most seconds between restarts of a child that keeps dying
@@ -101,7 +103,8 @@ def worker_envs(config: Any, workers: int, edge_port: int, base_id: str) -> list
     obs_ports: list[int] = []
     if config.observability.enable:
         obs_host, obs_port = parse_addr(config.observability.addr)
-        obs_ports = _take_ports(obs_port, workers, reserved)
+        # 9091 up would take 9092, Frontlas' own observability port on a host running both
+        obs_ports = _take_ports(obs_port, workers, reserved | {FRONTLAS_OBSERVABILITY_PORT})
     envs = []
     for index in range(workers):
         env = {

@@ -2,8 +2,9 @@
 of their own (``observability.addr``: ``0.0.0.0:9091`` for a frontier, ``9092`` for
 Frontlas), whether or not the control plane is on.
 
-The answers are the control plane's (:func:`frontier.control.rest.install_probes`);
-anything else is a JSON 404. The port is hardened like the control plane's: request
+The answers are the control plane's (:mod:`frontier.control.probes`), served as a plain
+WSGI app (no Flask in a gateway that runs only this listener); anything else is a
+JSON 404. The port is hardened like the control plane's: request
 heads and idle connections have deadlines (``limits.http_header_timeout``,
 ``limits.http_idle_timeout``), connections are capped (``limits.max_http_connections``)
 and accepting survives descriptor exhaustion. Runs in a gevent-patched process.
@@ -14,15 +15,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Optional
 
-from flask import Flask
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from frontier.config import parse_addr
-from frontier.control.rest import install_json_errors, install_probes
-from frontier.control.server import DeadlineWSGIHandler
-from frontier.listeners import GuardedAccept
+from frontier.control.probes import probe_app
+from frontier.listeners import DeadlineWSGIHandler, GuardedAccept
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +54,7 @@ class ObservabilityServer:
         host, port = parse_addr(addr, f"{path}.addr")
         self._listen = (host or "0.0.0.0", port)
         self._limits = limits
-        app = Flask("frontier.observability")
-        install_json_errors(app, lambda err: 500, log, "observability")
-        install_probes(app, ready, registry=registry, not_ready=not_ready, logger=log)
-        self._app = app
+        self._app = probe_app(ready, registry=registry, not_ready=not_ready, logger=log)
         self._http: Optional[_ProbeWSGIServer] = None
 
     @property

@@ -9,10 +9,11 @@ or wrong token 401; nothing ever answers with a stack trace. ``/healthz``,
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
@@ -20,6 +21,7 @@ import frontier.metrics  # noqa: F401  (registers the gateway metrics served at 
 from frontier.control import params as P
 from frontier.control.auth import EXEMPT_PATHS, BearerTokens
 from frontier.control.openapi import openapi_document
+from frontier.control.probes import PATHS as PROBE_PATHS, probe
 from frontier.control.query import (
     UINT64_MAX,
     make_edge_query,
@@ -102,30 +104,16 @@ def install_probes(
     not_ready: str = "not ready",
     logger: logging.Logger = log,
 ) -> None:
-    """Add the probe endpoints, which need no token: ``/healthz`` (the process
-    answers), ``/readyz`` (``ready()`` decides; 503 ``NOT_READY`` with ``not_ready``
-    when it says no or raises) and ``/metrics`` (``registry`` as Prometheus text).
-    The control plane, Frontlas' cluster API and the observability listener
-    (:mod:`frontier.control.observability`) all serve them through this."""
+    """Add the probe endpoints, which need no token: ``/healthz``, ``/readyz`` and
+    ``/metrics``, answered by :func:`frontier.control.probes.probe` (the
+    observability listener serves the same answers without Flask)."""
 
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return {"status": "ok"}
+    def serve(path: str) -> Response:
+        status, content_type, body = probe(path, ready, registry=registry, not_ready=not_ready, logger=logger)
+        return Response(body, status=status, content_type=content_type)
 
-    @app.get("/readyz")
-    def readyz() -> Any:
-        try:
-            is_ready = bool(ready())
-        except Exception as exc:
-            logger.exception("readiness check failed")
-            return json_error(503, "NOT_READY", f"readiness check failed ({exc.__class__.__name__})")
-        if not is_ready:
-            return json_error(503, "NOT_READY", not_ready)
-        return {"status": "ready"}
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    for path in PROBE_PATHS:
+        app.add_url_rule(path, f"probe{path.replace('/', '_')}", partial(serve, path), methods=["GET"])
 
 
 def create_app(

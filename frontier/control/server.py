@@ -34,7 +34,7 @@ import gevent
 import grpc
 from gevent import socket as gsocket
 from gevent.pool import Pool
-from gevent.pywsgi import WSGIHandler, WSGIServer
+from gevent.pywsgi import WSGIServer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -44,7 +44,7 @@ from frontier.control.proto import controlplane_pb2_grpc as pb_grpc
 from frontier.control.rest import create_app
 from frontier.control.service import ControlService
 from frontier.control.store import QueryStore
-from frontier.listeners import GuardedAccept
+from frontier.listeners import DeadlineWSGIHandler, GuardedAccept
 from frontier.sessions.info import Kicker
 from frontier.wire.errors import ConfigError
 
@@ -114,57 +114,6 @@ def _pump(src: gsocket.socket, dst: gsocket.socket) -> None:
                 s.shutdown(_stdsocket.SHUT_RDWR)
             except OSError:
                 pass
-
-
-class DeadlineWSGIHandler(WSGIHandler):
-    """gevent's WSGI handler with deadlines against slow clients (slowloris): a request
-    head (request line and headers) must arrive whole within the server's
-    ``header_timeout`` (for the first request counted from the connection's start, on
-    a keep-alive connection from the next request's first byte); every read and write,
-    the wait for that first byte included, gives up after ``idle_timeout`` seconds
-    without progress. A late head closes the connection."""
-
-    _requests = 0
-    _head_timer: Optional[gevent.Timeout] = None
-
-    def handle(self) -> None:
-        self.socket.settimeout(self.server.idle_timeout)
-        super().handle()
-
-    def handle_one_request(self) -> Any:
-        try:
-            return super().handle_one_request()
-        finally:
-            self._end_head()
-
-    def read_requestline(self) -> str:
-        if self._requests:
-            self.rfile.peek(1)  # keep-alive: idle (bounded by the socket timeout) until it starts
-        self._requests += 1
-        timer = self._head_timer = gevent.Timeout(self.server.header_timeout)
-        timer.start()
-        try:
-            return super().read_requestline()
-        except gevent.Timeout as exc:
-            if exc is not timer:
-                raise
-            return ""  # ends the connection
-
-    def read_request(self, raw_requestline: str) -> Any:
-        timer = self._head_timer
-        try:
-            return super().read_request(raw_requestline)
-        except gevent.Timeout as exc:
-            if exc is not timer:
-                raise
-            raise ValueError("the request head did not arrive in time") from None
-        finally:
-            self._end_head()
-
-    def _end_head(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.close()
-            self._head_timer = None
 
 
 class _SniffingWSGIServer(GuardedAccept, WSGIServer):

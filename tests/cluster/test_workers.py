@@ -14,7 +14,8 @@ import pytest
 import requests
 import yaml
 
-from frontier.cluster.workers import _take_ports
+from frontier.cluster.workers import _take_ports, worker_envs
+from frontier.config import Config
 from frontier.sdk import Edge
 from frontier.sdk.cluster import ClusterService
 from tests.cluster.conftest import Cluster
@@ -96,6 +97,9 @@ def test_worker_ports_skip_the_edge_port_and_each_other() -> None:
     assert _take_ports(30011, 3, {30012}) == [30011, 30013, 30014]
     assert _take_ports(30010, 2, {30012, 30011, 30013}) == [30010, 30014]
     assert _take_ports(0, 2, {30012}) == [0, 0]
+    # the observability listeners: 9091 and up, past Frontlas' 9092
+    envs = worker_envs(Config(), 3, 30012, "host")
+    assert [e["FRONTIER__OBSERVABILITY__ADDR"] for e in envs] == ["0.0.0.0:9091", "0.0.0.0:9093", "0.0.0.0:9094"]
 
 
 def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None:

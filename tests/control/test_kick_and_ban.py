@@ -203,3 +203,19 @@ def test_closing_a_client_that_waits_out_a_ban_ends_its_wait(gw, stub):
     finally:
         stub.LiftBan(pb.LiftBanRequest(edge_id=edge_id))
         edge.close()
+
+
+def test_a_kicked_service_comes_back_with_its_registrations(gw):
+    svc = Service(gw.service_addr, name="kick-svc", timeout=5.0)
+    svc.register("who", lambda req: b"kick-svc")
+    edge = Edge(gw.edge_addr, timeout=5.0)
+    try:
+        first = svc_id(gw, "kick-svc")
+        assert requests.delete(f"http://{gw.control_addr}/v1/services/{first}", timeout=5).status_code == 200
+        wait_until(lambda: not svc.connected, 5, what="the kick lands")
+        wait_until(lambda: svc.connected, 10, what="the service reconnects after the told delay")
+        assert svc_id(gw, "kick-svc") != first  # a new connection, registrations replayed
+        assert edge.call("who", b"") == b"kick-svc"
+    finally:
+        edge.close()
+        svc.close()

@@ -43,6 +43,10 @@ def test_served_without_the_control_plane(tmp_path) -> None:
         assert requests.get(f"{base}/readyz", timeout=5).json() == {"status": "ready"}
         missing = requests.get(f"{base}/v1/edges", timeout=5)  # the control plane's paths are not here
         assert missing.status_code == 404 and missing.json()["code"] == 404
+        posted = requests.post(f"{base}/readyz", timeout=5)
+        assert posted.status_code == 405 and posted.headers["Allow"] == "GET, HEAD"
+        head = requests.head(f"{base}/healthz", timeout=5)
+        assert head.status_code == 200 and head.content == b""
 
         svc = Service(gw.service_addr, name="obs", timeout=5.0, reconnect=False)
         edges = [Edge(gw.edge_addr, timeout=5.0, reconnect=False) for _ in range(2)]
