@@ -4,6 +4,7 @@ allowed value, status code and on when a token is needed."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -23,7 +24,9 @@ def test_schemathesis_checks_all_pass(tmp_path, backend, token):
                "--checks", "all", "--max-examples", "5", "--no-color"]
         if token:
             cmd += ["-H", f"Authorization: Bearer {token}"]
-        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=170)
+        # in tmp_path: schemathesis keeps a cache directory (.schemathesis) where it runs
+        out = subprocess.run(cmd, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                             text=True, timeout=170)
     finally:
         running.stop()
     report = out.stdout + out.stderr
