@@ -34,6 +34,8 @@ FRONTIERS = ("f1", "f2", "f3")
 REDIS_PORT, SENTINEL_PORT = 6379, 26379
 FL_API, FL_PLANE = 40011, 40012
 SB_PORT, EB_PORT, CP_PORT = 30011, 30012, 30010
+#: the frontiers' control planes listen on their namespace's address, which needs a token
+CP_TOKEN = "fault-harness"
 MASTER_NAME = "fxmaster"
 #: frontier connection heartbeat (seconds); a silent connection is closed after 3 of them
 HEARTBEAT = 1.0
@@ -124,8 +126,9 @@ def port_open(ip: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def get_json(url: str, timeout: float = 1.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+def get_json(url: str, timeout: float = 1.0, token: str = "") -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
         return json.load(resp)
 
 
@@ -235,7 +238,8 @@ class FaultCluster:
         cfg = {
             "servicebound": {"listen": {"addr": f"0.0.0.0:{SB_PORT}", "advertised_addr": f"{ip}:{SB_PORT}"}},
             "edgebound": {"listen": {"addr": f"0.0.0.0:{EB_PORT}", "advertised_addr": f"{ip}:{EB_PORT}"}},
-            "controlplane": {"enable": True, "listen": {"addr": f"0.0.0.0:{CP_PORT}"}},
+            "controlplane": {"enable": True, "listen": {"addr": f"0.0.0.0:{CP_PORT}"},
+                             "auth": {"bearer_tokens": [CP_TOKEN]}},
             "frontlas": {"enable": True, "dial": {"addrs": [f"{self.ip('frontlas')}:{FL_PLANE}"]}},
             "daemon": {"frontier_id": fid},
             "limits": {"heartbeat_interval": HEARTBEAT},
@@ -314,7 +318,7 @@ class FaultCluster:
     def node_edges(self, fid: str) -> list[int] | None:
         """Edge ids frontier ``fid`` holds now (None if it does not answer)."""
         try:
-            doc = get_json(f"http://{self.ip(fid)}:{CP_PORT}/v1/edges", timeout=0.5)
+            doc = get_json(f"http://{self.ip(fid)}:{CP_PORT}/v1/edges", timeout=0.5, token=CP_TOKEN)
         except (OSError, ValueError):
             return None
         return sorted(e["edge_id"] for e in doc["edges"])
