@@ -266,8 +266,11 @@ class Client(Registrations):
                 link = self._link
                 if link is not None and not link.closed and not link.draining:
                     return link
-                if not self._reconnecting:
-                    if link is not None and not link.closed:
+                # a link that closed but whose close is not handled yet (``_on_link_closed``
+                # decides: reconnect, stay away, or end) is waited on like a reconnect
+                settling = link is not None and link.closed
+                if not self._reconnecting and not settling:
+                    if link is not None:
                         return link  # draining, and no reconnect coming: finish here
                     raise ConnectionClosed("not connected to the gateway")
                 remaining = deadline - time.monotonic()
