@@ -31,8 +31,9 @@ from gevent import socket
 
 from frontier import metrics
 from frontier.wire import NEED_DATA, Connection, Side
+from frontier.wire.codec import event_of
 from frontier.wire.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from frontier.wire.events import Event, Hello, PeerClosed
+from frontier.wire.events import FRAME_TYPES, Event, Hello, PeerClosed
 
 log = logging.getLogger("frontier.session")
 
@@ -90,8 +91,8 @@ class Dispatcher(Protocol):
     def admit(self, session: "Session", hello: Hello) -> None:
         """Run the handshake; raise a FrontierError to refuse."""
 
-    def dispatch(self, session: "Session", event: Event) -> None:
-        """Handle one event after the handshake."""
+    def dispatch(self, session: "Session", event: Event | list) -> None:
+        """Handle one event after the handshake (a lean field list: see ``Connection.next_frame``)."""
 
     def closed(self, session: "Session") -> None:
         """The connection is gone: clean up everything that refers to it."""
@@ -104,6 +105,7 @@ class Session:
         "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
         "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
         "_out", "_sending", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "expires", "rate",
+        "lean",
         "__weakref__",
     )
 
@@ -113,8 +115,13 @@ class Session:
     turn_bytes = 256 * 1024
 
     def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int,
-                 rate: Any = None) -> None:
+                 rate: Any = None, lean: bool = False) -> None:
         self.sock = sock
+        #: calls, publishes and their answers reach the dispatcher as field lists and
+        #: go out with no event object (``Connection.next_frame``/``send_fields``), for
+        #: a dispatcher that takes them (the exchange); False: events throughout, the
+        #: reference path the lean one must match byte for byte
+        self.lean = lean
         # what the gateway sends is built from frames it already checked and its own ids
         self.conn = Connection(Side.GATEWAY, max_frame_size=max_frame_size, check_sends=False)
         self.role = role
@@ -134,8 +141,8 @@ class Session:
         self.calls_out: dict[int, Any] = {}
         #: our stream id -> (peer session, peer's stream id)
         self.streams: dict[int, tuple["Session", int]] = {}
-        #: events held while an edge's online hooks run (None: send at once)
-        self.held: list[Event] | None = None
+        #: events (or lean field tuples) held while an edge's online hooks run (None: send at once)
+        self.held: list[Event | tuple] | None = None
         self.closed = False
         self.online = False  #: admitted and visible in a registry
         self._out = bytearray()  #: frames queued and not yet handed to the kernel
@@ -213,7 +220,7 @@ class Session:
     def _read_loop(self, dispatch: Callable[["Session", Event], None]) -> None:
         conn = self.conn
         recv = self.sock.recv
-        next_event = conn.next_event
+        next_event = conn.next_frame if self.lean else conn.next_event
         monotonic = time.monotonic
         turn_frames, turn_bytes = self.turn_frames, self.turn_bytes
         frames = nbytes = 0
@@ -231,7 +238,7 @@ class Session:
                 continue
             if type(event) is PeerClosed:
                 return
-            dispatch(self, event)
+            dispatch(self, event)  # events, or field lists (lists are never PeerClosed)
             frames += 1
             if frames >= turn_frames:
                 self._end_turn(frames, nbytes)
@@ -280,13 +287,34 @@ class Session:
             metrics.RELAY_REFUSED.labels(kind=type(event).__name__).inc()
             return False
 
+    def relay_fields(self, fields: tuple) -> bool:
+        """:meth:`relay` a Request, Response, Publish or Ack given as its field tuple
+        ``(TYPE, field, ...)``: encoded with no event object on the way (unless
+        :attr:`lean` is off)."""
+        if self.closed:
+            return True
+        if self.held is not None:
+            self.held.append(fields)
+            return True
+        try:
+            frame = self.conn.send_fields(fields) if self.lean else self.conn.send(event_of(fields))
+        except LocalProtocolError:
+            metrics.RELAY_REFUSED.labels(kind=FRAME_TYPES[fields[0]].__name__).inc()
+            return False
+        if frame:
+            self._queue(frame)
+        return True
+
     def release_held(self, first: Event) -> None:
-        """Send ``first`` (the Welcome), then every event held during admission (one
+        """Send ``first`` (the Welcome), then everything held during admission (one
         that cannot be encoded is dropped: its sender's deadline answers it)."""
         held, self.held = self.held or [], None
         self.send(first)
-        for event in held:
-            self.relay(event)
+        for item in held:
+            if type(item) is tuple:
+                self.relay_fields(item)
+            else:
+                self.relay(item)
 
     def _queue(self, frame: bytes) -> None:
         out = self._out
