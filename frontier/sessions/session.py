@@ -80,6 +80,11 @@ _HELLO_DEADLINES = _HelloDeadlines()
 ROLE_EDGE = "edge"
 ROLE_SERVICE = "service"
 _RECV_SIZE = 1 << 16
+
+
+def _run_callback(fn: Callable[[], None]) -> None:
+    """Run ``fn`` in the hub at the end of this event-loop iteration."""
+    gevent.get_hub().loop.run_callback(fn)
 #: a sleep this short still ends the turn in the hub's next loop iteration, after it
 #: polled for I/O (``sleep(0)`` may resume a greenlet before the loop polls again)
 _TURN_YIELD = 1e-6
@@ -105,7 +110,7 @@ class Session:
         "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
         "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
         "_out", "_sending", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "expires", "rate",
-        "lean",
+        "lean", "is_edge",
         "__weakref__",
     )
 
@@ -125,6 +130,8 @@ class Session:
         # what the gateway sends is built from frames it already checked and its own ids
         self.conn = Connection(Side.GATEWAY, max_frame_size=max_frame_size, check_sends=False)
         self.role = role
+        #: True for an edge connection, False for a service
+        self.is_edge = role == ROLE_EDGE
         self.ip = addr[0]
         self.addr = f"{addr[0]}:{addr[1]}"
         self.id = 0
@@ -158,11 +165,6 @@ class Session:
         #: the OS socket under gevent's wrapper, for non-blocking sends from the hub
         #: (None for TLS, whose writes must go through the SSL object)
         self._raw = None if isinstance(sock, ssl.SSLSocket) or hasattr(sock, "cipher") else getattr(sock, "_sock", None)
-
-    @property
-    def is_edge(self) -> bool:
-        """True for an edge connection, False for a service."""
-        return self.role == ROLE_EDGE
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.id} {self.addr}>"
@@ -321,13 +323,14 @@ class Session:
         out += frame
         if len(out) + self._sending > self._max_out:
             self.close(ErrorCode.BUFFER_FULL, f"slow consumer: more than {self._max_out} bytes unsent", flush=False)
-            return
-        self._schedule_flush()
+        elif not self._flush_pending and self._writer is None:  # _schedule_flush, inlined: once per frame
+            self._flush_pending = True
+            _run_callback(self._flush)
 
     def _schedule_flush(self) -> None:
         if not self._flush_pending and self._writer is None:
             self._flush_pending = True
-            gevent.get_hub().loop.run_callback(self._flush)
+            _run_callback(self._flush)
 
     def _flush(self) -> None:
         """Runs in the hub: send what is queued without blocking; hand any rest to a writer."""

@@ -26,7 +26,9 @@ MAX_LENGTH = 2**32 - 1
 _U64 = 2**64
 
 _pack_header = HEADER.pack
-_packb = msgpack.packb
+#: one packer reused for every lean frame: packing the plain types of a frame runs no
+#: Python code, so under the GIL no other thread can interleave with it
+_pack = msgpack.Packer(autoreset=True).pack
 _VERSIONS = " and ".join(map(str, SUPPORTED_VERSIONS))
 
 
@@ -70,7 +72,7 @@ class _Schema:
             return False
         for i in self.ints:
             v = fields[i]
-            if v is not None and not 0 <= v < _U64:
+            if v is not None and not 0 <= v < _U64:  # (ints are exact: no NaN here)
                 return False
         for i in self.lists:
             if not all(type(x) is str for x in fields[i]):
@@ -84,6 +86,11 @@ class _Schema:
 _SCHEMAS: dict[type[Event], _Schema] = {cls: _Schema(cls.SCHEMA) for cls in FRAME_TYPES.values()}
 #: frames whose version-1 form has fewer fields: that many, padded with the defaults
 _V1_SIZES: dict[type[Event], int] = {cls: len(cls.V1_SCHEMA) for cls in FRAME_TYPES.values() if cls.V1_SCHEMA}
+#: type number -> field list length (type included) of the frames whose form is the
+#: same in every version (what :func:`encode_fields` packs)
+_SAME_IN_EVERY_VERSION: dict[int, int] = {
+    cls.TYPE: len(cls.SCHEMA) + 1 for cls in FRAME_TYPES.values() if cls not in _V1_SIZES
+}
 
 
 def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
@@ -190,15 +197,14 @@ def encode_fields(fields: tuple | list, check: bool = True) -> bytes:
     :func:`encode_frame` without an event object, for frames whose form is the same in
     every protocol version (calls, publishes and their answers). The same bytes as
     ``encode_frame(event_of(fields))``; ``check`` as in :func:`encode_body`."""
-    cls = FRAME_TYPES.get(fields[0])
-    if cls is None or cls in _V1_SIZES or len(fields) != _SCHEMAS[cls].size + 1:
+    if len(fields) != _SAME_IN_EVERY_VERSION.get(fields[0]):
         raise LocalProtocolError(f"{fields[:1]!r} is not the field tuple of a frame this encoder packs")
     if check:
-        schema = _SCHEMAS[cls]
+        schema = _SCHEMAS[FRAME_TYPES[fields[0]]]
         if not schema.valid(fields, schema.send_types):
             encode_body(event_of(fields))  # the slow path's precise verdict; raises
     try:
-        body = _packb(fields)
+        body = _pack(fields)
     except (ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
-        raise LocalProtocolError(f"{cls.__name__} cannot be encoded: {exc}") from None
+        raise LocalProtocolError(f"{FRAME_TYPES[fields[0]].__name__} cannot be encoded: {exc}") from None
     return _pack_header(len(body)) + body

@@ -167,16 +167,14 @@ class Connection:
 
     def next_event(self) -> Event | _NeedData:
         """Return the next complete event, ``NEED_DATA``, or ``PeerClosed`` at the end."""
-        return self._next(False)
+        return self.next_frame(False)
 
-    def next_frame(self) -> list | Event | _NeedData:
+    def next_frame(self, lean: bool = True) -> list | Event | _NeedData:
         """:meth:`next_event`, lean: a Request, Response, Publish or Ack that changes no
         state comes as its checked field list ``[TYPE, field, ...]`` (see
         ``codec.decode_fields``), not as an event object; everything else as from
-        :meth:`next_event`. The machine's checks are the same."""
-        return self._next(True)
-
-    def _next(self, lean: bool) -> list | Event | _NeedData:
+        :meth:`next_event` (which this is with ``lean`` False). The machine's checks
+        are the same."""
         while True:
             buf, pos = self._buf, self._pos
             avail = len(buf) - pos
