@@ -67,6 +67,19 @@ _CALLS = (_REQUEST, _PUBLISH)
 _ANSWERS = (_RESPONSE, _ACK)
 
 
+def _recv(sock: socket.socket, drained: bool) -> bytes:
+    """Read; after a short read (the kernel's buffer was emptied) wait for readability
+    first, which saves the read that would fail and gevent's exception for it (the
+    gateway reads the same way)."""
+    if drained:
+        sock._wait(sock._read_event)
+        try:
+            return sock._sock.recv(_RECV)
+        except BlockingIOError:
+            pass
+    return sock.recv(_RECV)
+
+
 class Peer:
     """One connection: its socket and the frames queued for it this loop turn."""
 
@@ -170,10 +183,12 @@ class Relay:
         decode = self.decode
         buf = b""
         try:
+            drained = False
             while True:
-                data = sock.recv(_RECV)
+                data = _recv(sock, drained)
                 if not data:
                     return
+                drained = len(data) < _RECV
                 buf = buf + data if buf else data
                 out: dict[int, list] = {}
                 pos, end = 0, len(buf)
@@ -219,10 +234,12 @@ class Relay:
         decode = self.decode
         buf = b""
         try:
+            drained = False
             while True:
-                data = sock.recv(_RECV)
+                data = _recv(sock, drained)
                 if not data:
                     return
+                drained = len(data) < _RECV
                 buf = buf + data if buf else data
                 parts: list = []
                 pos, end = 0, len(buf)

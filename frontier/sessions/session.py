@@ -226,6 +226,7 @@ class Session:
         monotonic = time.monotonic
         turn_frames, turn_bytes = self.turn_frames, self.turn_bytes
         frames = nbytes = 0
+        drained = False  # the last read emptied the kernel's buffer (it was short)
         while not self.closed:
             event = next_event()
             if event is NEED_DATA:
@@ -233,7 +234,8 @@ class Session:
                     self._end_turn(frames, nbytes)
                     frames = nbytes = 0
                     continue
-                data = recv(_RECV_SIZE)
+                data = self._recv_ready() if drained and self._raw is not None else recv(_RECV_SIZE)
+                drained = len(data) < _RECV_SIZE
                 self.last_rx = monotonic()
                 conn.receive_data(data)
                 nbytes += len(data)
@@ -245,6 +247,19 @@ class Session:
             if frames >= turn_frames:
                 self._end_turn(frames, nbytes)
                 frames = nbytes = 0
+
+    def _recv_ready(self) -> bytes:
+        """Read once the socket is readable. After a short read the kernel's buffer was
+        empty, so a read at once would almost always fail; waiting first saves that
+        syscall and the exception gevent's ``recv`` raises and catches for it (a
+        connection with one frame in flight, the usual edge, pays it on every frame).
+        Uses gevent's own read watcher of the socket (its ``recv`` waits on the same)."""
+        sock = self.sock
+        sock._wait(sock._read_event)
+        try:
+            return self._raw.recv(_RECV_SIZE)
+        except BlockingIOError:  # readable, then not (another reader cannot exist): be safe
+            return sock.recv(_RECV_SIZE)
 
     def _end_turn(self, frames: int, nbytes: int) -> None:
         """Charge the turn to the connection's rates, then give the hub its turn: a
