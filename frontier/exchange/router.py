@@ -323,7 +323,7 @@ class Exchange:
                 candidates = self.services.by_rpc.get(name)
                 if not candidates:
                     return self._refuse_call(s, False, origin_id, direction, ErrorCode.RPC_NOT_ONLINE, f"no service registered {name!r}")
-                target = self._pick(candidates, s.id, s.ip)
+                target = candidates[0] if len(candidates) == 1 else self._pick(candidates, s.id, s.ip)
             edge_id = s.id
         else:
             target = self.edges.get(f[5]) if f[5] is not None else None
@@ -433,7 +433,7 @@ class Exchange:
         if origin is None:
             return
         origin.calls_out.pop(p.origin_id, None)
-        if not origin.relay_fields(_answer(p.is_publish, p.origin_id, code, message, data)):
+        if not origin.relay_fields((_ACK, p.origin_id, code, message) if p.is_publish else (_RESPONSE, p.origin_id, code, data, message)):
             code = ErrorCode.PAYLOAD_TOO_LARGE
             origin.relay_fields(_answer(p.is_publish, p.origin_id, code, "the answer does not fit the frame limit once relayed"))
         self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
