@@ -197,7 +197,11 @@ class Connection:
                                 fields = decode_fields(body)
                             finally:
                                 body.release()  # an error's traceback must not pin the buffer
-                    self._consumed(end)
+                    if end == len(buf) and end <= _COMPACT_AT:  # the usual case of _consumed, inlined
+                        buf.clear()
+                        self._pos = 0
+                    else:
+                        self._consumed(end)
                     if lean and fields[0] in self._lean_recv:
                         self.last_size = size
                         return fields
