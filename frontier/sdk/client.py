@@ -54,7 +54,7 @@ import ssl
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
@@ -67,7 +67,7 @@ from frontier.wire.events import (
 )
 
 from .deadlines import DEADLINES
-from .link import Link, Waiter
+from .link import COURIER, TIMED_OUT, Link, Waiter
 from .message import Message, Request as IncomingRequest
 from .payload import Data, as_bytes
 from .stream import Stream
@@ -78,6 +78,9 @@ log = logging.getLogger("frontier.sdk")
 Handler = Callable[[IncomingRequest], Any]
 
 _CLOSED = object()  # put in a queue to wake its readers when the client closes
+_monotonic = time.monotonic
+#: this process's id, refreshed in a forked child (``os.getpid`` is a system call per use)
+_PID = [os.getpid()]
 #: the longest a gateway's "come back after" is honoured (a ban lasts a year at most)
 MAX_RETRY_AFTER = 366 * 86400.0
 
@@ -389,7 +392,7 @@ class Client(Registrations):
     def _check_pid(self) -> None:
         """In a process forked since the client connected, set up this process's own
         connection first (see the module docstring)."""
-        if self._pid != os.getpid():
+        if self._pid != _PID[0]:
             self._after_fork(reconnect=True)
 
     def _after_fork(self, *, reconnect: bool) -> None:
@@ -477,14 +480,14 @@ class Client(Registrations):
         if link is None or link.closed:
             return  # the next handshake carries it
         req_id = next(self._ids)
-        answer = self._roundtrip(link, req_id, Register(req_id, rpcs, topics, hooks), self.timeout, "registration")
-        if answer.code:
-            raise error_from_code(answer.code, answer.message)
+        code, _, message = self._roundtrip(link, req_id, Register(req_id, rpcs, topics, hooks), self.timeout, "registration")
+        if code:
+            raise error_from_code(code, message)
 
     # -- calls and publishes ---------------------------------------------------------------------------
 
     def _call(self, link: Link | None, method: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> bytes:
-        return self._deliver(Request, link, method, data, timeout, edge_id, stream_id, f"call {method!r}").data
+        return self._deliver(Request, link, method, data, timeout, edge_id, stream_id, f"call {method!r}")
 
     def _publish(self, link: Link | None, topic: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> None:
         self._deliver(Publish, link, topic, data, timeout, edge_id, stream_id, f"publish to {topic!r}")
@@ -492,37 +495,91 @@ class Client(Registrations):
     def _deliver(self, frame: type[Request] | type[Publish], link: Link | None, name: str, data: Data,
                  timeout: float | None, edge_id: int | None, stream_id: int, what: str) -> Any:
         """Send a ``Request`` or ``Publish`` (the same fields in the same order) on
-        ``link`` (None: the current one) and return its successful answer; raise the
-        error an unsuccessful one carries."""
+        ``link`` (None: the current one) and return the answer's data; raise the
+        error an unsuccessful one carries, ``Timeout`` at the deadline."""
         timeout = self.timeout if timeout is None else timeout
+        payload = as_bytes(data, f"the data of {what}")
+        deadline = _monotonic() + timeout
         if link is None:
-            link = self._current_link(time.monotonic() + timeout)
+            link = self._usable_link(deadline)
         req_id = next(self._ids)
-        ev = frame(req_id, name, as_bytes(data, f"the data of {what}"), max(1, int(timeout * 1000)), edge_id, stream_id)
-        answer = self._roundtrip(link, req_id, ev, timeout, what)
-        if answer.code:
-            raise error_from_code(answer.code, answer.message)
-        return answer
+        waiter = Waiter(link, req_id)
+        link.pending[req_id] = waiter
+        DEADLINES.add_waiter(deadline, waiter)
+        try:
+            link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, stream_id)
+        except BaseException:
+            link.pending.pop(req_id, None)
+            raise
+        value = waiter.take()
+        if type(value) is tuple:
+            if value[0]:
+                raise error_from_code(value[0], value[2])
+            return value[1]
+        if value is TIMED_OUT:
+            link.send_quiet(Cancel(req_id))
+            raise Timeout(f"{what} got no answer within {timeout}s")
+        raise _fresh(value)
+
+    def _usable_link(self, deadline: float) -> Link:
+        """The current link if it is up (no lock taken), else :meth:`_current_link`."""
+        link = self._link
+        if (link is None or link.closed or link.draining or self._closed or self._fatal is not None
+                or self._away is not None or self._pid != _PID[0]):
+            return self._current_link(deadline)
+        return link
+
+    def _deliver_async(self, frame: type[Request] | type[Publish], name: str, data: Data, timeout: float | None,
+                       edge_id: int | None, what: str, result: Callable[[bytes], Any]) -> "Future[Any]":
+        """``_deliver`` without waiting: a future that resolves to ``result(data)`` of
+        the answer or raises what ``_deliver`` would raise. Sent at once on a live
+        link; while there is none (reconnecting), a helper thread waits for one
+        within the deadline."""
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()  # it cannot be cancelled: its deadline bounds it
+        try:
+            timeout = self.timeout if timeout is None else timeout
+            payload = as_bytes(data, f"the data of {what}")
+            deadline = _monotonic() + timeout
+            link = self._link
+            if (link is None or link.closed or link.draining or self._closed or self._fatal is not None
+                    or self._away is not None or self._pid != _PID[0]):
+                threading.Thread(target=_resolve_later, daemon=True, name=f"frontier-{self.role}-async",
+                                 args=(future, lambda: result(self._deliver(frame, None, name, payload,
+                                                                            max(deadline - _monotonic(), 0.0),
+                                                                            edge_id, 0, what)))).start()
+                return future
+            req_id = next(self._ids)
+            pending = AsyncCall(future, link, req_id, what, timeout, result)
+            link.pending[req_id] = pending
+            DEADLINES.add_waiter(deadline, pending)
+            try:
+                link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, 0)
+            except BaseException:
+                link.pending.pop(req_id, None)
+                raise
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        return future
 
     def _roundtrip(self, link: Link, req_id: int, ev: Event, timeout: float, what: str) -> Any:
-        """Send ``ev`` and wait for the frame answering ``req_id``."""
-        waiter = Waiter()
+        """Send ``ev`` (a ``Register``) and wait for the ``(code, data, message)``
+        answering ``req_id``."""
+        waiter = Waiter(link, req_id)
         link.pending[req_id] = waiter
+        DEADLINES.add_waiter(_monotonic() + timeout, waiter)
         try:
             link.send(ev)
         except BaseException:
             link.pending.pop(req_id, None)
             raise
-        if not waiter.wait(timeout):
-            if link.pending.pop(req_id, None) is not None:
-                if not isinstance(ev, Register):
-                    link.send_quiet(Cancel(req_id))
-                raise Timeout(f"{what} got no answer within {timeout}s")
-            waiter.wait(self.timeout)  # answered as the deadline passed: it is being set now
-        answer = waiter.value
-        if isinstance(answer, FrontierError):
-            raise _fresh(answer)
-        return answer
+        value = waiter.take()
+        if value is TIMED_OUT:
+            raise Timeout(f"{what} got no answer within {timeout}s")
+        if isinstance(value, FrontierError):
+            raise _fresh(value)
+        return value
 
     # -- receiving ---------------------------------------------------------------------------------------
 
@@ -553,14 +610,14 @@ class Client(Registrations):
 
     def _on_event(self, link: Link, ev: Event) -> None:
         etype = type(ev)
-        if etype is Response:
+        if etype is Response:  # answers mostly take the link's fast path; these came with the Welcome
             waiter = link.pending.pop(ev.call_id, None)
             if waiter is not None:
-                waiter.set(ev)
+                waiter.answer(ev.code, ev.data, ev.message)
         elif etype is Ack:
             waiter = link.pending.pop(ev.msg_id, None)
             if waiter is not None:
-                waiter.set(ev)
+                waiter.answer(ev.code, b"", ev.message)
         elif etype is Request:
             self._on_request(link, ev)
         elif etype is Publish:
@@ -730,6 +787,7 @@ def _after_fork_in_child() -> None:
     child a fresh ``_fork_lock``. The rest waits for the client's first use."""
     global _fork_lock
     _fork_lock = threading.Lock()
+    _PID[0] = os.getpid()
     for client in list(_live_clients):
         try:
             client._forget_inherited_link()
@@ -760,3 +818,57 @@ def _fresh(error: FrontierError) -> FrontierError:
     fresh = type(error)(error.message, retry_after=error.retry_after)
     fresh.code = error.code
     return fresh
+
+
+class AsyncCall:
+    """A pending ``call_async``/``publish_async``: the reader, the link's close or the
+    deadline sweeper resolves its future (never blocking: a ``Cancel`` for an expired
+    call is sent by the courier thread)."""
+
+    __slots__ = ("future", "link", "key", "what", "timeout", "result", "settled")
+
+    def __init__(self, future: "Future[Any]", link: Link, key: int, what: str, timeout: float,
+                 result: Callable[[bytes], Any]) -> None:
+        self.future = future
+        self.link = link
+        self.key = key
+        self.what = what
+        self.timeout = timeout
+        self.result = result
+        self.settled = False
+
+    def answer(self, code: int, data: bytes, message: str) -> None:
+        self.settled = True
+        if code:
+            self.future.set_exception(error_from_code(code, message))
+        else:
+            self.future.set_result(self.result(data))
+
+    def fail(self, error: FrontierError) -> None:
+        self.settled = True
+        self.future.set_exception(_fresh(error))
+
+    def expire(self) -> None:
+        link = self.link
+        if link.pending.pop(self.key, None) is self:
+            self.settled = True
+            COURIER.post(link, Cancel(self.key))
+            self.future.set_exception(Timeout(f"{self.what} got no answer within {self.timeout}s"))
+
+
+def _resolve_later(future: "Future[Any]", fn: Callable[[], Any]) -> None:
+    """Run ``fn`` (a blocking call) and resolve ``future`` with its outcome."""
+    try:
+        result = fn()
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _data(data: bytes) -> bytes:
+    return data
+
+
+def _nothing(data: bytes) -> None:
+    return None

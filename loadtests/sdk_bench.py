@@ -1,0 +1,242 @@
+"""The SDK's client CPU per call against the floor: a bare gevent loop over raw sockets.
+
+Both sides run in ONE client process, in the same run, interleaved round by round
+(floor, SDK, floor, SDK ...): edges calling the ``echo`` method of a raw service
+(``loadgen.service_worker``, its own process) through a real gateway
+(``frontier-gevent serve``, a subprocess). Per round every edge keeps one call in
+flight; the figure is the client process's CPU time (user + system, from
+``getrusage``) per completed call, which other processes taking CPU away do not move.
+
+* **floor**: one greenlet per edge on a plain socket: ``sendall`` of a ``Request``
+  frame built with :mod:`frontier.wire`'s codec (``encode_frame``, checked), then
+  ``recv`` until the whole ``Response`` frame is in and ``decode_body`` (checked) on
+  it. No reader greenlet, no pending table, no deadline: the least a gevent program
+  must do to make the same call.
+* **sdk**: the same number of :class:`frontier.sdk.Edge` s, one caller greenlet each
+  running ``edge.call("echo", payload)``.
+* **sdk async** (``call_async``): the same edges, each greenlet issuing the call with
+  ``call_async(...)`` and waiting on the future's ``result()``.
+
+The client runs gevent-monkey-patched (as under Locust or a gevent worker), and, for
+the ``threads`` rows, unpatched with OS threads. ``python -m loadtests.sdk_bench``
+prints the rows; :func:`sdk_rows` gives them to ``loadtests/bench.py`` (``--only sdk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PAYLOAD = 64
+#: (label, mode, edges): the rows
+CASES = [("1 edge", "gevent", 1), ("100 edges", "gevent", 100), ("threads 1 edge", "threads", 1), ("threads 16 edges", "threads", 16)]
+
+
+def sdk_rows(quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Start a gateway and a raw service, run the client processes, return bench rows:
+    ``gateway`` column = SDK client us/call, ``relay`` column = the floor's, ``ratio``
+    = SDK/floor (lower is better; target <= 1.3)."""
+    from loadtests import bench, loadgen
+
+    rounds, seconds = (3, 0.6) if quick else (7, 1.5)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="frontier-sdkbench-") as tmp:
+        gw = bench.Target("gateway", Path(tmp)).start()
+        svc = None
+        try:
+            svc = bench.Worker(loadgen.service_worker, {"target": "gateway", "addr": gw.service_addr, "payload": PAYLOAD})
+            for label, mode, edges in CASES:
+                res = run_child(gw.edge_addr, mode, edges, rounds, seconds)
+                for kind in ("sdk", "async"):
+                    if not res.get(kind):
+                        continue  # an SDK without call_async (a baseline run)
+                    sdk, floor = res[kind], res["floor"]
+                    name = f"sdk {'call' if kind == 'sdk' else 'call_async'} {label}"
+                    log(f"  {name:30s} client us/call sdk {_fmt_list(sdk)}  floor {_fmt_list(floor)}  "
+                        f"calls/s sdk {res[kind + '_rate']:.0f} floor {res['floor_rate']:.0f}")
+                    rows.append(bench._row(f"{name} (vs floor)", "client us/call", sdk, floor, {
+                        "failures": {"gateway": res[kind + "_failures"], "relay": res["floor_failures"]},
+                        "calls_per_s": {"gateway": bench._round(res[kind + "_rate"]), "relay": bench._round(res["floor_rate"])},
+                    }))
+        finally:
+            if svc is not None:
+                svc.finish("stop")
+            gw.stop()
+    return rows
+
+
+def _fmt_list(values: list[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+def run_child(edge_addr: str, mode: str, edges: int, rounds: int, seconds: float, root: Path = ROOT) -> dict[str, Any]:
+    """One client process (gevent-patched or threads): ``rounds`` interleaved rounds,
+    with the ``frontier`` package (SDK) found under ``root``."""
+    cmd = [sys.executable, "-m", "loadtests.sdk_bench", "--child", "--addr", edge_addr, "--mode", mode,
+           "--edges", str(edges), "--rounds", str(rounds), "--seconds", str(seconds)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=f"{root}:{ROOT}"), capture_output=True, text=True,
+                          timeout=60 + rounds * 3 * (seconds + 2))
+    if proc.returncode != 0:
+        raise RuntimeError(f"sdk bench client failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- the client process ------------------------------------------------------------------------------
+
+
+def _cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+class FloorEdge:
+    """A raw-socket edge: handshake, then one blocking call at a time."""
+
+    def __init__(self, addr: str, meta: bytes) -> None:
+        import socket
+
+        from frontier.wire.codec import encode_frame
+        from frontier.wire.events import PROTOCOL_VERSION, ROLE_EDGE, Hello
+
+        host, _, port = addr.rpartition(":")
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.sock.sendall(encode_frame(Hello(PROTOCOL_VERSION, ROLE_EDGE, meta=meta)))
+        self.read_frame()  # Welcome
+        self.sock.settimeout(None)
+        self.ids = 0
+
+    def read_frame(self) -> bytes:
+        buf = self.buf
+        while True:
+            if len(buf) >= 4:
+                size = int.from_bytes(buf[:4], "big")
+                if len(buf) >= 4 + size:
+                    body = bytes(buf[4:4 + size])
+                    del buf[:4 + size]
+                    return body
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the gateway closed the connection")
+            buf += data
+
+    def call(self, method: str, data: bytes) -> bytes:
+        from frontier.wire.codec import decode_body, encode_frame
+        from frontier.wire.events import Request, Response
+
+        self.ids += 1
+        self.sock.sendall(encode_frame(Request(self.ids, method, data, 10_000, None, 0)))
+        while True:
+            ev = decode_body(self.read_frame())
+            if type(ev) is Response and ev.call_id == self.ids:
+                if ev.code:
+                    raise RuntimeError(f"call failed: {ev.code} {ev.message}")
+                return ev.data
+
+
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    if args.mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+    import threading
+
+    from frontier.sdk import Edge
+
+    payload = b"x" * PAYLOAD
+    floors = [FloorEdge(args.addr, f"floor-{i}".encode()) for i in range(args.edges)]
+    sdks = [Edge(args.addr, meta=f"sdk-{i}".encode(), timeout=10.0) for i in range(args.edges)]
+    out: dict[str, Any] = {"floor": [], "sdk": [], "async": []}
+    failures = {"floor": 0, "sdk": 0, "async": 0}
+    rates: dict[str, list[float]] = {"floor": [], "sdk": [], "async": []}
+
+    def one_round(kind: str) -> None:
+        count = [0]
+        stop = [False]
+
+        def loop(i: int) -> None:
+            n = 0
+            if kind == "floor":
+                call = floors[i].call
+            elif kind == "sdk":
+                call = sdks[i].call
+            else:
+                edge = sdks[i]
+
+                def call(method: str, data: bytes) -> bytes:
+                    return edge.call_async(method, data).result()
+            while not stop[0]:
+                try:
+                    answer = call("echo", payload)
+                    if answer != payload:
+                        failures[kind] += 1
+                except Exception:
+                    failures[kind] += 1
+                n += 1
+                count[0] += 1
+
+        threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(args.edges)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)  # warm-up
+        c0, cpu0, t0 = count[0], _cpu(), time.monotonic()
+        time.sleep(args.seconds)
+        c1, cpu1, t1 = count[0], _cpu(), time.monotonic()
+        stop[0] = True
+        for t in threads:
+            t.join(15)
+        calls = max(1, c1 - c0)
+        out[kind].append((cpu1 - cpu0) / calls * 1e6)
+        rates[kind].append(calls / (t1 - t0))
+
+    kinds = ["floor", "sdk", "async"] if hasattr(Edge, "call_async") else ["floor", "sdk"]
+    for r in range(args.rounds):
+        for kind in (kinds if r % 2 == 0 else kinds[::-1]):
+            one_round(kind)
+    for e in sdks:
+        e.close()
+    for f in floors:
+        f.sock.close()
+    import statistics
+
+    result: dict[str, Any] = dict(out)
+    for kind in kinds:
+        result[f"{kind}_rate"] = statistics.median(rates[kind])
+        result[f"{kind}_failures"] = failures[kind]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.sdk_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 0.6 s per case instead of 7 of 1.5 s")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--addr", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="gevent", help=argparse.SUPPRESS)
+    parser.add_argument("--edges", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)), flush=True)
+        return 0
+    from loadtests import bench
+
+    rows = sdk_rows(args.quick, lambda line: print(line, flush=True))
+    print(bench.format_table({"rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
