@@ -131,6 +131,8 @@ class Registrations:
 _live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
 #: serialises the first use of clients in a forked child; made anew in every child
 _fork_lock = threading.Lock()
+#: guards the lazy creation of a client's queues and handler pool; made anew in every child
+_lazy_lock = threading.Lock()
 
 
 class Client(Registrations):
@@ -194,10 +196,11 @@ class Client(Registrations):
         self._away_until = 0.0
         self._reconnecting = False
         self._addr_index = 0
-        self._inbox: queue.Queue = self._new_inbox()
-        self._accepts: queue.Queue = queue.Queue()
-        self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
-        self._work = threading.BoundedSemaphore(max_pending)
+        # made on first use (an edge that never receives or serves needs none of them)
+        self._inbox_q: queue.Queue | None = None
+        self._accepts_q: queue.Queue | None = None
+        self._pool_q: ThreadPoolExecutor | None = None
+        self._work_q: threading.BoundedSemaphore | None = None
         self._link = self._connect_first()
         _live_clients.add(self)
 
@@ -406,10 +409,7 @@ class Client(Registrations):
                 _forget_link(self._link)
             self._cond = threading.Condition(threading.Lock())
             self._link = None
-            self._inbox = self._new_inbox()
-            self._accepts = queue.Queue()
-            self._pool = ThreadPoolExecutor(max_workers=self._handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
-            self._work = threading.BoundedSemaphore(self._max_pending)
+            self._inbox_q = self._accepts_q = self._pool_q = self._work_q = None  # made anew on first use
             if hasattr(self, "_edge_id"):
                 self._edge_id = self._asked_edge_id  # the parent's id stays the parent's
             start = self._reconnecting = reconnect and not self._closed and self._fatal is None
@@ -437,7 +437,9 @@ class Client(Registrations):
         if link is not None:
             link.close(ConnectionClosed("closed by the application"))
         self._wake_receivers()
-        self._pool.shutdown(wait=False)
+        pool = self._pool_q
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     def _wake_receivers(self) -> None:
         self._inbox.put(_CLOSED)
@@ -599,6 +601,52 @@ class Client(Registrations):
 
     def _new_inbox(self) -> queue.Queue:
         return queue.Queue()
+
+    # the receive queues, the handler pool and its bound, made on first use: they are
+    # most of what an idle client costs (a queue.Queue is four locks)
+
+    @property
+    def _inbox(self) -> queue.Queue:
+        q = self._inbox_q
+        if q is None:
+            with _lazy_lock:
+                if self._inbox_q is None:
+                    self._inbox_q = self._new_inbox()
+                q = self._inbox_q
+        return q
+
+    @property
+    def _accepts(self) -> queue.Queue:
+        q = self._accepts_q
+        if q is None:
+            with _lazy_lock:
+                if self._accepts_q is None:
+                    self._accepts_q = queue.Queue()
+                q = self._accepts_q
+        return q
+
+    @property
+    def _pool(self) -> ThreadPoolExecutor:
+        pool = self._pool_q
+        if pool is None:
+            with _lazy_lock:
+                if self._closed:
+                    raise RuntimeError("the client is closed")  # as a shut-down pool's submit
+                if self._pool_q is None:
+                    self._pool_q = ThreadPoolExecutor(max_workers=self._handler_threads,
+                                                      thread_name_prefix=f"frontier-{self.role}-handler")
+                pool = self._pool_q
+        return pool
+
+    @property
+    def _work(self) -> threading.BoundedSemaphore:
+        work = self._work_q
+        if work is None:
+            with _lazy_lock:
+                if self._work_q is None:
+                    self._work_q = threading.BoundedSemaphore(self._max_pending)
+                work = self._work_q
+        return work
 
     def _take(self, q: queue.Queue, timeout: float | None) -> Any:
         return take(q, timeout, self._closed_error)
@@ -785,8 +833,9 @@ def _after_fork_in_child() -> None:
     """``os.register_at_fork`` hook: in a new child, forget every inherited connection
     at once (so a dead parent's connections end when the parent does) and give the
     child a fresh ``_fork_lock``. The rest waits for the client's first use."""
-    global _fork_lock
+    global _fork_lock, _lazy_lock
     _fork_lock = threading.Lock()
+    _lazy_lock = threading.Lock()
     _PID[0] = os.getpid()
     for client in list(_live_clients):
         try:

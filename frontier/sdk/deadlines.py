@@ -32,6 +32,23 @@ _monotonic = time.monotonic
 #: fewest entries before the heap is compacted (dropping settled waiters)
 COMPACT_MIN = 1024
 
+#: bumped in every forked child: per-process objects rebuild their locks on first use
+#: there, after the child is set up (a gevent worker patches only after the fork, and
+#: a lock made in the fork hook would be a real one blocking the whole hub)
+GENERATION = [0]
+#: guards those rebuilds (held briefly, never while blocking); made anew in every child
+_build_lock = threading.Lock()
+
+
+def _forked() -> None:
+    global _build_lock
+    _build_lock = threading.Lock()
+    GENERATION[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
 
 class Expiring(Protocol):
     """What ``add_waiter`` takes: ``expire()`` runs at the deadline unless ``settled``."""
@@ -66,7 +83,14 @@ class Deadlines:
     """A heap of ``(deadline, seq, entry)`` swept by one daemon thread."""
 
     def __init__(self) -> None:
-        self._reset()
+        self._generation = -1  # built on first use
+
+    def _build(self) -> None:
+        """(Re)make the locks and the heap in this process, on first use."""
+        with _build_lock:
+            if self._generation != GENERATION[0]:
+                self._reset()
+                self._generation = GENERATION[0]
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
@@ -86,18 +110,22 @@ class Deadlines:
     def add_waiter(self, deadline: float, entry: Expiring) -> None:
         """Call ``entry.expire()`` at ``deadline`` unless ``entry.settled`` is true by
         then, on the sweeping thread: ``expire`` must be quick and never block."""
+        if self._generation != GENERATION[0]:
+            self._build()
+        start = False
         with self._lock:
             heap = self._heap
             _heappush(heap, (deadline, next(self._seq), entry))
             if len(heap) >= self._compact_at:
                 self._compact()
             if not self._running:
-                self._running = True
+                self._running = start = True
                 self._sleeping_until = deadline
-                threading.Thread(target=self._sweep, name="frontier-deadlines", daemon=True).start()
             elif deadline < self._sleeping_until:
                 self._sleeping_until = deadline
                 self._wake.notify()
+        if start:  # not under the lock: under gevent, starting a thread switches greenlets
+            threading.Thread(target=self._sweep, name="frontier-deadlines", daemon=True).start()
 
     def _compact(self) -> None:
         """Under the lock: drop settled entries; next compaction at twice what is left."""
@@ -106,7 +134,7 @@ class Deadlines:
         self._compact_at = max(COMPACT_MIN, 2 * len(heap))
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._heap) if self._generation == GENERATION[0] else 0
 
     def _sweep(self) -> None:
         heappop = heapq.heappop
@@ -137,8 +165,6 @@ class Deadlines:
                     log.exception("a frontier deadline callback failed")
 
 
-#: the process's one instance
+#: the process's one instance (a forked child rebuilds it on first use: the parent's
+#: sweeping thread does not exist there)
 DEADLINES = Deadlines()
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=DEADLINES._reset)  # the parent's thread does not exist here

@@ -15,7 +15,6 @@ the sans-io :class:`~frontier.wire.Connection`.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -29,6 +28,7 @@ from frontier.wire.errors import ConnectionClosed, FrontierError, LocalProtocolE
 from frontier.wire.events import Ack, Cancel, Event, Hello, PeerClosed, Ping, Publish, Refuse, Request, Response, Welcome
 from frontier.wire.state import ConnState
 
+from . import deadlines
 from .deadlines import DEADLINES
 
 log = logging.getLogger("frontier.sdk")
@@ -136,35 +136,34 @@ class Courier:
     link's heartbeat check like any other."""
 
     def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        import queue
-
-        self._queue: Any = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._generation = -1  # built on first use in each process (see deadlines.GENERATION)
+        self._queue: Any = None
 
     def post(self, link: "Link", event: Event) -> None:
         """Send ``event`` on ``link`` soon, ignoring a closed link."""
+        if self._generation != deadlines.GENERATION[0]:
+            self._start()
         self._queue.put((link, event))
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="frontier-courier", daemon=True)
-                    self._thread.start()
 
-    def _run(self) -> None:
+    def _start(self) -> None:
+        import queue
+
+        with deadlines._build_lock:
+            if self._generation == deadlines.GENERATION[0]:
+                return
+            self._queue = queue.Queue()
+            self._generation = deadlines.GENERATION[0]
+        threading.Thread(target=self._run, args=(self._queue,), name="frontier-courier", daemon=True).start()
+
+    @staticmethod
+    def _run(jobs: Any) -> None:
         while True:
-            link, event = self._queue.get()
+            link, event = jobs.get()
             link.send_quiet(event)
 
 
 #: the process's one courier
 COURIER = Courier()
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=COURIER._reset)
 
 
 class Link:
