@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,45 @@ def sdk_rows(quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
                 svc.finish("stop")
             gw.stop()
     return rows
+
+
+def compare(baseline: Path, quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Before/after: the SDK under ``baseline`` (a checkout's root holding an older
+    ``frontier`` package) against this tree's, client processes alternating
+    (this, baseline, this, baseline ...) against one gateway and service; each child
+    measures its own floor too. Returns one row per case."""
+    from loadtests import bench, loadgen
+
+    pairs, rounds, seconds = (2, 2, 0.6) if quick else (3, 3, 1.0)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="frontier-sdkbench-") as tmp:
+        gw = bench.Target("gateway", Path(tmp)).start()
+        svc = None
+        try:
+            svc = bench.Worker(loadgen.service_worker, {"target": "gateway", "addr": gw.service_addr, "payload": PAYLOAD})
+            for label, mode, edges in CASES:
+                got: dict[str, dict[str, list[float]]] = {"after": {"sdk": [], "floor": []}, "before": {"sdk": [], "floor": []}}
+                for p in range(pairs):
+                    for which in (("after", "before") if p % 2 == 0 else ("before", "after")):
+                        res = run_child(gw.edge_addr, mode, edges, rounds, seconds, ROOT if which == "after" else baseline)
+                        got[which]["sdk"] += res["sdk"]
+                        got[which]["floor"] += res["floor"]
+                med = {w: {k: statistics.median(v) for k, v in d.items()} for w, d in got.items()}
+                row = {"case": label, "before_us": round(med["before"]["sdk"], 1), "after_us": round(med["after"]["sdk"], 1),
+                       "floor_us_before_run": round(med["before"]["floor"], 1), "floor_us_after_run": round(med["after"]["floor"], 1),
+                       "before_over_floor": round(med["before"]["sdk"] / med["before"]["floor"], 2),
+                       "after_over_floor": round(med["after"]["sdk"] / med["after"]["floor"], 2),
+                       "spread_before": [round(min(got["before"]["sdk"]), 1), round(max(got["before"]["sdk"]), 1)],
+                       "spread_after": [round(min(got["after"]["sdk"]), 1), round(max(got["after"]["sdk"]), 1)],
+                       "samples": len(got["after"]["sdk"])}
+                log(f"  {label:18s} SDK before {row['before_us']} us/call ({row['before_over_floor']}x floor)  "
+                    f"after {row['after_us']} us/call ({row['after_over_floor']}x floor)")
+                out.append(row)
+        finally:
+            if svc is not None:
+                svc.finish("stop")
+            gw.stop()
+    return out
 
 
 def _fmt_list(values: list[float]) -> str:
@@ -209,8 +249,6 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         e.close()
     for f in floors:
         f.sock.close()
-    import statistics
-
     result: dict[str, Any] = dict(out)
     for kind in kinds:
         result[f"{kind}_rate"] = statistics.median(rates[kind])
@@ -221,6 +259,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.sdk_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds of 0.6 s per case instead of 7 of 1.5 s")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="compare with the SDK of another checkout (its root, holding frontier/) instead")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--addr", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="gevent", help=argparse.SUPPRESS)
@@ -230,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args)), flush=True)
+        return 0
+    if args.baseline:
+        rows = compare(args.baseline.resolve(), args.quick, lambda line: print(line, flush=True))
+        print(json.dumps(rows, indent=1))
         return 0
     from loadtests import bench
 

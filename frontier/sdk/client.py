@@ -55,6 +55,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures._base import RUNNING
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
@@ -537,8 +538,7 @@ class Client(Registrations):
         the answer or raises what ``_deliver`` would raise. Sent at once on a live
         link; while there is none (reconnecting), a helper thread waits for one
         within the deadline."""
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()  # it cannot be cancelled: its deadline bounds it
+        future = CallFuture()
         try:
             timeout = self.timeout if timeout is None else timeout
             payload = as_bytes(data, f"the data of {what}")
@@ -867,6 +867,18 @@ def _fresh(error: FrontierError) -> FrontierError:
     fresh = type(error)(error.message, retry_after=error.retry_after)
     fresh.code = error.code
     return fresh
+
+
+class CallFuture(Future):
+    """The ``concurrent.futures.Future`` of ``call_async``/``publish_async``: already
+    running (it cannot be cancelled: its deadline bounds it), and guarded by a plain
+    lock instead of ``Future``'s re-entrant one (no ``Future`` method re-enters it),
+    which halves its cost under gevent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._condition = threading.Condition(threading.Lock())
+        self._state = RUNNING
 
 
 class AsyncCall:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 from frontier.wire.errors import ConnectionClosed, EdgeNotOnline, FrontierError, Timeout
 
 from . import client as client_module
-from .client import _CLOSED, Handler, _fresh, _resolve_later, take, take_stream
+from .client import _CLOSED, CallFuture, Handler, _fresh, _resolve_later, take, take_stream
 from .edge import Edge
 from .link import Link
 from .message import Message
@@ -406,8 +406,7 @@ class ClusterService(ServiceHooks):
         member = self._member(fid) if fid is not None and not self._closed and self._pid == os.getpid() else None
         if member is None or not member.connected:
             return _in_thread(lambda: blocking(timeout))
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
+        future: Future[Any] = CallFuture()
 
         def done(inner: "Future[Any]") -> None:
             error = inner.exception()
@@ -492,8 +491,7 @@ class ClusterService(ServiceHooks):
 
 def _in_thread(fn: Callable[[], Any]) -> "Future[Any]":
     """A future resolved by ``fn()`` run on a helper thread."""
-    future: Future[Any] = Future()
-    future.set_running_or_notify_cancel()
+    future: Future[Any] = CallFuture()
     threading.Thread(target=_resolve_later, args=(future, fn), daemon=True, name="frontier-cluster-async").start()
     return future
 
