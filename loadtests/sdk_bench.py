@@ -114,6 +114,119 @@ def compare(baseline: Path, quick: bool, log: Callable[[str], None]) -> list[dic
     return out
 
 
+def locust_run(users: int, spawn_rate: int, window: float, log: Callable[[str], None], tags: str = "rpc_e2s",
+               service: str = "raw") -> dict[str, Any]:
+    """One Locust process (``loadtests/locustfile.py``, headless, ``--frontier-wait 0``)
+    of ``users`` fake edges against a gateway subprocess, the service in a third
+    process (``raw``: ``loadgen.service_worker``; ``sdk``: ``python -m
+    loadtests.service``). Once every edge is online, counts the calls the gateway
+    answered in ``window`` seconds (at the service, or Locust's own count) and each
+    process's CPU in that window."""
+    import psutil
+
+    from loadtests import bench, loadgen
+
+    with tempfile.TemporaryDirectory(prefix="frontier-locust-") as tmp:
+        gw = bench.Target("gateway", Path(tmp)).start()
+        svc: Any = None
+        sdk_svc: subprocess.Popen | None = None
+        proc: subprocess.Popen | None = None
+        try:
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            if service == "raw":
+                svc = bench.Worker(loadgen.service_worker, {"target": "gateway", "addr": gw.service_addr, "payload": PAYLOAD})
+                svc_pid = svc.proc.pid
+            else:
+                sdk_svc = subprocess.Popen([sys.executable, "-m", "loadtests.service", "--addr", gw.service_addr, "--every", "3600"],
+                                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                svc_pid = sdk_svc.pid
+                time.sleep(2.0)
+            ramp = users / spawn_rate
+            stats = Path(tmp) / "locust"
+            cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
+                   "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(ramp + window + 40)}s", "--tags", *tags.split(","),
+                   "--frontier-edge", gw.edge_addr, "--frontier-service", gw.service_addr, "--frontier-external-service",
+                   "--frontier-wait", "0", "--frontier-payload", str(PAYLOAD), "--stop-timeout", "5",
+                   "--only-summary", "--json", "--csv", str(stats), "--csv-full-history"]
+            log(" ".join(cmd[1:]))
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(Path(tmp) / "locust.log", "wb"))
+            started = time.monotonic()
+            procs = {"locust": psutil.Process(proc.pid), "gateway": psutil.Process(gw.pid), "service": psutil.Process(svc_pid)}
+
+            def online() -> int:
+                if svc is not None:
+                    svc.send("online")
+                    return int(svc.expect("online"))
+                return len(psutil.Process(gw.pid).connections("tcp")) - 2  # listeners aside: ~ edges + service
+
+            while online() < users:
+                if proc.poll() is not None or time.monotonic() - started > ramp * 3 + 60:
+                    raise RuntimeError(f"only {online()} of {users} edges came online: "
+                                       f"{(Path(tmp) / 'locust.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+            connected_after = time.monotonic() - started
+            time.sleep(3.0)  # settle
+            rss = procs["locust"].memory_info().rss
+
+            def cpu(p: Any) -> float:
+                t = p.cpu_times()
+                return t.user + t.system
+
+            t0 = time.monotonic()
+            if svc is not None:
+                svc.send("go", t0, t0 + window, 0, 0)
+            cpu0 = {k: cpu(p) for k, p in procs.items()}
+            time.sleep(window)
+            cpu1 = {k: cpu(p) for k, p in procs.items()}
+            if svc is not None:
+                svc.send("report")
+                answered = svc.expect("result")["answered"]
+            t1 = time.monotonic()
+            out, _ = proc.communicate(timeout=ramp + window + 120)
+            entries = json.loads(out) if out.strip() else []
+            failures = sum(e["num_failures"] for e in entries)
+            requests = {f"{e['method']} {e['name']}": e["num_requests"] for e in entries}
+            history = _history(stats.with_name("locust_stats_history.csv"))
+            if svc is None:  # the SDK service counts nothing we can read: take Locust's per-second history
+                answered = _history_rate(history, users) * (t1 - t0)
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+            if svc is not None:
+                svc.finish("stop")
+            if sdk_svc is not None:
+                sdk_svc.terminate()
+                sdk_svc.wait(10)
+            gw.stop()
+    seconds = t1 - t0
+    rate = answered / seconds
+    used = {k: (cpu1[k] - cpu0[k]) / (t1 - t0) * 100 for k in cpu0}
+    return {
+        "users": users, "service": service, "tags": tags, "window_s": round(seconds, 2), "calls_per_s": round(rate),
+        "cpu_percent": {k: round(v) for k, v in used.items()},
+        "locust_cpu_us_per_call": round((cpu1["locust"] - cpu0["locust"]) / max(answered, 1) * 1e6, 1),
+        "gateway_cpu_us_per_call": round((cpu1["gateway"] - cpu0["gateway"]) / max(answered, 1) * 1e6, 1),
+        "locust_rss_per_edge_kb": round(rss / users / 1024, 1), "connect_seconds": round(connected_after, 1),
+        "failures": failures, "requests": requests,
+    }
+
+
+def _history(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    try:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        return []
+
+
+def _history_rate(history: list[dict[str, str]], users: int) -> float:
+    """Median requests/s of Locust's history rows with every user running."""
+    rates = [float(r["Requests/s"]) for r in history if r.get("Name") == "Aggregated" and int(r.get("User Count") or 0) >= users]
+    return statistics.median(rates) if rates else 0.0
+
+
 def _fmt_list(values: list[float]) -> str:
     return "/".join(f"{v:.1f}" for v in values)
 
@@ -261,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 rounds of 0.6 s per case instead of 7 of 1.5 s")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="compare with the SDK of another checkout (its root, holding frontier/) instead")
+    parser.add_argument("--locust", type=int, metavar="USERS",
+                        help="instead: one Locust process of USERS fake edges driving the gateway flat out")
+    parser.add_argument("--spawn-rate", type=int, default=500, help="--locust: users started per second (default 500)")
+    parser.add_argument("--window", type=float, default=20.0, help="--locust: seconds measured once all are online")
+    parser.add_argument("--service", choices=("raw", "sdk"), default="raw",
+                        help="--locust: the raw service (loadgen) or python -m loadtests.service (SDK) answers")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--addr", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="gevent", help=argparse.SUPPRESS)
@@ -270,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args)), flush=True)
+        return 0
+    if args.locust:
+        print(json.dumps(locust_run(args.locust, args.spawn_rate, args.window, lambda line: print(line, flush=True),
+                                    service=args.service), indent=1))
         return 0
     if args.baseline:
         rows = compare(args.baseline.resolve(), args.quick, lambda line: print(line, flush=True))

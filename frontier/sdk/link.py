@@ -47,6 +47,11 @@ _packers: list[msgpack.Packer] = []
 
 #: what the deadline sweeper puts in a :class:`Waiter` whose deadline passed
 TIMED_OUT = object()
+#: locks of finished waiters, acquired again and ready for the next one (a lock costs
+#: more to make than to reuse, under gevent most of all); with the generation they
+#: belong to: a forked child makes its own (see ``deadlines.GENERATION``)
+_spare_locks: list[Any] = []
+_spare_generation = [0]
 
 
 class Waiter:
@@ -58,8 +63,14 @@ class Waiter:
     __slots__ = ("_lock", "value", "settled", "link", "key")
 
     def __init__(self, link: "Link | None" = None, key: int = 0) -> None:
-        self._lock = threading.Lock()
-        self._lock.acquire()
+        try:
+            if _spare_generation[0] != deadlines.GENERATION[0]:
+                _spare_locks.clear()
+                _spare_generation[0] = deadlines.GENERATION[0]
+            self._lock = _spare_locks.pop()
+        except IndexError:
+            self._lock = threading.Lock()
+            self._lock.acquire()
         self.value: Any = None
         #: filled (the deadline heap skips it)
         self.settled = False
@@ -87,8 +98,12 @@ class Waiter:
             self.set(TIMED_OUT)
 
     def take(self) -> Any:
-        """Block until filled (the deadline heap bounds it); return the value."""
-        self._lock.acquire()
+        """Block until filled (the deadline heap bounds it); return the value. The
+        lock, held again, goes back to the spares: nothing else touches it once filled."""
+        lock = self._lock
+        lock.acquire()
+        if len(_spare_locks) < 4096:
+            _spare_locks.append(lock)
         return self.value
 
     def wait(self, timeout: float) -> bool:
@@ -195,6 +210,9 @@ class Link:
         self._last_tx = self._last_rx = _monotonic()
         self._writing_since = 0.0
         self._nonce = 0
+        # a plain socket: one ``send`` (gevent's ``sendall`` asks the kernel for the
+        # buffer size first, a system call per frame); a partial one is finished by ``sendall``
+        self._send = sock.send if isinstance(sock, socket.socket) else None
         self._reader: threading.Thread | None = None
 
     # -- handshake ----------------------------------------------------------------------
@@ -286,7 +304,13 @@ class Link:
         """Under the write lock: write ``frame`` whole; a failure closes the link."""
         self._last_tx = self._writing_since = _monotonic()
         try:
-            self.sock.sendall(frame)
+            send = self._send
+            if send is None:
+                self.sock.sendall(frame)
+            else:
+                sent = send(frame)
+                if sent < len(frame):
+                    self.sock.sendall(memoryview(frame)[sent:])
         except OSError as exc:
             error = ConnectionClosed(f"write failed: {exc}")
             self.close(self.error or error)
