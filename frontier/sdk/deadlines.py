@@ -31,6 +31,10 @@ _monotonic = time.monotonic
 
 #: fewest entries before the heap is compacted (dropping settled waiters)
 COMPACT_MIN = 1024
+#: shortest sleep of the sweeper (seconds): deadlines due within it are handled in one
+#: wake-up (a call's ``Timeout`` comes at most this late; never early), so thousands of
+#: connections' heartbeat checks cost at most 1/RESOLUTION wake-ups a second
+RESOLUTION = 0.01
 
 #: bumped in every forked child: per-process objects rebuild their locks on first use
 #: there, after the child is set up (a gevent worker patches only after the fork, and
@@ -156,7 +160,7 @@ class Deadlines:
                         break
                     if heap:
                         self._sleeping_until = heap[0][0]
-                        self._wake.wait(heap[0][0] - now)
+                        self._wake.wait(max(heap[0][0] - now, RESOLUTION))
                 self._sleeping_until = heap[0][0] if heap else float("inf")
             for entry in due:
                 try:
