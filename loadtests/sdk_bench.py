@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -145,7 +146,7 @@ def locust_run(users: int, spawn_rate: int, window: float, log: Callable[[str], 
             ramp = users / spawn_rate
             stats = Path(tmp) / "locust"
             cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless",
-                   "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(ramp + window + 40)}s", "--tags", *tags.split(","),
+                   "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(ramp * 4 + window + 120)}s", "--tags", *tags.split(","),
                    "--frontier-edge", gw.edge_addr, "--frontier-service", gw.service_addr, "--frontier-external-service",
                    "--frontier-wait", "0", "--frontier-payload", str(PAYLOAD), "--stop-timeout", "5",
                    "--only-summary", "--json", "--csv", str(stats), "--csv-full-history"]
@@ -161,7 +162,7 @@ def locust_run(users: int, spawn_rate: int, window: float, log: Callable[[str], 
                 return len(psutil.Process(gw.pid).connections("tcp")) - 2  # listeners aside: ~ edges + service
 
             while online() < users:
-                if proc.poll() is not None or time.monotonic() - started > ramp * 3 + 60:
+                if proc.poll() is not None or time.monotonic() - started > ramp * 4 + 60:
                     raise RuntimeError(f"only {online()} of {users} edges came online: "
                                        f"{(Path(tmp) / 'locust.log').read_text()[-2000:]}")
                 time.sleep(0.5)
@@ -183,7 +184,8 @@ def locust_run(users: int, spawn_rate: int, window: float, log: Callable[[str], 
                 svc.send("report")
                 answered = svc.expect("result")["answered"]
             t1 = time.monotonic()
-            out, _ = proc.communicate(timeout=ramp + window + 120)
+            proc.send_signal(signal.SIGTERM)  # Locust stops its users and prints the --json summary
+            out, _ = proc.communicate(timeout=120)
             entries = json.loads(out) if out.strip() else []
             failures = sum(e["num_failures"] for e in entries)
             requests = {f"{e['method']} {e['name']}": e["num_requests"] for e in entries}

@@ -67,7 +67,7 @@ from frontier.wire.events import (
     Response, StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
 )
 
-from .deadlines import DEADLINES
+from .deadlines import DEADLINES, cancel
 from .link import COURIER, TIMED_OUT, Link, Waiter
 from .message import Message, Request as IncomingRequest
 from .payload import Data, as_bytes
@@ -502,13 +502,13 @@ class Client(Registrations):
         error an unsuccessful one carries, ``Timeout`` at the deadline."""
         timeout = self.timeout if timeout is None else timeout
         payload = as_bytes(data, f"the data of {what}")
-        deadline = _monotonic() + timeout
+        now = _monotonic()
         if link is None:
-            link = self._usable_link(deadline)
+            link = self._usable_link(now + timeout)
         req_id = next(self._ids)
         waiter = Waiter(link, req_id)
         link.pending[req_id] = waiter
-        DEADLINES.add_waiter(deadline, waiter)
+        DEADLINES.add_waiter(timeout, waiter, now)
         try:
             link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, stream_id)
         except BaseException:
@@ -542,7 +542,8 @@ class Client(Registrations):
         try:
             timeout = self.timeout if timeout is None else timeout
             payload = as_bytes(data, f"the data of {what}")
-            deadline = _monotonic() + timeout
+            now = _monotonic()
+            deadline = now + timeout
             link = self._link
             if (link is None or link.closed or link.draining or self._closed or self._fatal is not None
                     or self._away is not None or self._pid != _PID[0]):
@@ -554,7 +555,7 @@ class Client(Registrations):
             req_id = next(self._ids)
             pending = AsyncCall(future, link, req_id, what, timeout, result)
             link.pending[req_id] = pending
-            DEADLINES.add_waiter(deadline, pending)
+            DEADLINES.add_waiter(timeout, pending, now)
             try:
                 link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, 0)
             except BaseException:
@@ -570,7 +571,7 @@ class Client(Registrations):
         answering ``req_id``."""
         waiter = Waiter(link, req_id)
         link.pending[req_id] = waiter
-        DEADLINES.add_waiter(_monotonic() + timeout, waiter)
+        DEADLINES.add_waiter(timeout, waiter)
         try:
             link.send(ev)
         except BaseException:
@@ -809,7 +810,7 @@ class Client(Registrations):
         stream._offer = accepts
         link.streams[ev.stream_id] = stream
         accepts.put(stream)
-        DEADLINES.add(time.monotonic() + wait, lambda: stream._expire_offer(code, why))
+        DEADLINES.add(wait, lambda: stream._expire_offer(code, why))
 
 
 def _forget_link(link: Link) -> None:
@@ -886,7 +887,7 @@ class AsyncCall:
     deadline sweeper resolves its future (never blocking: a ``Cancel`` for an expired
     call is sent by the courier thread)."""
 
-    __slots__ = ("future", "link", "key", "what", "timeout", "result", "settled")
+    __slots__ = ("future", "link", "key", "what", "timeout", "result", "timer")
 
     def __init__(self, future: "Future[Any]", link: Link, key: int, what: str, timeout: float,
                  result: Callable[[bytes], Any]) -> None:
@@ -896,23 +897,22 @@ class AsyncCall:
         self.what = what
         self.timeout = timeout
         self.result = result
-        self.settled = False
+        self.timer: Any = None
 
     def answer(self, code: int, data: bytes, message: str) -> None:
-        self.settled = True
+        cancel(self)
         if code:
             self.future.set_exception(error_from_code(code, message))
         else:
             self.future.set_result(self.result(data))
 
     def fail(self, error: FrontierError) -> None:
-        self.settled = True
+        cancel(self)
         self.future.set_exception(_fresh(error))
 
     def expire(self) -> None:
         link = self.link
         if link.pending.pop(self.key, None) is self:
-            self.settled = True
             COURIER.post(link, Cancel(self.key))
             self.future.set_exception(Timeout(f"{self.what} got no answer within {self.timeout}s"))
 

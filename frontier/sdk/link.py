@@ -57,10 +57,11 @@ _spare_generation = [0]
 class Waiter:
     """A one-shot slot a caller blocks on until it is filled: by the reader (an
     answer: ``(code, data, message)``), by the link's close (its error), or, for a
-    call, by the process's deadline sweeper (:data:`TIMED_OUT`). The caller's wait has
+    call, by the process's deadline sweeper (:data:`TIMED_OUT`; an earlier fill takes
+    it off the deadline queues). The caller's wait has
     no timeout of its own, so under gevent no ``Timeout`` object is made per call."""
 
-    __slots__ = ("_lock", "value", "settled", "link", "key")
+    __slots__ = ("_lock", "value", "link", "key", "timer")
 
     def __init__(self, link: "Link | None" = None, key: int = 0) -> None:
         try:
@@ -72,15 +73,16 @@ class Waiter:
             self._lock = threading.Lock()
             self._lock.acquire()
         self.value: Any = None
-        #: filled (the deadline heap skips it)
-        self.settled = False
+        self.timer: Any = None  # its place in the deadline queues, if it has one
         self.link = link
         self.key = key
 
     def set(self, value: Any) -> None:
         """Fill the slot and wake the waiter; call at most once."""
         self.value = value
-        self.settled = True
+        timer = self.timer
+        if timer is not None:
+            timer[0].pop(timer[1], None)  # deadlines.cancel, inlined: the hot path
         self._lock.release()
 
     def answer(self, code: int, data: bytes, message: str) -> None:
@@ -116,14 +118,11 @@ class _Heartbeat:
     nothing was sent for most of an interval, and end the link when the gateway was
     silent for three intervals or a write has been stuck for as long."""
 
-    __slots__ = ("link",)
+    __slots__ = ("link", "timer")
 
     def __init__(self, link: "Link") -> None:
         self.link = link
-
-    @property
-    def settled(self) -> bool:
-        return self.link.closed
+        self.timer: Any = None
 
     def expire(self) -> None:
         link = self.link
@@ -141,7 +140,7 @@ class _Heartbeat:
         if now - link._last_tx >= 0.9 * interval:
             link._nonce += 1
             COURIER.post(link, Ping(link._nonce))
-        DEADLINES.add_waiter(now + interval / 2, self)
+        DEADLINES.add_waiter(interval / 2, self, now)
 
 
 class Courier:
@@ -253,7 +252,7 @@ class Link:
         assert self.welcome is not None
         self.interval = self.welcome.heartbeat_interval
         self._last_rx = now = _monotonic()
-        DEADLINES.add_waiter(now + self.interval / 2, _Heartbeat(self))
+        DEADLINES.add_waiter(self.interval / 2, _Heartbeat(self), now)
         self._reader = threading.Thread(target=self._read_loop, name=name, daemon=True)
         self._reader.start()
 
