@@ -8,10 +8,11 @@ flight; the figure is the client process's CPU time (user + system, from
 ``getrusage``) per completed call, which other processes taking CPU away do not move.
 
 * **floor**: one greenlet per edge on a plain socket: ``sendall`` of a ``Request``
-  frame built with :mod:`frontier.wire`'s codec (``encode_frame``, checked), then
-  ``recv`` until the whole ``Response`` frame is in and ``decode_body`` (checked) on
-  it. No reader greenlet, no pending table, no deadline: the least a gevent program
-  must do to make the same call.
+  frame (the handshake is built with :mod:`frontier.wire`'s codec; calls are packed
+  with one reused ``msgpack.Packer``, the same bytes), then ``recv`` until the whole
+  ``Response`` frame is in, ``msgpack.unpackb`` and a check of its type and id. No
+  reader greenlet, no pending table, no deadline, no schema check: the least a gevent
+  program must do to make the same call.
 * **sdk**: the same number of :class:`frontier.sdk.Edge` s, one caller greenlet each
   running ``edge.call("echo", payload)``.
 * **sdk async** (``call_async``): the same edges, each greenlet issuing the call with
@@ -239,11 +240,15 @@ def run_child(edge_addr: str, mode: str, edges: int, rounds: int, seconds: float
     with the ``frontier`` package (SDK) found under ``root``."""
     cmd = [sys.executable, "-m", "loadtests.sdk_bench", "--child", "--addr", edge_addr, "--mode", mode,
            "--edges", str(edges), "--rounds", str(rounds), "--seconds", str(seconds)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=f"{root}:{ROOT}"), capture_output=True, text=True,
-                          timeout=60 + rounds * 3 * (seconds + 2))
+    with tempfile.TemporaryDirectory(prefix="frontier-sdkbench-cwd-") as cwd:  # not ROOT: root's frontier comes first
+        proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ, PYTHONPATH=f"{root}:{ROOT}"), capture_output=True,
+                              text=True, timeout=60 + rounds * 3 * (seconds + 2))
     if proc.returncode != 0:
         raise RuntimeError(f"sdk bench client failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not result["sdk_file"].startswith(str(root)):
+        raise RuntimeError(f"the client imported {result['sdk_file']}, not the SDK under {root}")
+    return result
 
 
 # -- the client process ------------------------------------------------------------------------------
@@ -254,6 +259,15 @@ def _cpu() -> float:
 
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+import msgpack  # noqa: E402
+
+from frontier.wire.events import Request as _Request, Response as _Response  # noqa: E402
+
+_PACKER = msgpack.Packer()
+_unpackb = msgpack.unpackb
+_T_REQUEST, _T_RESPONSE = _Request.TYPE, _Response.TYPE
 
 
 class FloorEdge:
@@ -289,17 +303,15 @@ class FloorEdge:
             buf += data
 
     def call(self, method: str, data: bytes) -> bytes:
-        from frontier.wire.codec import decode_body, encode_frame
-        from frontier.wire.events import Request, Response
-
         self.ids += 1
-        self.sock.sendall(encode_frame(Request(self.ids, method, data, 10_000, None, 0)))
+        body = _PACKER.pack((_T_REQUEST, self.ids, method, data, 10_000, None, 0))
+        self.sock.sendall(len(body).to_bytes(4, "big") + body)
         while True:
-            ev = decode_body(self.read_frame())
-            if type(ev) is Response and ev.call_id == self.ids:
-                if ev.code:
-                    raise RuntimeError(f"call failed: {ev.code} {ev.message}")
-                return ev.data
+            obj = _unpackb(self.read_frame())
+            if obj[0] == _T_RESPONSE and obj[1] == self.ids:
+                if obj[2]:
+                    raise RuntimeError(f"call failed: {obj[2]} {obj[4]}")
+                return obj[3]
 
 
 def child(args: argparse.Namespace) -> dict[str, Any]:
@@ -365,7 +377,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         e.close()
     for f in floors:
         f.sock.close()
-    result: dict[str, Any] = dict(out)
+    import frontier.sdk
+
+    result: dict[str, Any] = dict(out, sdk_file=frontier.sdk.__file__)
     for kind in kinds:
         result[f"{kind}_rate"] = statistics.median(rates[kind])
         result[f"{kind}_failures"] = failures[kind]

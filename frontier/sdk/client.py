@@ -490,18 +490,18 @@ class Client(Registrations):
     # -- calls and publishes ---------------------------------------------------------------------------
 
     def _call(self, link: Link | None, method: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> bytes:
-        return self._deliver(Request, link, method, data, timeout, edge_id, stream_id, f"call {method!r}")
+        return self._deliver(Request, link, method, data, timeout, edge_id, stream_id)
 
     def _publish(self, link: Link | None, topic: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> None:
-        self._deliver(Publish, link, topic, data, timeout, edge_id, stream_id, f"publish to {topic!r}")
+        self._deliver(Publish, link, topic, data, timeout, edge_id, stream_id)
 
     def _deliver(self, frame: type[Request] | type[Publish], link: Link | None, name: str, data: Data,
-                 timeout: float | None, edge_id: int | None, stream_id: int, what: str) -> Any:
+                 timeout: float | None, edge_id: int | None, stream_id: int) -> Any:
         """Send a ``Request`` or ``Publish`` (the same fields in the same order) on
         ``link`` (None: the current one) and return the answer's data; raise the
         error an unsuccessful one carries, ``Timeout`` at the deadline."""
         timeout = self.timeout if timeout is None else timeout
-        payload = as_bytes(data, f"the data of {what}")
+        payload = data if type(data) is bytes else as_bytes(data, f"the data of {_what(frame, name)}")
         now = _monotonic()
         if link is None:
             link = self._usable_link(now + timeout)
@@ -521,7 +521,7 @@ class Client(Registrations):
             return value[1]
         if value is TIMED_OUT:
             link.send_quiet(Cancel(req_id))
-            raise Timeout(f"{what} got no answer within {timeout}s")
+            raise Timeout(f"{_what(frame, name)} got no answer within {timeout}s")
         raise _fresh(value)
 
     def _usable_link(self, deadline: float) -> Link:
@@ -533,7 +533,7 @@ class Client(Registrations):
         return link
 
     def _deliver_async(self, frame: type[Request] | type[Publish], name: str, data: Data, timeout: float | None,
-                       edge_id: int | None, what: str, result: Callable[[bytes], Any]) -> "Future[Any]":
+                       edge_id: int | None, result: Callable[[bytes], Any]) -> "Future[Any]":
         """``_deliver`` without waiting: a future that resolves to ``result(data)`` of
         the answer or raises what ``_deliver`` would raise. Sent at once on a live
         link; while there is none (reconnecting), a helper thread waits for one
@@ -541,7 +541,7 @@ class Client(Registrations):
         future = CallFuture()
         try:
             timeout = self.timeout if timeout is None else timeout
-            payload = as_bytes(data, f"the data of {what}")
+            payload = data if type(data) is bytes else as_bytes(data, f"the data of {_what(frame, name)}")
             now = _monotonic()
             deadline = now + timeout
             link = self._link
@@ -550,10 +550,10 @@ class Client(Registrations):
                 threading.Thread(target=_resolve_later, daemon=True, name=f"frontier-{self.role}-async",
                                  args=(future, lambda: result(self._deliver(frame, None, name, payload,
                                                                             max(deadline - _monotonic(), 0.0),
-                                                                            edge_id, 0, what)))).start()
+                                                                            edge_id, 0)))).start()
                 return future
             req_id = next(self._ids)
-            pending = AsyncCall(future, link, req_id, what, timeout, result)
+            pending = AsyncCall(future, link, req_id, frame, name, timeout, result)
             link.pending[req_id] = pending
             DEADLINES.add_waiter(timeout, pending, now)
             try:
@@ -887,14 +887,15 @@ class AsyncCall:
     deadline sweeper resolves its future (never blocking: a ``Cancel`` for an expired
     call is sent by the courier thread)."""
 
-    __slots__ = ("future", "link", "key", "what", "timeout", "result", "timer")
+    __slots__ = ("future", "link", "key", "frame", "name", "timeout", "result", "timer")
 
-    def __init__(self, future: "Future[Any]", link: Link, key: int, what: str, timeout: float,
-                 result: Callable[[bytes], Any]) -> None:
+    def __init__(self, future: "Future[Any]", link: Link, key: int, frame: type[Request] | type[Publish], name: str,
+                 timeout: float, result: Callable[[bytes], Any]) -> None:
         self.future = future
         self.link = link
         self.key = key
-        self.what = what
+        self.frame = frame
+        self.name = name
         self.timeout = timeout
         self.result = result
         self.timer: Any = None
@@ -914,7 +915,12 @@ class AsyncCall:
         link = self.link
         if link.pending.pop(self.key, None) is self:
             COURIER.post(link, Cancel(self.key))
-            self.future.set_exception(Timeout(f"{self.what} got no answer within {self.timeout}s"))
+            self.future.set_exception(Timeout(f"{_what(self.frame, self.name)} got no answer within {self.timeout}s"))
+
+
+def _what(frame: type[Request] | type[Publish], name: str) -> str:
+    """A call or publish as error messages name it (made only for an error)."""
+    return f"call {name!r}" if frame is Request else f"publish to {name!r}"
 
 
 def _resolve_later(future: "Future[Any]", fn: Callable[[], Any]) -> None:

@@ -68,12 +68,12 @@ class Edge(Client):
     def call_async(self, method: str, data: Data, timeout: float | None = None) -> "Future[bytes]":
         """``call`` without waiting: a ``concurrent.futures.Future`` whose ``result()``
         is the answer or raises what ``call`` would (``Timeout`` at the deadline)."""
-        return self._deliver_async(Request, method, data, timeout, None, f"call {method!r}", _data)
+        return self._deliver_async(Request, method, data, timeout, None, _data)
 
     def publish_async(self, topic: str, data: Data, timeout: float | None = None) -> "Future[None]":
         """``publish`` without waiting: a future that resolves to None once the
         message is acknowledged, or raises what ``publish`` would."""
-        return self._deliver_async(Publish, topic, data, timeout, None, f"publish to {topic!r}", _nothing)
+        return self._deliver_async(Publish, topic, data, timeout, None, _nothing)
 
     def _on_stream_open(self, link: "Link", ev: StreamOpen) -> None:
         if Exposed.wants(ev):

@@ -94,12 +94,12 @@ class Service(ServiceHooks, Client):
     def call_async(self, edge_id: int, method: str, data: Data, timeout: float | None = None) -> "Future[bytes]":
         """``call`` without waiting: a ``concurrent.futures.Future`` whose ``result()``
         is the edge's answer or raises what ``call`` would (``Timeout`` at the deadline)."""
-        return self._deliver_async(Request, method, data, timeout, edge_id, f"call {method!r}", _data)
+        return self._deliver_async(Request, method, data, timeout, edge_id, _data)
 
     def publish_async(self, edge_id: int, data: Data, topic: str = "", timeout: float | None = None) -> "Future[None]":
         """``publish`` without waiting: a future that resolves to None once the edge
         called ``done()``, or raises what ``publish`` would."""
-        return self._deliver_async(Publish, topic, data, timeout, edge_id, f"publish to {topic!r}", _nothing)
+        return self._deliver_async(Publish, topic, data, timeout, edge_id, _nothing)
 
     def open_stream(self, edge_id: int, timeout: float | None = None) -> Stream:
         """Open a stream to edge ``edge_id`` (it must ``accept_stream``)."""
