@@ -314,6 +314,73 @@ class FloorEdge:
                 return obj[3]
 
 
+def memory_child(args: argparse.Namespace) -> dict[str, Any]:
+    """Bytes per connected, idle ``Edge`` in a gevent-patched process: RSS growth over
+    ``--edges`` edges (``--memory rss``) or Python allocations seen by tracemalloc
+    (``--memory trace``; tracemalloc's own bookkeeping inflates RSS, so not both)."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    import gc
+
+    import frontier.sdk
+    from frontier.sdk import Edge
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    warm = [Edge(args.addr, meta=b"warm-%d" % i, timeout=30) for i in range(20)]  # first-use costs aside
+    gc.collect()
+    if args.memory == "trace":
+        import tracemalloc
+
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+    else:
+        before = rss()
+    edges = [Edge(args.addr, meta=b"mem-%d" % i, timeout=30) for i in range(args.edges)]
+    time.sleep(0.5)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0] if args.memory == "trace" else rss()
+    for e in edges + warm:
+        e.close()
+    return {"what": args.memory, "edges": args.edges, "bytes_per_edge": round((after - before) / args.edges),
+            "sdk_file": frontier.sdk.__file__}
+
+
+def memory(edges: int, baseline: Path | None, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Bytes per idle ``Edge`` (RSS and tracemalloc), this tree's SDK and, given, the
+    baseline's, alternating, 3 runs each; medians."""
+    from loadtests import bench, loadgen
+
+    roots = [("after", ROOT)] + ([("before", baseline)] if baseline else [])
+    got: dict[tuple[str, str], list[int]] = {}
+    with tempfile.TemporaryDirectory(prefix="frontier-sdkbench-") as tmp:
+        gw = bench.Target("gateway", Path(tmp)).start()
+        svc = bench.Worker(loadgen.service_worker, {"target": "gateway", "addr": gw.service_addr, "payload": PAYLOAD})
+        try:
+            for run in range(3):
+                for which, root in (roots if run % 2 == 0 else roots[::-1]):
+                    for what in ("rss", "trace"):
+                        cmd = [sys.executable, "-m", "loadtests.sdk_bench", "--child", "--memory", what, "--addr",
+                               gw.edge_addr, "--edges", str(edges)]
+                        with tempfile.TemporaryDirectory(prefix="frontier-sdkbench-cwd-") as cwd:
+                            proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ, PYTHONPATH=f"{root}:{ROOT}"),
+                                                  capture_output=True, text=True, timeout=300)
+                        if proc.returncode != 0:
+                            raise RuntimeError(proc.stderr[-2000:])
+                        res = json.loads(proc.stdout.strip().splitlines()[-1])
+                        assert res["sdk_file"].startswith(str(root)), res
+                        got.setdefault((which, what), []).append(res["bytes_per_edge"])
+                        log(f"  {which:6s} {what:5s} run {run + 1}: {res['bytes_per_edge']} bytes per idle Edge")
+        finally:
+            svc.finish("stop")
+            gw.stop()
+    return [{"sdk": which, "what": what, "bytes_per_edge": statistics.median(v), "runs": v}
+            for (which, what), v in sorted(got.items())]
+
+
 def child(args: argparse.Namespace) -> dict[str, Any]:
     if args.mode == "gevent":
         from gevent import monkey
@@ -397,15 +464,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=20.0, help="--locust: seconds measured once all are online")
     parser.add_argument("--service", choices=("raw", "sdk"), default="raw",
                         help="--locust: the raw service (loadgen) or python -m loadtests.service (SDK) answers")
+    parser.add_argument("--memory", nargs="?", const="both", metavar="",
+                        help="instead: bytes per idle connected Edge over --edges edges (default 2000), with --baseline too")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--addr", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="gevent", help=argparse.SUPPRESS)
-    parser.add_argument("--edges", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--edges", type=int, default=0, help="--memory: edges to connect (default 2000)")
     parser.add_argument("--rounds", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args)), flush=True)
+        print(json.dumps(memory_child(args) if args.memory else child(args)), flush=True)
+        return 0
+    if args.memory:
+        rows = memory(args.edges or 2000, args.baseline.resolve() if args.baseline else None,
+                      lambda line: print(line, flush=True))
+        print(json.dumps(rows, indent=1))
         return 0
     if args.locust:
         print(json.dumps(locust_run(args.locust, args.spawn_rate, args.window, lambda line: print(line, flush=True),
