@@ -160,7 +160,7 @@ def locust_run(users: int, spawn_rate: int, window: float, log: Callable[[str], 
                 if svc is not None:
                     svc.send("online")
                     return int(svc.expect("online"))
-                return len(psutil.Process(gw.pid).connections("tcp")) - 2  # listeners aside: ~ edges + service
+                return len(psutil.Process(gw.pid).net_connections("tcp")) - 2  # listeners aside: ~ edges + service
 
             while online() < users:
                 if proc.poll() is not None or time.monotonic() - started > ramp * 4 + 60:
