@@ -24,8 +24,8 @@ import msgpack
 
 from frontier.wire import NEED_DATA, Connection, Side
 from frontier.wire.codec import HEADER
-from frontier.wire.errors import ConnectionClosed, FrontierError, LocalProtocolError, ProtocolError, Timeout, error_from_code
-from frontier.wire.events import Ack, Cancel, Event, Hello, PeerClosed, Ping, Publish, Refuse, Request, Response, Welcome
+from frontier.wire.errors import ConnectionClosed, FrontierError, Timeout, error_from_code
+from frontier.wire.events import Ack, Event, Hello, PeerClosed, Ping, Publish, Refuse, Request, Response, Welcome
 from frontier.wire.state import ConnState
 
 from . import deadlines
