@@ -513,6 +513,7 @@ class Client(Registrations):
             link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, stream_id)
         except BaseException:
             link.pending.pop(req_id, None)
+            cancel(waiter)
             raise
         value = waiter.take()
         if type(value) is tuple:
@@ -560,6 +561,7 @@ class Client(Registrations):
                 link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, 0)
             except BaseException:
                 link.pending.pop(req_id, None)
+                cancel(pending)
                 raise
         except Exception as exc:
             if not future.done():
@@ -576,6 +578,7 @@ class Client(Registrations):
             link.send(ev)
         except BaseException:
             link.pending.pop(req_id, None)
+            cancel(waiter)
             raise
         value = waiter.take()
         if value is TIMED_OUT:
