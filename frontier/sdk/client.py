@@ -55,7 +55,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures._base import RUNNING
+from concurrent.futures._base import FINISHED, RUNNING
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
@@ -883,6 +883,13 @@ class CallFuture(Future):
         super().__init__()
         self._condition = threading.Condition(threading.Lock())
         self._state = RUNNING
+
+    def result(self, timeout: float | None = None) -> Any:
+        """As ``Future.result``; an answer already in is returned without the lock
+        (``_result`` is set before ``_state``, both under the lock)."""
+        if self._state == FINISHED and self._exception is None:
+            return self._result
+        return super().result(timeout)
 
 
 class AsyncCall:
