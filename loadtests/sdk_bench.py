@@ -21,6 +21,11 @@ flight; the figure is the client process's CPU time (user + system, from
 The client runs gevent-monkey-patched (as under Locust or a gevent worker), and, for
 the ``threads`` rows, unpatched with OS threads. ``python -m loadtests.sdk_bench``
 prints the rows; :func:`sdk_rows` gives them to ``loadtests/bench.py`` (``--only sdk``).
+Other modes (see loadtests/README.md)::
+
+    python -m loadtests.sdk_bench --baseline DIR       # before/after against the SDK under DIR/frontier
+    python -m loadtests.sdk_bench --memory --edges 2000 [--baseline DIR]   # bytes per idle Edge
+    python -m loadtests.sdk_bench --locust 10000       # one Locust process of 10,000 edges, flat out
 """
 
 from __future__ import annotations
