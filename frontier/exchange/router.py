@@ -194,7 +194,8 @@ class Exchange:
             old.close(ErrorCode.DUPLICATE_EDGE, f"edge {edge_id} connected again from {session.addr}")
         session.online = True
         session.release_held(self._welcome(session))
-        self._notify("edge_online", edge_info(session))
+        if self.observers:  # the snapshot costs a connect something; nobody may be listening
+            self._notify("edge_online", edge_info(session))
 
     def _assign_edge_id(self, session: Session, hello: Hello) -> int:
         if self.services.by_hook.get(HOOK_GET_EDGE_ID):

@@ -22,7 +22,6 @@ what is counted: past ``max_out_bytes`` it is disconnected (slow consumer).
 from __future__ import annotations
 
 import logging
-import ssl
 import time
 from typing import Any, Callable, Protocol
 
@@ -164,7 +163,9 @@ class Session:
         self.rate = rate
         #: the OS socket under gevent's wrapper, for non-blocking sends from the hub
         #: (None for TLS, whose writes must go through the SSL object)
-        self._raw = None if isinstance(sock, ssl.SSLSocket) or hasattr(sock, "cipher") else getattr(sock, "_sock", None)
+        # (exactly gevent's plain socket: its TLS socket is a subclass, and asking any
+        # socket for a missing attribute costs an exception on every connect)
+        self._raw = sock._sock if type(sock) is socket.socket else None
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.id} {self.addr}>"
