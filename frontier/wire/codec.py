@@ -113,11 +113,6 @@ _RECV_CHECKS: dict[int, tuple[type[Event], Callable[[list], bool]]] = {
 _V1_SIZES: dict[type[Event], int] = {cls: len(cls.V1_SCHEMA) for cls in FRAME_TYPES.values() if cls.V1_SCHEMA}
 #: frames with string arrays (decoded to tuples)
 _HAS_LISTS = frozenset(cls for cls in FRAME_TYPES.values() if "l" in cls.SCHEMA)
-#: type number -> field list length (type included) of the frames whose form is the
-#: same in every version (what :func:`encode_fields` packs)
-_SAME_IN_EVERY_VERSION: dict[int, int] = {
-    cls.TYPE: len(cls.SCHEMA) + 1 for cls in FRAME_TYPES.values() if cls not in _V1_SIZES
-}
 
 
 def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
@@ -222,19 +217,13 @@ def fields_of(event: Event) -> list:
     return [event.TYPE, *_GETTERS[type(event)](event)]
 
 
-def encode_fields(fields: tuple | list, check: bool = True) -> bytes:
-    """Pack a field tuple ``(TYPE, field, ...)`` into a whole frame, header included:
-    :func:`encode_frame` without an event object, for frames whose form is the same in
-    every protocol version (calls, publishes and their answers). The same bytes as
-    ``encode_frame(event_of(fields))``; ``check`` as in :func:`encode_body`."""
-    if len(fields) != _SAME_IN_EVERY_VERSION.get(fields[0]):
-        raise LocalProtocolError(f"{fields[:1]!r} is not the field tuple of a frame this encoder packs")
-    if check:
-        schema = _SCHEMAS[FRAME_TYPES[fields[0]]]
-        if not schema.valid(fields, schema.send_types):
-            encode_body(event_of(fields))  # the slow path's precise verdict; raises
+def pack_fields(fields: tuple | list) -> bytes:
+    """Pack a field tuple ``(TYPE, field, ...)`` into a frame body with no check at all:
+    for a sender whose tuples are built only from checked frames and its own ids (the
+    gateway's lean relay; see ``Connection.send_fields``). The same bytes as
+    :func:`encode_body` of the same event. Raises ``LocalProtocolError`` if a value
+    cannot be packed."""
     try:
-        body = _pack(fields)
+        return _pack(fields)
     except (ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
         raise LocalProtocolError(f"{FRAME_TYPES[fields[0]].__name__} cannot be encoded: {exc}") from None
-    return _pack_header(len(body)) + body

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from .codec import HEADER, HEADER_SIZE, decode_fields, encode_fields, encode_frame, event_of
+from .codec import HEADER, HEADER_SIZE, decode_fields, encode_frame, event_of, pack_fields
 from .errors import FrameTooLarge, LocalProtocolError, NotFrontier, ProtocolError, RemoteProtocolError, UnsupportedVersion
 from .events import (
     FRAME_TYPES, PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, SUPPORTED_VERSIONS, Ack, Event, GoAway, Hello, PeerClosed, Publish,
@@ -56,6 +56,7 @@ MIN_FRAME_SIZE = 1024
 RELAY_RESERVE: Final = 64
 
 
+_pack_header = HEADER.pack
 #: frames :meth:`Connection.next_frame` and :meth:`Connection.send_fields` may pass as
 #: field lists: the ones a gateway relays most, which touch no stream and change no
 #: state while the connection is open (or draining)
@@ -249,16 +250,17 @@ class Connection:
 
     def send_fields(self, fields: tuple) -> bytes:
         """:meth:`send` for a Request, Response, Publish or Ack given as its field tuple
-        ``(TYPE, field, ...)``, without an event object: the same checks, the same bytes."""
-        if fields[0] not in self._lean_send:
-            return self.send(event_of(fields))  # not lean now: the machine has its say
-        frame = encode_fields(fields, self.check_sends)
-        if len(frame) - HEADER_SIZE > self.max_frame_size:
+        ``(TYPE, field, ...)``, without an event object, for a sender that does not check
+        its sends (``check_sends`` False: the gateway): the same bytes, the same state
+        and size checks. Anything else takes the event path."""
+        if self.check_sends or fields[0] not in self._lean_send:
+            return self.send(event_of(fields))  # the machine has its say
+        body = pack_fields(fields)
+        if len(body) > self.max_frame_size:
             raise LocalProtocolError(
-                f"{FRAME_TYPES[fields[0]].__name__} frame of {len(frame) - HEADER_SIZE} bytes exceeds the maximum "
-                f"of {self.max_frame_size}"
+                f"{FRAME_TYPES[fields[0]].__name__} frame of {len(body)} bytes exceeds the maximum of {self.max_frame_size}"
             )
-        return frame
+        return _pack_header(len(body)) + body
 
     def close_frame(self, code: int, message: str = "", retry_after_ms: int | None = None) -> bytes:
         """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``,
