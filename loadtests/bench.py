@@ -175,8 +175,9 @@ class Target:
     ``controlplane``); ``cpu()``/``rss()`` sum over all its processes."""
 
     def __init__(self, kind: str, workdir: Path, workers: int = 1, controlplane: bool = False,
-                 name: str | None = None) -> None:
+                 name: str | None = None, extra: dict[str, dict[str, Any]] | None = None) -> None:
         self.kind = kind
+        self.extra = extra or {}  # config sections merged into the gateway's
         self.workdir = workdir
         self.workers = workers
         self.controlplane = controlplane
@@ -199,7 +200,7 @@ class Target:
             hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
             nofile = hard if hard != resource.RLIM_INFINITY else 1 << 20
             config = self.workdir / f"{self.name}.yaml"
-            config.write_text(json.dumps({  # JSON is YAML
+            doc = {
                 "servicebound": {"listen": {"addr": f"127.0.0.1:{sport}"}},
                 "edgebound": {"listen": {"addr": f"127.0.0.1:{eport}"}},
                 "observability": {"addr": "127.0.0.1:0"},  # not 9091: runs may overlap
@@ -208,7 +209,10 @@ class Target:
                 "limits": {"heartbeat_interval": 3600},
                 # on by default, on 127.0.0.1:30010: only where a scenario reads it
                 "controlplane": {"enable": True, "listen": {"addr": f"127.0.0.1:{cport}"}} if cport else {"enable": False},
-            }))
+            }
+            for section, values in self.extra.items():
+                doc[section] = {**doc.get(section, {}), **values}
+            config.write_text(json.dumps(doc))  # JSON is YAML
             argv = [sys.executable, "-m", "frontier.cli", "serve", "--config", str(config)]
             if n > 1:  # no Frontlas: the bench knows the workers' ports (worker_envs: base, base+1, ...)
                 argv += ["--workers", str(n)]
@@ -724,8 +728,10 @@ def projection(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | None, log: Callable[[str], None]) -> dict[str, Any]:
-    """Run every scenario and return the results document."""
+def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | None, log: Callable[[str], None],
+        scale: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Run every scenario (and with ``scale`` = (edges, workers) the scale one) and
+    return the results document."""
     rows: list[dict[str, Any]] = []
     details: dict[str, Any] = {}
     chosen = [sc for sc in scenarios(s) if not only or sc.key in only]
@@ -786,6 +792,12 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
         for i, n in enumerate(s.rss_counts):
             rows.append(_row(f"idle rss/edge @{n}", "KB/edge", [r[f"per_edge_{i}"] for r in gw], [r[f"per_edge_{i}"] for r in rl]))
         details["idle"] = per
+    if scale and (not only or "scale" in only):
+        from loadtests import scale as scale_bench
+
+        result = scale_bench.scale_run(scale[0], scale[1], workdir, log)
+        rows.extend(scale_bench.rows(result, _row))
+        details["scale"] = result
     return {"rows": rows, "details": details}
 
 
@@ -796,10 +808,14 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="a few seconds (test suite)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.json and latest.png")
     parser.add_argument("--only", help="comma-separated scenario keys: " + ",".join(
-        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle"]))
+        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle", "scale"]))
     parser.add_argument("--runs", type=int, help="override runs per figure")
     parser.add_argument("--duration", type=float, help="override seconds per measurement window")
     parser.add_argument("--profile", metavar="KEYS", help="py-spy the gateway during these scenarios (comma-separated)")
+    parser.add_argument("--scale", type=int, metavar="N", help="also hold N idle edges on serve --workers "
+                        "(--scale-workers), kill a worker and wait for its edges (loadtests/scale.py); "
+                        "with --only scale, nothing else, written to scale.json")
+    parser.add_argument("--scale-workers", type=int, default=6, metavar="W", help="workers for --scale (default 6)")
     args = parser.parse_args(argv)
 
     s = MODES["quick" if args.quick else "tiny" if args.tiny else "full"]
@@ -820,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{s.duration}s windows after {s.warmup}s warm-up")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="frontier-bench-") as tmp:
-        result = run(s, only, Path(tmp), profiler, log)
+        result = run(s, only, Path(tmp), profiler, log, (args.scale, args.scale_workers) if args.scale else None)
     doc = {
         "date": dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
@@ -831,6 +847,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.monotonic() - started, 1),
         "rows": result["rows"],
         "targets": check_targets(result["rows"], s),
+        "details": {"scale": result["details"]["scale"]} if "scale" in result["details"] else {},
         "projection": projection(result["rows"]),
         "settings": {k: v for k, v in vars(s).items()},
     }
@@ -850,17 +867,18 @@ def main(argv: list[str] | None = None) -> int:
             + f" calls/s; here (gateway and generators on 2 cores) at most {_fmt(pj['calls_per_s_here_bound'])} calls/s")
     log(f"(figures are medians over 'runs' runs; spread = min..max; per-CPU ratio = relay's CPU us/op over the "
         f"gateway's; load average now {os.getloadavg()[0]:.2f}; {doc['seconds']}s in all)")
-    (args.out / "latest.json").write_text(json.dumps(doc, indent=1) + "\n")
+    base = "scale" if only == {"scale"} else "latest"
+    (args.out / f"{base}.json").write_text(json.dumps(doc, indent=1) + "\n")
     if profiler is not None and profiler.files:
         from loadtests import profile
 
         for path in profiler.files:
             if path.exists():
                 log(f"\nprofile {path.name}:\n" + profile.summary(path))
-    if write_chart(doc, args.out / "latest.png"):
-        log(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
+    if any(r["ratio"] is not None for r in doc["rows"]) and write_chart(doc, args.out / f"{base}.png"):
+        log(f"wrote {args.out / f'{base}.json'} and {args.out / f'{base}.png'}")
     else:
-        log(f"wrote {args.out / 'latest.json'}")
+        log(f"wrote {args.out / f'{base}.json'}")
     return 0
 
 

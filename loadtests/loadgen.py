@@ -85,7 +85,7 @@ def _addr(text: str) -> tuple[str, int]:
 class Conn:
     """One non-blocking socket with its read and write buffers."""
 
-    __slots__ = ("sock", "rbuf", "wbuf", "writing", "id", "calls", "credit", "sid", "ready", "error", "ops")
+    __slots__ = ("sock", "rbuf", "wbuf", "writing", "id", "calls", "credit", "sid", "ready", "error", "ops", "addr")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -99,6 +99,7 @@ class Conn:
         self.ready = False  # handshake done
         self.error = ""
         self.ops = 0  # operations carried (service side: per gateway worker)
+        self.addr = ""  # where it connected (service side)
 
 
 class Loop:
@@ -227,7 +228,8 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
     ``spec``: ``target`` ("gateway" or "relay"), ``addr`` (its service listener) or
     ``addrs`` (a gateway's workers' service ports: one connection to each, as a
     ``ClusterService`` keeps; an edge is called back through the connection its online
-    hook came in on), ``payload`` (bytes per service -> edge call). The report's
+    hook came in on), ``payload`` (bytes per service -> edge call), ``reconnect``
+    (a lost connection is connected again every 0.2 s instead of ending the process). The report's
     ``per_conn`` counts the operations each connection carried in the window. Commands: ``("go", start, end,
     s2e_edges, depth)`` starts a measurement window (calling back the first
     ``s2e_edges`` edges seen online when non-zero); ``("report",)`` answers the
@@ -241,24 +243,35 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
         raise ValueError("the relay has one service port")
     loop = Loop()
     conns: list[Conn] = []
-    for addr in addrs:  # one connection per gateway worker, as ClusterService keeps
+    lost: dict[str, float] = {}  # address -> when to try it again (``reconnect``)
+    reconnect = spec.get("reconnect", False)
+
+    def join(addr: str) -> str:
+        """Connect and handshake one service connection; an error message or ''."""
         sock = socket.create_connection(_addr(addr), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if relay:  # wait until the relay registered us (an empty frame for index 0)
             if _recv_exactly(sock, 8) != _HDR_IDX.pack(4, 0):
-                ctrl.send(("error", "unexpected first frame from the relay"))
-                return
+                sock.close()
+                return "unexpected first frame from the relay"
         else:
             sock.sendall(encode_frame(Hello(PROTOCOL_VERSION, "service", SERVICE_NAME, (TOPIC,), (E2S_METHOD,), ("edge_online",))))
-            body = _read_frame(sock)
-            obj = _unpackb(body)
+            obj = _unpackb(_read_frame(sock))
             if obj[0] != T_WELCOME:
-                ctrl.send(("error", f"service handshake refused: {obj}"))
-                return
+                sock.close()
+                return f"service handshake refused: {obj}"
         sock.setblocking(False)
         conn = Conn(sock)
+        conn.addr = addr
         loop.add(conn)
         conns.append(conn)
+        return ""
+
+    for addr in addrs:  # one connection per gateway worker, as ClusterService keeps
+        problem = join(addr)
+        if problem:
+            ctrl.send(("error", problem))
+            return
     ctrl_fd = ctrl.fileno()
     loop.sel.register(ctrl_fd, _READ, None)
 
@@ -293,7 +306,19 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
 
     ctrl.send(("ready", {"pid": os.getpid()}))
     while True:
-        for key, mask in loop.sel.select(1.0):
+        if lost:  # a worker went away: connect to its port again (the supervisor restarts it)
+            now = time.monotonic()
+            for addr, when in list(lost.items()):
+                if when <= now:
+                    try:
+                        problem = join(addr)
+                    except OSError as exc:
+                        problem = str(exc)
+                    if problem:
+                        lost[addr] = now + 0.2
+                    else:
+                        del lost[addr]
+        for key, mask in loop.sel.select(0.2 if lost else 1.0):
             conn = key.data
             if conn is None:
                 cmd = ctrl.recv()
@@ -329,11 +354,19 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
             except BlockingIOError:
                 continue
             except OSError as exc:
-                ctrl.send(("error", f"service socket: {exc}"))
-                return
+                data = b""
+                failure = f"service socket: {exc}"
+            else:
+                failure = "the service connection was closed"
             if not data:
-                ctrl.send(("error", "the service connection was closed"))
-                return
+                if not reconnect:
+                    ctrl.send(("error", failure))
+                    return
+                loop.drop(conn)
+                conns.remove(conn)
+                lost[conn.addr] = time.monotonic() + 0.2
+                online[:] = [(e, c) for e, c in online if c is not conn]
+                continue
             now = monotonic()
             inside = window.start <= now <= window.end
             for item in frames(conn, data):
