@@ -85,7 +85,7 @@ def _addr(text: str) -> tuple[str, int]:
 class Conn:
     """One non-blocking socket with its read and write buffers."""
 
-    __slots__ = ("sock", "rbuf", "wbuf", "writing", "id", "calls", "credit", "sid", "ready", "error", "ops", "addr")
+    __slots__ = ("sock", "rbuf", "wbuf", "writing", "id", "calls", "credit", "sid", "ready", "error", "ops", "addr", "since")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -100,6 +100,7 @@ class Conn:
         self.error = ""
         self.ops = 0  # operations carried (service side: per gateway worker)
         self.addr = ""  # where it connected (service side)
+        self.since = 0.0  # when its connect started
 
 
 class Loop:
