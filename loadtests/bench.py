@@ -624,11 +624,15 @@ def format_table(doc: dict[str, Any]) -> str:
         out.append("| " + " | ".join(cells) + " |")
         if j == 0:
             out.append("|" + "|".join("-" * (w + 2) if i < 2 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|")
-    if any(r.get("baseline") for r in doc["rows"]):
+    baselines = {r.get("baseline") for r in doc["rows"]}
+    if "1 worker" in baselines:
         out.append("")
         out.append("Rows '2 workers: ...': the gateway column is `serve --workers 2`, the relay column one gateway "
                    "process (`serve`), same load; CPU sums over the workers; 'least-loaded worker': its share "
                    "of the operations (median), its share of the CPU in the JSON.")
+    if "plain Service on the edge's worker" in baselines:
+        out.append("Rows 'crossing: ...' (SDK, serve --workers 2, Frontlas): the gateway column is a ClusterService "
+                   "(one connection per worker), the relay column a plain Service connected to the edge's worker.")
     return "\n".join(out)
 
 
@@ -792,6 +796,10 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
         for i, n in enumerate(s.rss_counts):
             rows.append(_row(f"idle rss/edge @{n}", "KB/edge", [r[f"per_edge_{i}"] for r in gw], [r[f"per_edge_{i}"] for r in rl]))
         details["idle"] = per
+    if not only or "crossing" in only:
+        from loadtests import crossing
+
+        rows.extend(crossing.rows(s, workdir, log, _row))
     if scale and (not only or "scale" in only):
         from loadtests import scale as scale_bench
 
@@ -808,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="a few seconds (test suite)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.json and latest.png")
     parser.add_argument("--only", help="comma-separated scenario keys: " + ",".join(
-        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle", "scale"]))
+        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle", "crossing", "scale"]))
     parser.add_argument("--runs", type=int, help="override runs per figure")
     parser.add_argument("--duration", type=float, help="override seconds per measurement window")
     parser.add_argument("--profile", metavar="KEYS", help="py-spy the gateway during these scenarios (comma-separated)")

@@ -16,8 +16,9 @@ import yaml
 
 from frontier.cluster.workers import _take_ports, worker_envs
 from frontier.config import Config
-from frontier.sdk import Edge
+from frontier.sdk import Edge, Service
 from frontier.sdk.cluster import ClusterService
+from frontier.wire.errors import EdgeNotOnline, RpcNotOnline
 from tests.cluster.conftest import Cluster
 from tests.cluster.helpers import ROOT, free_port, wait_until
 
@@ -125,6 +126,64 @@ def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None
         # the restarted worker registers again once the killed one's TTL passed (same id)
         wait_until(lambda: fl.frontiers().get("crashy-1", {}).get("advertised_sb_addr") not in (None, old), 20,
                    what="the crashed worker is back")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_a_call_reaches_a_service_on_another_worker_only_through_that_worker(cluster: Cluster, tmp_path: Path) -> None:
+    """Workers do not forward to each other: an edge's call goes to a service connected
+    to the edge's own worker. A ``ClusterService`` connects to every worker (through
+    Frontlas), so every edge reaches it and it reaches every edge; a plain ``Service``
+    on one worker's service port sees only that worker's edges, and the others get a
+    typed error."""
+    fl = cluster.frontlas()
+    sb_port, eb_port = _two_free_ports(), free_port()
+    config = {
+        "servicebound": {"listen": {"addr": f"127.0.0.1:{sb_port}"}},
+        "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "observability": {"addr": "127.0.0.1:0"},
+        "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
+        "daemon": {"frontier_id": "cross"},
+        "controlplane": {"enable": False},
+        "limits": {"drain_timeout": 1},
+    }
+    path = tmp_path / "workers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cluster.wait_registered("cross-0", "cross-1", timeout=20)
+        edges = [cluster.client(Edge, f"127.0.0.1:{eb_port}") for _ in range(24)]
+        for edge in edges:
+            edge.register("ping", lambda req, e=edge: b"%d" % e.edge_id)
+        wait_until(lambda: len(fl.edges()) == 24, 10, what="all edges reported")
+        where = fl.edges()
+        on = {fid: [e for e in edges if where[e.edge_id] == fid] for fid in ("cross-0", "cross-1")}
+        assert on["cross-0"] and on["cross-1"], where
+
+        # a plain Service on worker 0's port: worker 0's edges only
+        plain = cluster.client(Service, f"127.0.0.1:{sb_port}", name="plain")
+        plain.register("plain_echo", lambda req: b"plain:" + req.data)
+        for edge in on["cross-0"]:
+            assert edge.call("plain_echo", b"x", timeout=5) == b"plain:x"
+            assert plain.call(edge.edge_id, "ping", b"", timeout=5) == b"%d" % edge.edge_id
+        for edge in on["cross-1"]:
+            with pytest.raises(RpcNotOnline):  # worker 1 has no service with that method
+                edge.call("plain_echo", b"x", timeout=5)
+            with pytest.raises(EdgeNotOnline):  # worker 0 does not hold that edge
+                plain.call(edge.edge_id, "ping", b"", timeout=5)
+
+        # a ClusterService: one connection per worker, every edge both ways
+        svc = cluster.client(ClusterService, fl.rest_addr, name="cluster")
+        svc.register("cluster_echo", lambda req: b"cluster:%d" % req.edge_id)
+        wait_until(lambda: len(svc.frontiers) == 2, 10, what="the cluster service on both workers")
+        for edge in edges:
+            assert edge.call("cluster_echo", b"x", timeout=5) == b"cluster:%d" % edge.edge_id
+            assert svc.call(edge.edge_id, "ping", b"", timeout=5) == b"%d" % edge.edge_id
+        for edge in edges:
+            edge.close()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
