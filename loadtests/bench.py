@@ -189,7 +189,18 @@ class Target:
         self.log_path = workdir / f"{self.name}.log"
         self._procs: dict[int, psutil.Process] = {}
 
-    def start(self) -> "Target":
+    def start(self, attempts: int = 2) -> "Target":
+        """Start it; a gateway that does not come up (a port taken by another process
+        between our probe and its bind) is tried again on fresh ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start()
+            except RuntimeError:
+                if attempt == attempts - 1 or self.kind != "gateway":
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> "Target":
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         log = open(self.log_path, "ab")
         if self.kind == "gateway":
@@ -219,8 +230,13 @@ class Target:
             self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             self.service_addrs = [f"127.0.0.1:{p}" for p in range(sport, sport + n)]
             self.controlplane_addrs = [f"127.0.0.1:{p}" for p in range(cport, cport + n)] if cport else []
-            for port in (*range(sport, sport + n), eport, *(range(cport, cport + n) if cport else ())):
-                wait_port(port, 60.0)
+            try:
+                for port in (*range(sport, sport + n), eport, *(range(cport, cport + n) if cport else ())):
+                    wait_port(port, 60.0)
+            except RuntimeError as exc:
+                log.close()
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start: {exc}; its log ends:\n{self.log_tail()}") from None
         else:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "loadtests.relay"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log,
