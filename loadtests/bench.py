@@ -855,9 +855,13 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     loadavg = os.getloadavg()
-    log(f"frontier-gevent bench ({s.mode}): {os.cpu_count()} CPUs, load average {loadavg[0]:.2f} before start; "
-        f"median of {s.runs} runs per throughput figure, {s.rss_runs} per idle figure; "
-        f"{s.duration}s windows after {s.warmup}s warm-up")
+    if only == {"scale"}:
+        log(f"frontier-gevent bench, scale: {args.scale:,} edges on serve --workers {args.scale_workers}; "
+            f"{os.cpu_count()} CPUs, load average {loadavg[0]:.2f} before start")
+    else:
+        log(f"frontier-gevent bench ({s.mode}): {os.cpu_count()} CPUs, load average {loadavg[0]:.2f} before start; "
+            f"median of {s.runs} runs per throughput figure, {s.rss_runs} per idle figure; "
+            f"{s.duration}s windows after {s.warmup}s warm-up")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="frontier-bench-") as tmp:
         result = run(s, only, Path(tmp), profiler, log, (args.scale, args.scale_workers) if args.scale else None)
