@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 import yaml
@@ -185,5 +186,68 @@ def test_a_call_reaches_a_service_on_another_worker_only_through_that_worker(clu
         for edge in edges:
             edge.close()
     finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def _listeners(port: int) -> int:
+    """How many sockets listen on ``port`` (one per worker)."""
+    return sum(1 for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port)
+
+
+def _raw_edge(eb_port: int) -> socket.socket | None:
+    """A raw edge: TCP connect, Hello, Welcome; None if refused or reset (closed at accept)."""
+    from frontier.wire.codec import encode_frame
+    from frontier.wire.events import PROTOCOL_VERSION, Hello
+
+    sock = socket.socket()
+    sock.settimeout(5)
+    try:
+        sock.connect(("127.0.0.1", eb_port))
+        sock.sendall(encode_frame(Hello(PROTOCOL_VERSION, "edge")))
+        head = sock.recv(4)
+        if len(head) < 4:
+            sock.close()
+            return None
+        return sock
+    except OSError:
+        sock.close()
+        return None
+
+
+def test_a_full_worker_leaves_the_reuseport_spread(tmp_path: Path) -> None:
+    """With ``limits.max_edge_connections``, a worker holding its cap takes no more
+    connections from the kernel: edges connected one by one all land on a worker with
+    room (without the valve about half of the second worker's share would be reset at
+    the full one), past both caps connects are refused, and a worker that lost an edge
+    takes one again."""
+    eb_port = free_port()
+    config = {
+        "servicebound": {"listen": {"addr": "127.0.0.1:0"}},
+        "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "observability": {"addr": "127.0.0.1:0"},
+        "controlplane": {"enable": False},
+        "limits": {"max_edge_connections": 4, "drain_timeout": 1},
+        "daemon": {"frontier_id": "valve"},
+    }
+    path = tmp_path / "workers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    held: list[socket.socket] = []
+    try:
+        wait_until(lambda: _listeners(eb_port) == 2, 30, what="both workers listening on the edge port")
+        for i in range(8):
+            sock = _raw_edge(eb_port)
+            assert sock is not None, f"edge {i + 1} of 8 was refused with room on a worker"
+            held.append(sock)
+        assert _raw_edge(eb_port) is None  # both workers full
+        held.pop().close()
+        wait_until(lambda: (lambda s: held.append(s) or True if s is not None else False)(_raw_edge(eb_port)), 10,
+                   what="the worker with room again takes an edge")
+    finally:
+        for sock in held:
+            sock.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
