@@ -75,6 +75,7 @@ class Settings:
     rss_runs: int
     rss_procs: int  # generator processes for the idle/connect scenario
     connect_concurrency: int  # handshakes in flight per generator process
+    workers_runs: int = 0  # runs of the "2 workers" figures (0: ``runs``)
     payload: int = 64  # bytes per call/publish
 
 
@@ -82,7 +83,7 @@ MODES = {
     "full": Settings("full", runs=5, warmup=0.5, duration=3.0, edges=200, edge_procs=2,
                      rss_counts=(1000, 19000), rss_runs=3, rss_procs=4, connect_concurrency=64),
     "quick": Settings("quick", runs=3, warmup=0.15, duration=0.5, edges=200, edge_procs=2,
-                      rss_counts=(1000, 4000), rss_runs=1, rss_procs=4, connect_concurrency=64),
+                      rss_counts=(1000, 4000), rss_runs=1, rss_procs=4, connect_concurrency=64, workers_runs=2),
     "tiny": Settings("tiny", runs=1, warmup=0.1, duration=0.3, edges=20, edge_procs=2,
                      rss_counts=(50, 200), rss_runs=1, rss_procs=2, connect_concurrency=32),
 }
@@ -765,14 +766,15 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
                         workers = int(name.split("-")[1][:-1]) if "-" in name else 1
                         targets[name] = Target(name.split("-")[0], workdir, workers=workers, name=name).start()
                 per: dict[str, list[dict[str, Any]]] = {"gateway": [], "relay": []}
-                for i in range(s.runs):
+                runs = (s.workers_runs or s.runs) if sc.baseline else s.runs
+                for i in range(runs):
                     order = ("gateway", "relay") if i % 2 == 0 else ("relay", "gateway")
                     for column in order:
                         name = sc.pair[0] if column == "gateway" else sc.pair[1]
                         res = throughput_run(targets[name], sc, s, profiler)
                         per[column].append(res)
                         split = res["per_worker_ops"]
-                        log(f"  {sc.label:24s} run {i + 1}/{s.runs} {name:10s} {_fmt(res['value']):>9s} {sc.unit}"
+                        log(f"  {sc.label:24s} run {i + 1}/{runs} {name:10s} {_fmt(res['value']):>9s} {sc.unit}"
                             + (f"  p50 {res['p50']:.3f} ms  p99 {res['p99']:.3f} ms" if sc.latency else "")
                             + f"  cpu {res['cpu']:.0f}% ({res['cpu_us']:.1f} us/{'MB' if sc.unit == 'MB/s' else 'op'})"
                             + f"  generators {res['gen_cpu']:.0f}% ({res['gen_cpu_us']:.1f} us/op)"
@@ -844,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = MODES["quick" if args.quick else "tiny" if args.tiny else "full"]
     if args.runs:
-        s.runs = s.rss_runs = args.runs
+        s.runs = s.rss_runs = s.workers_runs = args.runs
     if args.duration:
         s.duration = args.duration
     only = set(args.only.split(",")) if args.only else None
