@@ -76,16 +76,20 @@ class Settings:
     rss_procs: int  # generator processes for the idle/connect scenario
     connect_concurrency: int  # handshakes in flight per generator process
     workers_runs: int = 0  # runs of the "2 workers" figures (0: ``runs``)
+    idle_wait: float = 1.0  # seconds idle edges sit before the RSS is read
+    crossing: bool = True  # the crossing rows without --only crossing (Frontlas + SDK: slow to set up)
     payload: int = 64  # bytes per call/publish
 
 
 MODES = {
     "full": Settings("full", runs=5, warmup=0.5, duration=3.0, edges=200, edge_procs=2,
                      rss_counts=(1000, 19000), rss_runs=3, rss_procs=4, connect_concurrency=64),
-    "quick": Settings("quick", runs=3, warmup=0.15, duration=0.5, edges=200, edge_procs=2,
-                      rss_counts=(1000, 4000), rss_runs=1, rss_procs=4, connect_concurrency=64, workers_runs=2),
+    # quick: one run in each order (gateway first, relay first) per figure
+    "quick": Settings("quick", runs=2, warmup=0.1, duration=0.4, edges=200, edge_procs=2,
+                      rss_counts=(1000, 4000), rss_runs=1, rss_procs=4, connect_concurrency=64,
+                      idle_wait=0.5, crossing=False),
     "tiny": Settings("tiny", runs=1, warmup=0.1, duration=0.3, edges=20, edge_procs=2,
-                     rss_counts=(50, 200), rss_runs=1, rss_procs=2, connect_concurrency=32),
+                     rss_counts=(50, 200), rss_runs=1, rss_procs=2, connect_concurrency=32, idle_wait=0.3),
 }
 
 
@@ -503,7 +507,7 @@ def idle_run(kind: str, s: Settings, workdir: Path, run: int = 0) -> dict[str, A
                                    f"target {'alive' if target.proc.poll() is None else 'dead'}; its log ends:\n{target.log_tail()}")
             elapsed = max(d["last"] for d in done) - min(d["started"] for d in done)
             have += ok
-            time.sleep(1.0)  # idle
+            time.sleep(s.idle_wait)  # idle
             rss = target.rss()
             out[f"rss_{i}"] = rss
             out[f"per_edge_{i}"] = (rss - rss0) / have / 1024
@@ -814,7 +818,7 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
         for i, n in enumerate(s.rss_counts):
             rows.append(_row(f"idle rss/edge @{n}", "KB/edge", [r[f"per_edge_{i}"] for r in gw], [r[f"per_edge_{i}"] for r in rl]))
         details["idle"] = per
-    if not only or "crossing" in only:
+    if (not only and s.crossing) or (only and "crossing" in only):
         from loadtests import crossing
 
         rows.extend(crossing.rows(s, workdir, log, _row))
