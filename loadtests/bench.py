@@ -681,7 +681,7 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
         return False
     rows = [r for r in doc["rows"] if r["ratio"] is not None]
     fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.6))
-    names = [f"{r['name']} ({r['unit']})" for r in rows][::-1]
+    names = [f"{r['name']} ({r['unit']})" + (f" vs {r['baseline']}" if r.get("baseline") else "") for r in rows][::-1]
     ratios = [r["ratio"] for r in rows][::-1]
     lower_better = [r["unit"] in ("ms", "KB/edge") for r in rows][::-1]
     colors = ["#c77c3b" if lb else "#3b7cc7" for lb in lower_better]
@@ -689,11 +689,15 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
     for bar, r in zip(bars, rows[::-1]):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
                 f"  {_fmt(r['gateway'])} vs {_fmt(r['relay'])}", va="center", fontsize=8)
+    for bar, r in zip(bars, rows[::-1]):  # the per-CPU ratio beside the measured one
+        if r.get("cpu_ratio"):
+            ax.plot([r["cpu_ratio"]], [bar.get_y() + bar.get_height() / 2], marker="D", color="black", markersize=4)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.axvline(0.6, color="red", linewidth=0.8, linestyle="--")
-    ax.set_xlabel("gateway / relay  (blue: higher is better, orange: lower is better; red: 0.6 target)")
+    ax.set_xlabel("gateway / relay (or / the baseline named)\nblue: higher is better, orange: lower is better; "
+                  "red: 0.6 target; diamond: per CPU-second", fontsize=8)
     ax.set_xlim(0, max(ratios + [1.0]) * 1.45)
-    ax.set_title(f"frontier-gevent vs bare gevent relay - {doc['date'][:10]}, {doc['cpus']} CPUs, "
+    ax.set_title(f"frontier-gevent vs bare gevent relay\n{doc['date'][:10]}, {doc['cpus']} CPUs, "
                  f"median of {doc['runs']} runs ({doc['mode']})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
