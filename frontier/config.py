@@ -696,6 +696,10 @@ class Exchange:
     #: ``one`` service picked by ``hashby`` (as Go; another one if the picked one is
     #: gone) or ``all`` that registered the hook (any refusal refuses the edge)
     edge_hooks: str = _opt("one", choices=("one", "all"), aliases={"": "one"})
+    #: relay calls, publishes and their answers as field lists, with no event object per
+    #: frame (ours; the same bytes on the wire). ``false``: the reference path, every
+    #: frame an event through the protocol machine (slower; to rule the fast path out)
+    lean_relay: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -288,7 +288,8 @@ class Gateway:
                     return
             session = Session(conn, addr, role, max_frame_size=min(limits.max_handshake_size, limits.max_frame_size),
                               max_out_bytes=limits.max_outgoing_bytes,
-                              rate=ConnectionRate.for_role(limits, role, time.monotonic()))
+                              rate=ConnectionRate.for_role(limits, role, time.monotonic()),
+                              lean=self.config.exchange.lean_relay)
             session.run(self.exchange, max(deadline - time.monotonic(), 0.001))
         except OSError:
             pass  # the peer vanished before its session began

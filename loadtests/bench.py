@@ -801,6 +801,10 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
         # the ingress rows compare the gateway's HTTP ingress (gateway column) with the
         # same web app reached directly (relay column)
         rows.extend(ingress_bench.rows(s, log, _row))
+    if not only or "sdk" in only:  # SDK client CPU per call against a bare gevent floor (sdk_bench.py)
+        from loadtests import sdk_bench
+
+        rows.extend(sdk_bench.sdk_rows(s.mode != "full", log))
     if not only or "idle" in only:
         per = {"gateway": [], "relay": []}
         for i in range(s.rss_runs):
@@ -842,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="a few seconds (test suite)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.json and latest.png")
     parser.add_argument("--only", help="comma-separated scenario keys: " + ",".join(
-        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle", "crossing", "scale"]))
+        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle", "sdk", "crossing", "scale"]))
     parser.add_argument("--runs", type=int, help="override runs per figure")
     parser.add_argument("--duration", type=float, help="override seconds per measurement window")
     parser.add_argument("--profile", metavar="KEYS", help="py-spy the gateway during these scenarios (comma-separated)")

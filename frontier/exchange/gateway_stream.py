@@ -20,6 +20,7 @@ from typing import Any
 
 from gevent.event import Event as Signal
 
+from frontier.wire.codec import event_of
 from frontier.wire.connection import RELAY_RESERVE
 from frontier.wire.errors import ConnectionClosed, ErrorCode, FrontierError, StreamReset, Timeout, error_from_code
 from frontier.wire.events import (
@@ -208,6 +209,10 @@ class GatewayStream:
         """The exchange relays the edge's frames with this (as to a session); always taken."""
         self.send(event)
         return True
+
+    def relay_fields(self, fields: tuple) -> bool:
+        """:meth:`relay` for a call, publish or answer given as its field tuple."""
+        return self.relay(event_of(fields))
 
     def stream_state(self, stream_id: int) -> StreamState:
         """The exchange's view of our side (CLOSED once both directions ended)."""

@@ -23,6 +23,7 @@ from frontier.sessions.bans import Ban, EdgeBans
 from frontier.sessions.info import EdgeInfo, ServiceInfo, SessionObserver
 from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
 from frontier.sessions.session import Session
+from frontier.wire.codec import fields_of
 from frontier.wire.connection import RELAY_RESERVE
 from frontier.wire.errors import (
     ErrorCode, FrontierError, InvalidArgument, LimitExceeded, Refused, RemoteProtocolError, code_name,
@@ -42,6 +43,7 @@ log = logging.getLogger("frontier.exchange")
 
 E2S, S2E, E2MQ = metrics.EDGE_TO_SERVICE, metrics.SERVICE_TO_EDGE, metrics.EDGE_TO_MQ
 OK = ErrorCode.OK
+_REQUEST, _RESPONSE, _PUBLISH, _ACK = Request.TYPE, Response.TYPE, Publish.TYPE, Ack.TYPE
 _RESULT = {code: code_name(code) for code in ErrorCode}  # metric label per code
 _MAX_EDGE_ID = 2**53  # ids stay exact in JSON consumers
 
@@ -103,9 +105,13 @@ class Exchange:
         self._next_service_id = 0
         self._timer = gevent.get_hub().loop.timer
         self._stats = metrics.ROUTES
+        #: the lean frames, as field lists (see ``Connection.next_frame``), by type number
+        self._lean: dict[int, Callable[[Session, list], None]] = {
+            _REQUEST: self._on_call, _PUBLISH: self._on_call, _RESPONSE: self._on_answer, _ACK: self._on_answer,
+        }
         self._dispatch: dict[type, Callable[[Session, Any], None]] = {
-            Request: self._on_request, Response: self._on_answer, Ack: self._on_answer,
-            Cancel: self._on_cancel, Publish: self._on_publish, Register: self._on_register,
+            Request: self._on_lean_event, Response: self._on_lean_event, Ack: self._on_lean_event,
+            Publish: self._on_lean_event, Cancel: self._on_cancel, Register: self._on_register,
             StreamOpen: self._on_stream_open, StreamAccept: self._on_stream_accept,
             StreamData: self._on_stream_data, StreamCredit: self._on_stream_credit,
             StreamEnd: self._on_stream_end, StreamReset: self._on_stream_reset,
@@ -244,9 +250,16 @@ class Exchange:
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    def dispatch(self, session: Session, event: Event) -> None:
-        """Handle one event from an admitted session."""
-        self._dispatch[type(event)](session, event)
+    def dispatch(self, session: Session, event: Event | list) -> None:
+        """Handle one event from an admitted session, or a lean frame's field list."""
+        if type(event) is list:
+            self._lean[event[0]](session, event)
+        else:
+            self._dispatch[type(event)](session, event)
+
+    def _on_lean_event(self, session: Session, event: Event) -> None:
+        """A call, publish or answer that came as an event object: route its fields."""
+        self._lean[event.TYPE](session, fields_of(event))
 
     def _on_ping(self, s: Session, ev: Ping) -> None:
         s.send(Pong(ev.nonce))
@@ -286,85 +299,66 @@ class Exchange:
         return (f"a frame of {s.conn.last_size} bytes does not fit the frame limit once relayed "
                 f"(at most {self._relay_max} bytes)")
 
-    def _on_request(self, s: Session, ev: Request) -> None:
-        if s.conn.last_size > self._relay_max:
-            return self._refuse_call(s, ev, E2S if s.is_edge else S2E, ErrorCode.PAYLOAD_TOO_LARGE, self._too_large(s))
-        if ev.stream_id:
-            self._on_stream_message(s, ev)
-            return
-        if s.is_edge:
-            direction = E2S
-            if ev.method.startswith(HOOK_METHOD_PREFIX):
-                return self._refuse_call(s, ev, direction, ErrorCode.INVALID_ARGUMENT, f"method {ev.method!r} is reserved")
-            candidates = self.services.by_rpc.get(ev.method)
-            if not candidates:
-                return self._refuse_call(s, ev, direction, ErrorCode.RPC_NOT_ONLINE, f"no service registered {ev.method!r}")
-            target = self._pick(candidates, s.id, s.ip)
-            edge_id = s.id
-        else:
-            direction = S2E
-            target = self.edges.get(ev.edge_id) if ev.edge_id is not None else None
-            if target is None:
-                return self._refuse_call(s, ev, direction, ErrorCode.EDGE_NOT_ONLINE, f"edge {ev.edge_id} is not online")
-            if ev.method not in target.rpcs:
-                return self._refuse_call(s, ev, direction, ErrorCode.RPC_NOT_ONLINE, f"edge {ev.edge_id} has no method {ev.method!r}")
-            edge_id = None
-        calls_out = s.calls_out
-        if len(calls_out) >= self.limits.max_inflight or ev.call_id in calls_out:
-            return self._over_inflight(s, ev, direction)
-        self._send_to(s, ev.call_id, target, ev.method, ev.data, ev.timeout_ms / 1000, edge_id, 0, direction, False)
-
-    def _on_publish(self, s: Session, ev: Publish) -> None:
-        if s.conn.last_size > self._relay_max:
-            return self._refuse_call(s, ev, E2S if s.is_edge else S2E, ErrorCode.PAYLOAD_TOO_LARGE, self._too_large(s))
-        if ev.stream_id:
-            self._on_stream_message(s, ev)
-            return
-        if s.is_edge:
-            direction = E2S
-            services = self.services.by_topic.get(ev.topic)
-            sinks = self._sinks_by_topic.get(ev.topic)
-            if not services and not sinks:
-                return self._refuse_call(s, ev, direction, ErrorCode.TOPIC_NOT_ONLINE, f"no service or MQ claims topic {ev.topic!r}")
-            target = self._pick(services + sinks if sinks else services, s.id, s.ip)
-            edge_id = s.id
-        else:
-            direction = S2E
-            target = self.edges.get(ev.edge_id) if ev.edge_id is not None else None
-            if target is None:
-                return self._refuse_call(s, ev, direction, ErrorCode.EDGE_NOT_ONLINE, f"edge {ev.edge_id} is not online")
-            edge_id = None
-        calls_out = s.calls_out
-        if len(calls_out) >= self.limits.max_inflight or ev.msg_id in calls_out:
-            return self._over_inflight(s, ev, direction)
-        if type(target) is not Session:
-            self._produce(s, ev, target)
-            return
-        self._send_to(s, ev.msg_id, target, ev.topic, ev.data, ev.timeout_ms / 1000, edge_id, 0, direction, True)
-
-    def _on_stream_message(self, s: Session, ev: Request | Publish) -> None:
-        """A call or publish riding a stream goes straight to the stream's other end."""
-        link = s.streams.get(ev.stream_id)
-        is_publish = type(ev) is Publish
+    def _on_call(self, s: Session, f: list) -> None:
+        """A Request or a Publish, as its field list
+        ``[TYPE, id, method or topic, data, timeout_ms, edge_id, stream_id]``."""
+        is_publish = f[0] == _PUBLISH
         direction = E2S if s.is_edge else S2E
-        if link is None:
-            return self._refuse_call(s, ev, direction, ErrorCode.STREAM_RESET, f"stream {ev.stream_id} is not open")
+        origin_id, name = f[1], f[2]
+        if s.conn.last_size > self._relay_max:
+            return self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.PAYLOAD_TOO_LARGE, self._too_large(s))
+        if f[6]:
+            return self._on_stream_message(s, f, is_publish, direction)
+        if s.is_edge:
+            if is_publish:
+                services = self.services.by_topic.get(name)
+                sinks = self._sinks_by_topic.get(name)
+                if not services and not sinks:
+                    return self._refuse_call(s, True, origin_id, direction, ErrorCode.TOPIC_NOT_ONLINE,
+                                             f"no service or MQ claims topic {name!r}")
+                target = self._pick(services + sinks if sinks else services, s.id, s.ip)
+            else:
+                if name.startswith(HOOK_METHOD_PREFIX):
+                    return self._refuse_call(s, False, origin_id, direction, ErrorCode.INVALID_ARGUMENT, f"method {name!r} is reserved")
+                candidates = self.services.by_rpc.get(name)
+                if not candidates:
+                    return self._refuse_call(s, False, origin_id, direction, ErrorCode.RPC_NOT_ONLINE, f"no service registered {name!r}")
+                target = candidates[0] if len(candidates) == 1 else self._pick(candidates, s.id, s.ip)
+            edge_id = s.id
+        else:
+            target = self.edges.get(f[5]) if f[5] is not None else None
+            if target is None:
+                return self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.EDGE_NOT_ONLINE, f"edge {f[5]} is not online")
+            if not is_publish and name not in target.rpcs:
+                return self._refuse_call(s, False, origin_id, direction, ErrorCode.RPC_NOT_ONLINE, f"edge {f[5]} has no method {name!r}")
+            edge_id = None
         calls_out = s.calls_out
-        if len(calls_out) >= self.limits.max_inflight or (ev.msg_id if is_publish else ev.call_id) in calls_out:
-            return self._over_inflight(s, ev, direction)
-        peer, peer_sid = link
-        name = ev.topic if is_publish else ev.method
-        origin_id = ev.msg_id if is_publish else ev.call_id
-        self._send_to(s, origin_id, peer, name, ev.data, ev.timeout_ms / 1000, s.id if s.is_edge else None, peer_sid, direction, is_publish)
+        if len(calls_out) >= self.limits.max_inflight or origin_id in calls_out:
+            return self._over_inflight(s, is_publish, origin_id, direction)
+        if is_publish and type(target) is not Session:
+            self._produce(s, f, target)
+            return
+        self._send_to(s, origin_id, target, name, f[3], f[4] / 1000, edge_id, 0, direction, is_publish)
 
-    def _over_inflight(self, s: Session, ev: Request | Publish, direction: str) -> None:
+    def _on_stream_message(self, s: Session, f: list, is_publish: bool, direction: str) -> None:
+        """A call or publish riding a stream goes straight to the stream's other end."""
+        link = s.streams.get(f[6])
+        origin_id = f[1]
+        if link is None:
+            return self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.STREAM_RESET, f"stream {f[6]} is not open")
+        calls_out = s.calls_out
+        if len(calls_out) >= self.limits.max_inflight or origin_id in calls_out:
+            return self._over_inflight(s, is_publish, origin_id, direction)
+        peer, peer_sid = link
+        self._send_to(s, origin_id, peer, f[2], f[3], f[4] / 1000, s.id if s.is_edge else None, peer_sid, direction, is_publish)
+
+    def _over_inflight(self, s: Session, is_publish: bool, origin_id: int, direction: str) -> None:
         """Answer BufferFull past ``max_inflight``; an id reused while its first use is
         in flight breaks the protocol (and would slip past the count)."""
-        origin_id = ev.msg_id if type(ev) is Publish else ev.call_id
         if origin_id in s.calls_out:
             raise RemoteProtocolError(f"id {origin_id} is already in flight on this connection")
-        kind = "publishes" if type(ev) is Publish else "calls"
-        self._refuse_call(s, ev, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} {kind} in flight")
+        kind = "publishes" if is_publish else "calls"
+        self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} {kind} in flight")
 
     def _send_to(
         self, origin: Session | None, origin_id: int, target: Session, name: str, data: bytes, timeout: float,
@@ -378,14 +372,9 @@ class Exchange:
         elif timeout > self.limits.max_call_timeout:
             timeout = self.limits.max_call_timeout
         self._next_gid = gid = self._next_gid + 1
-        timeout_ms = int(timeout * 1000)
-        if is_publish:
-            event: Request | Publish = Publish(gid, name, data, timeout_ms, edge_id, stream_id)
-        else:
-            event = Request(gid, name, data, timeout_ms, edge_id, stream_id)
         if target.closed:
             code, why = (ErrorCode.EDGE_NOT_ONLINE if target.is_edge else ErrorCode.SERVICE_NOT_ONLINE), f"{target.role} {target.id} went offline"
-        elif not target.relay(event):
+        elif not target.relay_fields((_PUBLISH if is_publish else _REQUEST, gid, name, data, int(timeout * 1000), edge_id, stream_id)):
             code, why = ErrorCode.PAYLOAD_TOO_LARGE, f"the {'publish' if is_publish else 'call'} does not fit the frame limit once relayed"
         else:
             timer = self._timer(timeout)
@@ -398,17 +387,21 @@ class Exchange:
         if waiter is not None:
             waiter.set(Response(0, code, b"", why))
         elif origin is not None:
-            self._refuse_call(origin, _answer_shape(is_publish, origin_id), direction, code, why)
+            self._refuse_call(origin, is_publish, origin_id, direction, code, why)
 
-    def _on_answer(self, s: Session, ev: Response | Ack) -> None:
-        p = s.pending.pop(ev.call_id if type(ev) is Response else ev.msg_id, None)
+    def _on_answer(self, s: Session, f: list) -> None:
+        """A Response ``[TYPE, call_id, code, data, message]`` or an Ack
+        ``[TYPE, msg_id, code, message]``, as its field list."""
+        p = s.pending.pop(f[1], None)
         if p is None:
             return
         if s.conn.last_size > self._relay_max and p.waiter is None:
             # legal on its own but not once relayed: the caller learns why, the answerer stays
             self._finish(p, ErrorCode.PAYLOAD_TOO_LARGE, f"the answer {self._too_large(s)}")
+        elif f[0] == _RESPONSE:
+            self._finish(p, f[2], f[4], f[3])
         else:
-            self._finish(p, ev.code, ev.message, getattr(ev, "data", b""))
+            self._finish(p, f[2], f[3])
 
     def _on_cancel(self, s: Session, ev: Cancel) -> None:
         p = s.calls_out.pop(ev.call_id, None)
@@ -440,18 +433,16 @@ class Exchange:
         if origin is None:
             return
         origin.calls_out.pop(p.origin_id, None)
-        answer = Ack(p.origin_id, code, message) if p.is_publish else Response(p.origin_id, code, data, message)
-        if not origin.relay(answer):
-            code, why = ErrorCode.PAYLOAD_TOO_LARGE, "the answer does not fit the frame limit once relayed"
-            origin.send(Ack(p.origin_id, code, why) if p.is_publish else Response(p.origin_id, code, b"", why))
-        self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
+        if not origin.relay_fields((_ACK, p.origin_id, code, message) if p.is_publish else (_RESPONSE, p.origin_id, code, data, message)):
+            code = ErrorCode.PAYLOAD_TOO_LARGE
+            origin.relay_fields(_answer(p.is_publish, p.origin_id, code, "the answer does not fit the frame limit once relayed"))
+        if p.direction != "hook":  # _count, inlined: once per answered call
+            self._stats.count(metrics.PUBLISH if p.is_publish else metrics.CALL, p.direction, _RESULT.get(code, "unknown"),
+                              time.monotonic() - p.started if code == OK else None)
 
-    def _refuse_call(self, s: Session, ev: Request | Publish, direction: str, code: int, message: str) -> None:
-        if type(ev) is Publish:
-            s.send(Ack(ev.msg_id, code, message))
-        else:
-            s.send(Response(ev.call_id, code, b"", message))
-        self._count(type(ev) is Publish, direction, code)
+    def _refuse_call(self, s: Session, is_publish: bool, origin_id: int, direction: str, code: int, message: str) -> None:
+        s.relay_fields(_answer(is_publish, origin_id, code, message))
+        self._count(is_publish, direction, code)
 
     def _count(self, is_publish: bool, direction: str, code: int, latency: float | None = None) -> None:
         if direction != "hook":
@@ -460,26 +451,28 @@ class Exchange:
 
     # -- external MQ ----------------------------------------------------------------------------
 
-    def _produce(self, s: Session, ev: Publish, sink: Any) -> None:
-        """Hand an edge's message to an MQ sink in its own greenlet; ack after the broker did."""
-        marker = Pending(s, ev.msg_id, None, 0, True, E2MQ, time.monotonic(), _NO_TIMER)
-        s.calls_out[ev.msg_id] = marker
-        timeout = ev.timeout_ms / 1000 or self.limits.default_call_timeout
-        gevent.spawn(self._produce_one, s, ev, sink, timeout, marker)
+    def _produce(self, s: Session, f: list, sink: Any) -> None:
+        """Hand an edge's message (a Publish's field list) to an MQ sink in its own
+        greenlet; ack after the broker did."""
+        msg_id = f[1]
+        marker = Pending(s, msg_id, None, 0, True, E2MQ, time.monotonic(), _NO_TIMER)
+        s.calls_out[msg_id] = marker
+        timeout = f[4] / 1000 or self.limits.default_call_timeout
+        gevent.spawn(self._produce_one, s, msg_id, f[2], f[3], sink, timeout, marker)
 
-    def _produce_one(self, s: Session, ev: Publish, sink: Any, timeout: float, marker: Pending) -> None:
+    def _produce_one(self, s: Session, msg_id: int, topic: str, data: bytes, sink: Any, timeout: float, marker: Pending) -> None:
         code, message = OK, ""
         try:
-            sink.produce(ev.topic, ev.data, edge_id=s.id, addr=s.addr, timeout=timeout)
+            sink.produce(topic, data, edge_id=s.id, addr=s.addr, timeout=timeout)
         except FrontierError as exc:
             code, message = exc.code, exc.message
         except Exception as exc:  # a sink bug must still answer the edge
             log.exception("MQ sink %s failed", getattr(sink, "broker", sink))
             code, message = ErrorCode.BROKER_UNAVAILABLE, f"{type(exc).__name__}: {exc}"
-        if s.calls_out.get(ev.msg_id) is not marker:
+        if s.calls_out.get(msg_id) is not marker:
             return  # already answered (the drain deadline passed) or the edge is gone
-        del s.calls_out[ev.msg_id]
-        s.send(Ack(ev.msg_id, code, message))
+        del s.calls_out[msg_id]
+        s.send(Ack(msg_id, code, message))
         self._count(True, E2MQ, code, time.monotonic() - marker.started)
 
     # -- streams -----------------------------------------------------------------------------------
@@ -688,9 +681,9 @@ def service_info(s: Session) -> ServiceInfo:
     return ServiceInfo(s.id, s.name, s.addr, s.created_at, tuple(sorted(s.rpcs)), tuple(sorted(s.topics)))
 
 
-def _answer_shape(is_publish: bool, origin_id: int) -> Request | Publish:
-    """A minimal event carrying just the id, for answering with ``_refuse_call``."""
-    return Publish(origin_id, "", b"", 0) if is_publish else Request(origin_id, "", b"", 0)
+def _answer(is_publish: bool, origin_id: int, code: int, message: str, data: bytes = b"") -> tuple:
+    """The field tuple of the answer to a call (a Response) or a publish (an Ack)."""
+    return (_ACK, origin_id, code, message) if is_publish else (_RESPONSE, origin_id, code, data, message)
 
 
 def _ignore(session: Session, event: Event) -> None:

@@ -54,7 +54,8 @@ import ssl
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures._base import FINISHED, RUNNING
 from typing import Any, Callable, Sequence
 
 from frontier.wire.errors import (
@@ -66,8 +67,8 @@ from frontier.wire.events import (
     Response, StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
 )
 
-from .deadlines import DEADLINES
-from .link import Link, Waiter
+from .deadlines import DEADLINES, cancel
+from .link import COURIER, TIMED_OUT, Link, Waiter
 from .message import Message, Request as IncomingRequest
 from .payload import Data, as_bytes
 from .stream import Stream
@@ -78,6 +79,9 @@ log = logging.getLogger("frontier.sdk")
 Handler = Callable[[IncomingRequest], Any]
 
 _CLOSED = object()  # put in a queue to wake its readers when the client closes
+_monotonic = time.monotonic
+#: this process's id, refreshed in a forked child (``os.getpid`` is a system call per use)
+_PID = [os.getpid()]
 #: the longest a gateway's "come back after" is honoured (a ban lasts a year at most)
 MAX_RETRY_AFTER = 366 * 86400.0
 
@@ -128,6 +132,8 @@ class Registrations:
 _live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
 #: serialises the first use of clients in a forked child; made anew in every child
 _fork_lock = threading.Lock()
+#: guards the lazy creation of a client's queues and handler pool; made anew in every child
+_lazy_lock = threading.Lock()
 
 
 class Client(Registrations):
@@ -191,10 +197,11 @@ class Client(Registrations):
         self._away_until = 0.0
         self._reconnecting = False
         self._addr_index = 0
-        self._inbox: queue.Queue = self._new_inbox()
-        self._accepts: queue.Queue = queue.Queue()
-        self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
-        self._work = threading.BoundedSemaphore(max_pending)
+        # made on first use (an edge that never receives or serves needs none of them)
+        self._inbox_q: queue.Queue | None = None
+        self._accepts_q: queue.Queue | None = None
+        self._pool_q: ThreadPoolExecutor | None = None
+        self._work_q: threading.BoundedSemaphore | None = None
         self._link = self._connect_first()
         _live_clients.add(self)
 
@@ -389,7 +396,7 @@ class Client(Registrations):
     def _check_pid(self) -> None:
         """In a process forked since the client connected, set up this process's own
         connection first (see the module docstring)."""
-        if self._pid != os.getpid():
+        if self._pid != _PID[0]:
             self._after_fork(reconnect=True)
 
     def _after_fork(self, *, reconnect: bool) -> None:
@@ -403,10 +410,7 @@ class Client(Registrations):
                 _forget_link(self._link)
             self._cond = threading.Condition(threading.Lock())
             self._link = None
-            self._inbox = self._new_inbox()
-            self._accepts = queue.Queue()
-            self._pool = ThreadPoolExecutor(max_workers=self._handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
-            self._work = threading.BoundedSemaphore(self._max_pending)
+            self._inbox_q = self._accepts_q = self._pool_q = self._work_q = None  # made anew on first use
             if hasattr(self, "_edge_id"):
                 self._edge_id = self._asked_edge_id  # the parent's id stays the parent's
             start = self._reconnecting = reconnect and not self._closed and self._fatal is None
@@ -434,7 +438,9 @@ class Client(Registrations):
         if link is not None:
             link.close(ConnectionClosed("closed by the application"))
         self._wake_receivers()
-        self._pool.shutdown(wait=False)
+        pool = self._pool_q
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     def _wake_receivers(self) -> None:
         self._inbox.put(_CLOSED)
@@ -477,52 +483,109 @@ class Client(Registrations):
         if link is None or link.closed:
             return  # the next handshake carries it
         req_id = next(self._ids)
-        answer = self._roundtrip(link, req_id, Register(req_id, rpcs, topics, hooks), self.timeout, "registration")
-        if answer.code:
-            raise error_from_code(answer.code, answer.message)
+        code, _, message = self._roundtrip(link, req_id, Register(req_id, rpcs, topics, hooks), self.timeout, "registration")
+        if code:
+            raise error_from_code(code, message)
 
     # -- calls and publishes ---------------------------------------------------------------------------
 
     def _call(self, link: Link | None, method: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> bytes:
-        return self._deliver(Request, link, method, data, timeout, edge_id, stream_id, f"call {method!r}").data
+        return self._deliver(Request, link, method, data, timeout, edge_id, stream_id)
 
     def _publish(self, link: Link | None, topic: str, data: Data, timeout: float | None, edge_id: int | None, stream_id: int) -> None:
-        self._deliver(Publish, link, topic, data, timeout, edge_id, stream_id, f"publish to {topic!r}")
+        self._deliver(Publish, link, topic, data, timeout, edge_id, stream_id)
 
     def _deliver(self, frame: type[Request] | type[Publish], link: Link | None, name: str, data: Data,
-                 timeout: float | None, edge_id: int | None, stream_id: int, what: str) -> Any:
+                 timeout: float | None, edge_id: int | None, stream_id: int) -> Any:
         """Send a ``Request`` or ``Publish`` (the same fields in the same order) on
-        ``link`` (None: the current one) and return its successful answer; raise the
-        error an unsuccessful one carries."""
+        ``link`` (None: the current one) and return the answer's data; raise the
+        error an unsuccessful one carries, ``Timeout`` at the deadline."""
         timeout = self.timeout if timeout is None else timeout
+        payload = data if type(data) is bytes else as_bytes(data, f"the data of {_what(frame, name)}")
+        now = _monotonic()
         if link is None:
-            link = self._current_link(time.monotonic() + timeout)
+            link = self._usable_link(now + timeout)
         req_id = next(self._ids)
-        ev = frame(req_id, name, as_bytes(data, f"the data of {what}"), max(1, int(timeout * 1000)), edge_id, stream_id)
-        answer = self._roundtrip(link, req_id, ev, timeout, what)
-        if answer.code:
-            raise error_from_code(answer.code, answer.message)
-        return answer
+        waiter = Waiter(link, req_id)
+        link.pending[req_id] = waiter
+        DEADLINES.add_waiter(timeout, waiter, now)
+        try:
+            link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, stream_id)
+        except BaseException:
+            link.pending.pop(req_id, None)
+            cancel(waiter)
+            raise
+        value = waiter.take()
+        if type(value) is tuple:
+            if value[0]:
+                raise error_from_code(value[0], value[2])
+            return value[1]
+        if value is TIMED_OUT:
+            link.send_quiet(Cancel(req_id))
+            raise Timeout(f"{_what(frame, name)} got no answer within {timeout}s")
+        raise _fresh(value)
+
+    def _usable_link(self, deadline: float) -> Link:
+        """The current link if it is up (no lock taken), else :meth:`_current_link`."""
+        link = self._link
+        if (link is None or link.closed or link.draining or self._closed or self._fatal is not None
+                or self._away is not None or self._pid != _PID[0]):
+            return self._current_link(deadline)
+        return link
+
+    def _deliver_async(self, frame: type[Request] | type[Publish], name: str, data: Data, timeout: float | None,
+                       edge_id: int | None, result: Callable[[bytes], Any]) -> "Future[Any]":
+        """``_deliver`` without waiting: a future that resolves to ``result(data)`` of
+        the answer or raises what ``_deliver`` would raise. Sent at once on a live
+        link; while there is none (reconnecting), a helper thread waits for one
+        within the deadline."""
+        future = CallFuture()
+        try:
+            timeout = self.timeout if timeout is None else timeout
+            payload = data if type(data) is bytes else as_bytes(data, f"the data of {_what(frame, name)}")
+            now = _monotonic()
+            deadline = now + timeout
+            link = self._link
+            if (link is None or link.closed or link.draining or self._closed or self._fatal is not None
+                    or self._away is not None or self._pid != _PID[0]):
+                threading.Thread(target=_resolve_later, daemon=True, name=f"frontier-{self.role}-async",
+                                 args=(future, lambda: result(self._deliver(frame, None, name, payload,
+                                                                            max(deadline - _monotonic(), 0.0),
+                                                                            edge_id, 0)))).start()
+                return future
+            req_id = next(self._ids)
+            pending = AsyncCall(future, link, req_id, frame, name, timeout, result)
+            link.pending[req_id] = pending
+            DEADLINES.add_waiter(timeout, pending, now)
+            try:
+                link.send_call(frame, req_id, name, payload, max(1, int(timeout * 1000)), edge_id, 0)
+            except BaseException:
+                link.pending.pop(req_id, None)
+                cancel(pending)
+                raise
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        return future
 
     def _roundtrip(self, link: Link, req_id: int, ev: Event, timeout: float, what: str) -> Any:
-        """Send ``ev`` and wait for the frame answering ``req_id``."""
-        waiter = Waiter()
+        """Send ``ev`` (a ``Register``) and wait for the ``(code, data, message)``
+        answering ``req_id``."""
+        waiter = Waiter(link, req_id)
         link.pending[req_id] = waiter
+        DEADLINES.add_waiter(timeout, waiter)
         try:
             link.send(ev)
         except BaseException:
             link.pending.pop(req_id, None)
+            cancel(waiter)
             raise
-        if not waiter.wait(timeout):
-            if link.pending.pop(req_id, None) is not None:
-                if not isinstance(ev, Register):
-                    link.send_quiet(Cancel(req_id))
-                raise Timeout(f"{what} got no answer within {timeout}s")
-            waiter.wait(self.timeout)  # answered as the deadline passed: it is being set now
-        answer = waiter.value
-        if isinstance(answer, FrontierError):
-            raise _fresh(answer)
-        return answer
+        value = waiter.take()
+        if value is TIMED_OUT:
+            raise Timeout(f"{what} got no answer within {timeout}s")
+        if isinstance(value, FrontierError):
+            raise _fresh(value)
+        return value
 
     # -- receiving ---------------------------------------------------------------------------------------
 
@@ -543,6 +606,52 @@ class Client(Registrations):
     def _new_inbox(self) -> queue.Queue:
         return queue.Queue()
 
+    # the receive queues, the handler pool and its bound, made on first use: they are
+    # most of what an idle client costs (a queue.Queue is four locks)
+
+    @property
+    def _inbox(self) -> queue.Queue:
+        q = self._inbox_q
+        if q is None:
+            with _lazy_lock:
+                if self._inbox_q is None:
+                    self._inbox_q = self._new_inbox()
+                q = self._inbox_q
+        return q
+
+    @property
+    def _accepts(self) -> queue.Queue:
+        q = self._accepts_q
+        if q is None:
+            with _lazy_lock:
+                if self._accepts_q is None:
+                    self._accepts_q = queue.Queue()
+                q = self._accepts_q
+        return q
+
+    @property
+    def _pool(self) -> ThreadPoolExecutor:
+        pool = self._pool_q
+        if pool is None:
+            with _lazy_lock:
+                if self._closed:
+                    raise RuntimeError("the client is closed")  # as a shut-down pool's submit
+                if self._pool_q is None:
+                    self._pool_q = ThreadPoolExecutor(max_workers=self._handler_threads,
+                                                      thread_name_prefix=f"frontier-{self.role}-handler")
+                pool = self._pool_q
+        return pool
+
+    @property
+    def _work(self) -> threading.BoundedSemaphore:
+        work = self._work_q
+        if work is None:
+            with _lazy_lock:
+                if self._work_q is None:
+                    self._work_q = threading.BoundedSemaphore(self._max_pending)
+                work = self._work_q
+        return work
+
     def _take(self, q: queue.Queue, timeout: float | None) -> Any:
         return take(q, timeout, self._closed_error)
 
@@ -553,14 +662,14 @@ class Client(Registrations):
 
     def _on_event(self, link: Link, ev: Event) -> None:
         etype = type(ev)
-        if etype is Response:
+        if etype is Response:  # answers mostly take the link's fast path; these came with the Welcome
             waiter = link.pending.pop(ev.call_id, None)
             if waiter is not None:
-                waiter.set(ev)
+                waiter.answer(ev.code, ev.data, ev.message)
         elif etype is Ack:
             waiter = link.pending.pop(ev.msg_id, None)
             if waiter is not None:
-                waiter.set(ev)
+                waiter.answer(ev.code, b"", ev.message)
         elif etype is Request:
             self._on_request(link, ev)
         elif etype is Publish:
@@ -704,7 +813,7 @@ class Client(Registrations):
         stream._offer = accepts
         link.streams[ev.stream_id] = stream
         accepts.put(stream)
-        DEADLINES.add(time.monotonic() + wait, lambda: stream._expire_offer(code, why))
+        DEADLINES.add(wait, lambda: stream._expire_offer(code, why))
 
 
 def _forget_link(link: Link) -> None:
@@ -728,8 +837,10 @@ def _after_fork_in_child() -> None:
     """``os.register_at_fork`` hook: in a new child, forget every inherited connection
     at once (so a dead parent's connections end when the parent does) and give the
     child a fresh ``_fork_lock``. The rest waits for the client's first use."""
-    global _fork_lock
+    global _fork_lock, _lazy_lock
     _fork_lock = threading.Lock()
+    _lazy_lock = threading.Lock()
+    _PID[0] = os.getpid()
     for client in list(_live_clients):
         try:
             client._forget_inherited_link()
@@ -760,3 +871,81 @@ def _fresh(error: FrontierError) -> FrontierError:
     fresh = type(error)(error.message, retry_after=error.retry_after)
     fresh.code = error.code
     return fresh
+
+
+class CallFuture(Future):
+    """The ``concurrent.futures.Future`` of ``call_async``/``publish_async``: already
+    running (it cannot be cancelled: its deadline bounds it), and guarded by a plain
+    lock instead of ``Future``'s re-entrant one (no ``Future`` method re-enters it),
+    which halves its cost under gevent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._condition = threading.Condition(threading.Lock())
+        self._state = RUNNING
+
+    def result(self, timeout: float | None = None) -> Any:
+        """As ``Future.result``; an answer already in is returned without the lock
+        (``_result`` is set before ``_state``, both under the lock)."""
+        if self._state == FINISHED and self._exception is None:
+            return self._result
+        return super().result(timeout)
+
+
+class AsyncCall:
+    """A pending ``call_async``/``publish_async``: the reader, the link's close or the
+    deadline sweeper resolves its future (never blocking: a ``Cancel`` for an expired
+    call is sent by the courier thread)."""
+
+    __slots__ = ("future", "link", "key", "frame", "name", "timeout", "result", "timer")
+
+    def __init__(self, future: "Future[Any]", link: Link, key: int, frame: type[Request] | type[Publish], name: str,
+                 timeout: float, result: Callable[[bytes], Any]) -> None:
+        self.future = future
+        self.link = link
+        self.key = key
+        self.frame = frame
+        self.name = name
+        self.timeout = timeout
+        self.result = result
+        self.timer: Any = None
+
+    def answer(self, code: int, data: bytes, message: str) -> None:
+        cancel(self)
+        if code:
+            self.future.set_exception(error_from_code(code, message))
+        else:
+            self.future.set_result(self.result(data))
+
+    def fail(self, error: FrontierError) -> None:
+        cancel(self)
+        self.future.set_exception(_fresh(error))
+
+    def expire(self) -> None:
+        link = self.link
+        if link.pending.pop(self.key, None) is self:
+            COURIER.post(link, Cancel(self.key))
+            self.future.set_exception(Timeout(f"{_what(self.frame, self.name)} got no answer within {self.timeout}s"))
+
+
+def _what(frame: type[Request] | type[Publish], name: str) -> str:
+    """A call or publish as error messages name it (made only for an error)."""
+    return f"call {name!r}" if frame is Request else f"publish to {name!r}"
+
+
+def _resolve_later(future: "Future[Any]", fn: Callable[[], Any]) -> None:
+    """Run ``fn`` (a blocking call) and resolve ``future`` with its outcome."""
+    try:
+        result = fn()
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _data(data: bytes) -> bytes:
+    return data
+
+
+def _nothing(data: bytes) -> None:
+    return None

@@ -27,13 +27,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from frontier.wire.errors import ConnectionClosed, EdgeNotOnline, FrontierError, Timeout
 
 from . import client as client_module
-from .client import _CLOSED, Handler, _fresh, take, take_stream
+from .client import _CLOSED, CallFuture, Handler, _fresh, _resolve_later, take, take_stream
 from .edge import Edge
 from .link import Link
 from .message import Message
@@ -381,6 +382,47 @@ class ClusterService(ServiceHooks):
         """Open a stream to edge ``edge_id`` (it must ``accept_stream``)."""
         return self._route(edge_id, timeout, "open_stream", lambda m, t: m.open_stream(edge_id, t))
 
+    def call_async(self, edge_id: int, method: str, data: Data, timeout: float | None = None) -> "Future[bytes]":
+        """``call`` without waiting: a ``concurrent.futures.Future`` of the edge's
+        answer, raising what ``call`` would."""
+        return self._route_async(edge_id, timeout, lambda m, t: m.call_async(edge_id, method, data, t),
+                                 lambda t: self.call(edge_id, method, data, t))
+
+    def publish_async(self, edge_id: int, data: Data, topic: str = "", timeout: float | None = None) -> "Future[None]":
+        """``publish`` without waiting: a future that resolves to None after the edge's
+        ``done()``, or raises what ``publish`` would."""
+        return self._route_async(edge_id, timeout, lambda m, t: m.publish_async(edge_id, data, topic, t),
+                                 lambda t: self.publish(edge_id, data, topic, t))
+
+    def _route_async(self, edge_id: int, timeout: float | None, start: Callable[[Service, float], "Future[Any]"],
+                     blocking: Callable[[float], Any]) -> "Future[Any]":
+        """An edge whose frontier is known and connected is reached without waiting
+        (``start(member, timeout)``); if it answers ``EdgeNotOnline`` (the edge moved),
+        or the frontier is not known yet, a helper thread routes it the blocking way
+        (``blocking(remaining)``: Frontlas lookup, other frontiers) within the deadline."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        fid = self._edges.get(edge_id)
+        member = self._member(fid) if fid is not None and not self._closed and self._pid == os.getpid() else None
+        if member is None or not member.connected:
+            return _in_thread(lambda: blocking(timeout))
+        future: Future[Any] = CallFuture()
+
+        def done(inner: "Future[Any]") -> None:
+            error = inner.exception()
+            if isinstance(error, EdgeNotOnline):
+                if self._edges.get(edge_id) == fid:
+                    self._edges.pop(edge_id, None)
+                threading.Thread(target=_resolve_later, daemon=True, name="frontier-cluster-async",
+                                 args=(future, lambda: blocking(max(deadline - time.monotonic(), 0.0)))).start()
+            elif error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(inner.result())
+
+        start(member, timeout).add_done_callback(done)
+        return future
+
     def receive(self, timeout: float | None = None) -> Message:
         """The next message an edge published to this service, from any frontier."""
         self._check_pid()
@@ -445,6 +487,13 @@ class ClusterService(ServiceHooks):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _in_thread(fn: Callable[[], Any]) -> "Future[Any]":
+    """A future resolved by ``fn()`` run on a helper thread."""
+    future: Future[Any] = CallFuture()
+    threading.Thread(target=_resolve_later, args=(future, fn), daemon=True, name="frontier-cluster-async").start()
+    return future
 
 
 class ClusterEdge(Edge):

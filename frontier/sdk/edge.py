@@ -3,11 +3,12 @@ opens streams to services by name, and serves methods services call on it."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from frontier.wire.events import PROTOCOL_VERSION, ROLE_EDGE, Hello, StreamOpen, Welcome
+from frontier.wire.events import PROTOCOL_VERSION, ROLE_EDGE, Hello, Publish, Request, StreamOpen, Welcome
 
-from .client import Client
+from .client import Client, _data, _nothing
 from .expose import Exposed
 from .payload import Data, as_bytes
 from .stream import Stream
@@ -63,6 +64,16 @@ class Edge(Client):
     def publish(self, topic: str, data: Data, timeout: float | None = None) -> None:
         """Publish to ``topic``; returns after a service's ``done()`` or an MQ's ack."""
         self._publish(None, topic, data, timeout, None, 0)
+
+    def call_async(self, method: str, data: Data, timeout: float | None = None) -> "Future[bytes]":
+        """``call`` without waiting: a ``concurrent.futures.Future`` whose ``result()``
+        is the answer or raises what ``call`` would (``Timeout`` at the deadline)."""
+        return self._deliver_async(Request, method, data, timeout, None, _data)
+
+    def publish_async(self, topic: str, data: Data, timeout: float | None = None) -> "Future[None]":
+        """``publish`` without waiting: a future that resolves to None once the
+        message is acknowledged, or raises what ``publish`` would."""
+        return self._deliver_async(Publish, topic, data, timeout, None, _nothing)
 
     def _on_stream_open(self, link: "Link", ev: StreamOpen) -> None:
         if Exposed.wants(ev):

@@ -4,6 +4,7 @@ hears edges come and go through hooks."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any, Callable, Iterable
 
 import msgpack
@@ -11,10 +12,10 @@ import msgpack
 from frontier.wire.errors import InvalidArgument
 from frontier.wire.events import (
     HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, PROTOCOL_VERSION, ROLE_SERVICE,
-    Hello, Welcome,
+    Hello, Publish, Request, Welcome,
 )
 
-from .client import Client, Registrations
+from .client import Client, Registrations, _data, _nothing
 from .payload import Data
 from .stream import Stream
 from .transport import Address
@@ -89,6 +90,16 @@ class Service(ServiceHooks, Client):
     def publish(self, edge_id: int, data: Data, topic: str = "", timeout: float | None = None) -> None:
         """Deliver a message to edge ``edge_id``; returns after the edge's ``done()``."""
         self._publish(None, topic, data, timeout, edge_id, 0)
+
+    def call_async(self, edge_id: int, method: str, data: Data, timeout: float | None = None) -> "Future[bytes]":
+        """``call`` without waiting: a ``concurrent.futures.Future`` whose ``result()``
+        is the edge's answer or raises what ``call`` would (``Timeout`` at the deadline)."""
+        return self._deliver_async(Request, method, data, timeout, edge_id, _data)
+
+    def publish_async(self, edge_id: int, data: Data, topic: str = "", timeout: float | None = None) -> "Future[None]":
+        """``publish`` without waiting: a future that resolves to None once the edge
+        called ``done()``, or raises what ``publish`` would."""
+        return self._deliver_async(Publish, topic, data, timeout, edge_id, _nothing)
 
     def open_stream(self, edge_id: int, timeout: float | None = None) -> Stream:
         """Open a stream to edge ``edge_id`` (it must ``accept_stream``)."""

@@ -31,8 +31,9 @@ from gevent import socket
 
 from frontier import metrics
 from frontier.wire import NEED_DATA, Connection, Side
+from frontier.wire.codec import event_of
 from frontier.wire.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from frontier.wire.events import Event, Hello, PeerClosed
+from frontier.wire.events import FRAME_TYPES, Event, Hello, PeerClosed
 
 log = logging.getLogger("frontier.session")
 
@@ -79,6 +80,11 @@ _HELLO_DEADLINES = _HelloDeadlines()
 ROLE_EDGE = "edge"
 ROLE_SERVICE = "service"
 _RECV_SIZE = 1 << 16
+
+
+def _run_callback(fn: Callable[[], None]) -> None:
+    """Run ``fn`` in the hub at the end of this event-loop iteration."""
+    gevent.get_hub().loop.run_callback(fn)
 #: a sleep this short still ends the turn in the hub's next loop iteration, after it
 #: polled for I/O (``sleep(0)`` may resume a greenlet before the loop polls again)
 _TURN_YIELD = 1e-6
@@ -90,8 +96,8 @@ class Dispatcher(Protocol):
     def admit(self, session: "Session", hello: Hello) -> None:
         """Run the handshake; raise a FrontierError to refuse."""
 
-    def dispatch(self, session: "Session", event: Event) -> None:
-        """Handle one event after the handshake."""
+    def dispatch(self, session: "Session", event: Event | list) -> None:
+        """Handle one event after the handshake (a lean field list: see ``Connection.next_frame``)."""
 
     def closed(self, session: "Session") -> None:
         """The connection is gone: clean up everything that refers to it."""
@@ -104,6 +110,7 @@ class Session:
         "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
         "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
         "_out", "_sending", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "expires", "rate",
+        "lean", "is_edge",
         "__weakref__",
     )
 
@@ -113,11 +120,18 @@ class Session:
     turn_bytes = 256 * 1024
 
     def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int,
-                 rate: Any = None) -> None:
+                 rate: Any = None, lean: bool = False) -> None:
         self.sock = sock
+        #: calls, publishes and their answers reach the dispatcher as field lists and
+        #: go out with no event object (``Connection.next_frame``/``send_fields``), for
+        #: a dispatcher that takes them (the exchange); False: events throughout, the
+        #: reference path the lean one must match byte for byte
+        self.lean = lean
         # what the gateway sends is built from frames it already checked and its own ids
         self.conn = Connection(Side.GATEWAY, max_frame_size=max_frame_size, check_sends=False)
         self.role = role
+        #: True for an edge connection, False for a service
+        self.is_edge = role == ROLE_EDGE
         self.ip = addr[0]
         self.addr = f"{addr[0]}:{addr[1]}"
         self.id = 0
@@ -134,8 +148,8 @@ class Session:
         self.calls_out: dict[int, Any] = {}
         #: our stream id -> (peer session, peer's stream id)
         self.streams: dict[int, tuple["Session", int]] = {}
-        #: events held while an edge's online hooks run (None: send at once)
-        self.held: list[Event] | None = None
+        #: events (or lean field tuples) held while an edge's online hooks run (None: send at once)
+        self.held: list[Event | tuple] | None = None
         self.closed = False
         self.online = False  #: admitted and visible in a registry
         self._out = bytearray()  #: frames queued and not yet handed to the kernel
@@ -151,11 +165,6 @@ class Session:
         #: the OS socket under gevent's wrapper, for non-blocking sends from the hub
         #: (None for TLS, whose writes must go through the SSL object)
         self._raw = None if isinstance(sock, ssl.SSLSocket) or hasattr(sock, "cipher") else getattr(sock, "_sock", None)
-
-    @property
-    def is_edge(self) -> bool:
-        """True for an edge connection, False for a service."""
-        return self.role == ROLE_EDGE
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.id} {self.addr}>"
@@ -213,10 +222,11 @@ class Session:
     def _read_loop(self, dispatch: Callable[["Session", Event], None]) -> None:
         conn = self.conn
         recv = self.sock.recv
-        next_event = conn.next_event
+        next_event = conn.next_frame if self.lean else conn.next_event
         monotonic = time.monotonic
         turn_frames, turn_bytes = self.turn_frames, self.turn_bytes
         frames = nbytes = 0
+        drained = False  # the last read emptied the kernel's buffer (it was short)
         while not self.closed:
             event = next_event()
             if event is NEED_DATA:
@@ -224,18 +234,32 @@ class Session:
                     self._end_turn(frames, nbytes)
                     frames = nbytes = 0
                     continue
-                data = recv(_RECV_SIZE)
+                data = self._recv_ready() if drained and self._raw is not None else recv(_RECV_SIZE)
+                drained = len(data) < _RECV_SIZE
                 self.last_rx = monotonic()
                 conn.receive_data(data)
                 nbytes += len(data)
                 continue
             if type(event) is PeerClosed:
                 return
-            dispatch(self, event)
+            dispatch(self, event)  # events, or field lists (lists are never PeerClosed)
             frames += 1
             if frames >= turn_frames:
                 self._end_turn(frames, nbytes)
                 frames = nbytes = 0
+
+    def _recv_ready(self) -> bytes:
+        """Read once the socket is readable. After a short read the kernel's buffer was
+        empty, so a read at once would almost always fail; waiting first saves that
+        syscall and the exception gevent's ``recv`` raises and catches for it (a
+        connection with one frame in flight, the usual edge, pays it on every frame).
+        Uses gevent's own read watcher of the socket (its ``recv`` waits on the same)."""
+        sock = self.sock
+        sock._wait(sock._read_event)
+        try:
+            return self._raw.recv(_RECV_SIZE)
+        except BlockingIOError:  # readable, then not (another reader cannot exist): be safe
+            return sock.recv(_RECV_SIZE)
 
     def _end_turn(self, frames: int, nbytes: int) -> None:
         """Charge the turn to the connection's rates, then give the hub its turn: a
@@ -280,26 +304,48 @@ class Session:
             metrics.RELAY_REFUSED.labels(kind=type(event).__name__).inc()
             return False
 
+    def relay_fields(self, fields: tuple) -> bool:
+        """:meth:`relay` a Request, Response, Publish or Ack given as its field tuple
+        ``(TYPE, field, ...)``: encoded with no event object on the way (unless
+        :attr:`lean` is off)."""
+        if self.closed:
+            return True
+        if self.held is not None:
+            self.held.append(fields)
+            return True
+        try:
+            frame = self.conn.send_fields(fields) if self.lean else self.conn.send(event_of(fields))
+        except LocalProtocolError:
+            metrics.RELAY_REFUSED.labels(kind=FRAME_TYPES[fields[0]].__name__).inc()
+            return False
+        if frame:
+            self._queue(frame)
+        return True
+
     def release_held(self, first: Event) -> None:
-        """Send ``first`` (the Welcome), then every event held during admission (one
+        """Send ``first`` (the Welcome), then everything held during admission (one
         that cannot be encoded is dropped: its sender's deadline answers it)."""
         held, self.held = self.held or [], None
         self.send(first)
-        for event in held:
-            self.relay(event)
+        for item in held:
+            if type(item) is tuple:
+                self.relay_fields(item)
+            else:
+                self.relay(item)
 
     def _queue(self, frame: bytes) -> None:
         out = self._out
         out += frame
         if len(out) + self._sending > self._max_out:
             self.close(ErrorCode.BUFFER_FULL, f"slow consumer: more than {self._max_out} bytes unsent", flush=False)
-            return
-        self._schedule_flush()
+        elif not self._flush_pending and self._writer is None:  # _schedule_flush, inlined: once per frame
+            self._flush_pending = True
+            _run_callback(self._flush)
 
     def _schedule_flush(self) -> None:
         if not self._flush_pending and self._writer is None:
             self._flush_pending = True
-            gevent.get_hub().loop.run_callback(self._flush)
+            _run_callback(self._flush)
 
     def _flush(self) -> None:
         """Runs in the hub: send what is queued without blocking; hand any rest to a writer."""

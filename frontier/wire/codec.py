@@ -26,6 +26,9 @@ MAX_LENGTH = 2**32 - 1
 _U64 = 2**64
 
 _pack_header = HEADER.pack
+#: one packer reused for every lean frame: packing the plain types of a frame runs no
+#: Python code, so under the GIL no other thread can interleave with it
+_pack = msgpack.Packer(autoreset=True).pack
 _VERSIONS = " and ".join(map(str, SUPPORTED_VERSIONS))
 
 
@@ -48,38 +51,73 @@ _SEND_TYPES = {**_RECV_TYPES, "u": (int, ErrorCode), "o": (int, ErrorCode, type(
 
 class _Schema:
     """An event class's schema compiled for one set lookup per frame plus a few
-    range checks, instead of a Python call per field."""
+    range checks, instead of a Python call per field. It checks field lists with the
+    frame type in front (``[TYPE, field, ...]``)."""
 
     __slots__ = ("size", "recv_types", "send_types", "ints", "lists", "numbers")
 
     def __init__(self, kinds: str) -> None:
         self.size = len(kinds)
-        self.recv_types = frozenset(itertools.product(*(_RECV_TYPES[k] for k in kinds)))
-        self.send_types = frozenset(itertools.product(*(_SEND_TYPES[k] for k in kinds)))
-        self.ints = tuple(i for i, k in enumerate(kinds) if k in "uo")
-        self.lists = tuple(i for i, k in enumerate(kinds) if k == "l")
-        self.numbers = tuple(i for i, k in enumerate(kinds) if k == "n")
+        self.recv_types = frozenset(itertools.product((int,), *(_RECV_TYPES[k] for k in kinds)))
+        self.send_types = frozenset(itertools.product((int,), *(_SEND_TYPES[k] for k in kinds)))
+        # positions in the field list (the type is at 0)
+        self.ints = tuple(i + 1 for i, k in enumerate(kinds) if k in "uo")
+        self.lists = tuple(i + 1 for i, k in enumerate(kinds) if k == "l")
+        self.numbers = tuple(i + 1 for i, k in enumerate(kinds) if k == "n")
 
-    def valid(self, values: Any, types: frozenset) -> bool:
-        """Do ``values`` (a list or tuple) fit the schema? (Lists are not converted.)"""
-        if tuple(map(type, values)) not in types:
+    def valid(self, fields: Any, types: frozenset) -> bool:
+        """Do ``fields`` (a list or tuple, the type first) fit the schema? (Lists are
+        not converted.)"""
+        if tuple(map(type, fields)) not in types:
             return False
         for i in self.ints:
-            v = values[i]
-            if v is not None and not 0 <= v < _U64:
+            v = fields[i]
+            if v is not None and not 0 <= v < _U64:  # (ints are exact: no NaN here)
                 return False
         for i in self.lists:
-            if not all(type(x) is str for x in values[i]):
+            if not all(type(x) is str for x in fields[i]):
                 return False
         for i in self.numbers:
-            if not values[i] >= 0:  # also refuses NaN
+            if not fields[i] >= 0:  # also refuses NaN
                 return False
         return True
 
 
+#: one field of a received frame, by schema kind, as a Python expression over ``f[i]``
+#: (msgpack yields no int past 2**64 and no bool as an int; NaN fails ``>= 0``)
+_RECV_TESTS = {
+    "u": "type(f[{i}]) is int and f[{i}] >= 0",
+    "o": "(f[{i}] is None or type(f[{i}]) is int and f[{i}] >= 0)",
+    "b": "type(f[{i}]) is bytes",
+    "s": "type(f[{i}]) is str",
+    "l": "type(f[{i}]) is list and all(type(x) is str for x in f[{i}])",
+    "n": "(type(f[{i}]) is int or type(f[{i}]) is float) and f[{i}] >= 0",
+}
+
+
+def _recv_check(kinds: str) -> Callable[[list], bool]:
+    """A received field list's whole check (length and every field) as one generated
+    expression: the schema's meaning, at the cost of one call per frame (the decoder's
+    own checks were most of a relayed call's CPU). Same verdicts as ``_Schema.valid``
+    with ``recv_types`` (tests/wire/test_codec.py holds it to that)."""
+    tests = [f"len(f) == {len(kinds) + 1}"] + [_RECV_TESTS[k].format(i=i + 1) for i, k in enumerate(kinds)]
+    return eval("lambda f: " + " and ".join(tests))  # noqa: S307 (built from the constant schemas above)
+
+
 _SCHEMAS: dict[type[Event], _Schema] = {cls: _Schema(cls.SCHEMA) for cls in FRAME_TYPES.values()}
+#: type number -> (event class, the check of a received field list of that type)
+_RECV_CHECKS: dict[int, tuple[type[Event], Callable[[list], bool]]] = {
+    cls.TYPE: (cls, _recv_check(cls.SCHEMA)) for cls in FRAME_TYPES.values()
+}
 #: frames whose version-1 form has fewer fields: that many, padded with the defaults
 _V1_SIZES: dict[type[Event], int] = {cls: len(cls.V1_SCHEMA) for cls in FRAME_TYPES.values() if cls.V1_SCHEMA}
+#: frames with string arrays (decoded to tuples)
+_HAS_LISTS = frozenset(cls for cls in FRAME_TYPES.values() if "l" in cls.SCHEMA)
+#: type number -> field list length (type included) of the frames whose form is the
+#: same in every version (what :func:`encode_fields` packs)
+_SAME_IN_EVERY_VERSION: dict[int, int] = {
+    cls.TYPE: len(cls.SCHEMA) + 1 for cls in FRAME_TYPES.values() if cls not in _V1_SIZES
+}
 
 
 def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
@@ -95,7 +133,7 @@ def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSIO
         raise LocalProtocolError(f"{type(event).__name__} is not a frame")
     values = getter(event)
     schema = _SCHEMAS[type(event)]
-    if check and not schema.valid(values, schema.send_types):
+    if check and not schema.valid((event.TYPE, *values), schema.send_types):
         for kind, value in zip(event.SCHEMA, values):  # slow path: a precise verdict and message
             if not _sendable(kind, value):
                 raise LocalProtocolError(f"{type(event).__name__} has a field of the wrong type: {value!r:.60}")
@@ -136,28 +174,67 @@ def encode_frame(event: Event, check: bool = True, version: int = PROTOCOL_VERSI
     return _pack_header(len(body)) + body
 
 
-def decode_body(body: bytes | memoryview) -> Event:
-    """Unpack and check one frame body; raise ``RemoteProtocolError`` on anything wrong."""
+def decode_fields(body: bytes | bytearray | memoryview) -> list:
+    """Unpack and check one frame body into its field list ``[TYPE, field, ...]`` (a
+    version-1 frame padded with the defaults, string arrays as tuples): what
+    :func:`decode_body` builds its event from, for a relay that needs no event object.
+    Raise ``RemoteProtocolError`` on anything wrong."""
     try:
         obj = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise RemoteProtocolError(f"undecodable frame: {exc.__class__.__name__}") from None
     if type(obj) is not list or not obj or type(obj[0]) is not int:
         raise RemoteProtocolError("a frame must be an array starting with its type")
-    cls = FRAME_TYPES.get(obj[0])
-    if cls is None:
+    known = _RECV_CHECKS.get(obj[0])
+    if known is None:
         raise RemoteProtocolError(f"unknown frame type {obj[0]}")
+    cls, check = known
+    if cls not in _HAS_LISTS and check(obj):  # the usual frame: one check, done
+        return obj
     if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] not in SUPPORTED_VERSIONS:
         # before the shape: a future version may carry other fields
         raise UnsupportedVersion(f"protocol version {obj[1]} is not supported (this end speaks {_VERSIONS})")
     schema = _SCHEMAS[cls]
-    args = obj[1:]
-    if len(args) == _V1_SIZES.get(cls, -1):  # the version-1 form (from an older gateway)
-        args += [None] * (schema.size - len(args))
-    if len(args) != schema.size:
-        raise RemoteProtocolError(f"{cls.__name__} needs {schema.size} fields, got {len(args)}")
-    if not schema.valid(args, schema.recv_types):
+    size = len(obj) - 1
+    if size != schema.size:
+        if size != _V1_SIZES.get(cls, -1):
+            raise RemoteProtocolError(f"{cls.__name__} needs {schema.size} fields, got {size}")
+        obj += [None] * (schema.size - size)  # the version-1 form (from an older gateway)
+    if not check(obj):
         raise RemoteProtocolError(f"{cls.__name__} has a field of the wrong type")
     for i in schema.lists:
-        args[i] = tuple(args[i])
-    return cls(*args)
+        obj[i] = tuple(obj[i])
+    return obj
+
+
+def decode_body(body: bytes | bytearray | memoryview) -> Event:
+    """Unpack and check one frame body; raise ``RemoteProtocolError`` on anything wrong."""
+    return event_of(decode_fields(body))
+
+
+def event_of(fields: list | tuple) -> Event:
+    """The event for a field list ``[TYPE, field, ...]`` (one already checked)."""
+    return FRAME_TYPES[fields[0]](*fields[1:])
+
+
+def fields_of(event: Event) -> list:
+    """The field list ``[TYPE, field, ...]`` of an event (the inverse of :func:`event_of`)."""
+    return [event.TYPE, *_GETTERS[type(event)](event)]
+
+
+def encode_fields(fields: tuple | list, check: bool = True) -> bytes:
+    """Pack a field tuple ``(TYPE, field, ...)`` into a whole frame, header included:
+    :func:`encode_frame` without an event object, for frames whose form is the same in
+    every protocol version (calls, publishes and their answers). The same bytes as
+    ``encode_frame(event_of(fields))``; ``check`` as in :func:`encode_body`."""
+    if len(fields) != _SAME_IN_EVERY_VERSION.get(fields[0]):
+        raise LocalProtocolError(f"{fields[:1]!r} is not the field tuple of a frame this encoder packs")
+    if check:
+        schema = _SCHEMAS[FRAME_TYPES[fields[0]]]
+        if not schema.valid(fields, schema.send_types):
+            encode_body(event_of(fields))  # the slow path's precise verdict; raises
+    try:
+        body = _pack(fields)
+    except (ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
+        raise LocalProtocolError(f"{FRAME_TYPES[fields[0]].__name__} cannot be encoded: {exc}") from None
+    return _pack_header(len(body)) + body

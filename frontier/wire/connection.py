@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from .codec import HEADER, HEADER_SIZE, decode_body, encode_frame
+from .codec import HEADER, HEADER_SIZE, decode_fields, encode_fields, encode_frame, event_of
 from .errors import FrameTooLarge, LocalProtocolError, NotFrontier, ProtocolError, RemoteProtocolError, UnsupportedVersion
 from .events import (
-    PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, SUPPORTED_VERSIONS, Event, GoAway, Hello, PeerClosed, Refuse,
-    StreamAccept, StreamCredit, StreamData, StreamOpen, Welcome,
+    FRAME_TYPES, PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, SUPPORTED_VERSIONS, Ack, Event, GoAway, Hello, PeerClosed, Publish,
+    Refuse, Request, Response, StreamAccept, StreamCredit, StreamData, StreamOpen, Welcome,
 )
 from .state import (
     TRANSITIONS_BY_STATE, MAX_WINDOW, STREAM_EVENTS, STREAM_TRANSITIONS, ConnState, Direction, Side,
@@ -54,6 +54,20 @@ MIN_FRAME_SIZE = 1024
 #: edge's id, the peer's stream id): a relayed frame's body must fit
 #: ``max_frame_size - RELAY_RESERVE`` (see PROTOCOL.md, "Relay reserve")
 RELAY_RESERVE: Final = 64
+
+
+#: frames :meth:`Connection.next_frame` and :meth:`Connection.send_fields` may pass as
+#: field lists: the ones a gateway relays most, which touch no stream and change no
+#: state while the connection is open (or draining)
+LEAN_TYPES: Final = frozenset(cls.TYPE for cls in (Request, Response, Publish, Ack))
+#: (state, sender) -> the lean frame types that sender may send then without changing it
+_LEAN_BY_STATE = {
+    key: frozenset(cls.TYPE for cls, nxt in rules.items() if cls.TYPE in LEAN_TYPES and nxt is key[0])
+    for key, rules in TRANSITIONS_BY_STATE.items()
+}
+#: a frame body up to this size is copied out of the buffer to decode (cheaper than a
+#: memoryview for small frames); larger ones are decoded in place
+_COPY_MAX = 1 << 14
 
 
 #: first bytes of protocols a frontier port meets by mistake -> what speaks them
@@ -104,7 +118,8 @@ class Connection:
 
     __slots__ = (
         "our_side", "_state", "max_frame_size", "_buf", "_pos", "_eof", "_streams", "_highest", "_next_stream_id",
-        "_peer_side", "_send_rules", "_recv_rules", "check_sends", "peer_version", "last_size",
+        "_peer_side", "_send_rules", "_recv_rules", "_lean_send", "_lean_recv", "check_sends", "peer_version",
+        "last_size",
     )
 
     def __init__(self, our_side: Side, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, check_sends: bool = True) -> None:
@@ -136,6 +151,8 @@ class Connection:
         self._state = state
         self._send_rules = TRANSITIONS_BY_STATE[(state, self.our_side)]
         self._recv_rules = TRANSITIONS_BY_STATE[(state, self._peer_side)]
+        self._lean_send = _LEAN_BY_STATE[(state, self.our_side)]
+        self._lean_recv = _LEAN_BY_STATE[(state, self._peer_side)]
 
     # -- bytes in, events out -------------------------------------------------------
 
@@ -150,6 +167,14 @@ class Connection:
 
     def next_event(self) -> Event | _NeedData:
         """Return the next complete event, ``NEED_DATA``, or ``PeerClosed`` at the end."""
+        return self.next_frame(False)
+
+    def next_frame(self, lean: bool = True) -> list | Event | _NeedData:
+        """:meth:`next_event`, lean: a Request, Response, Publish or Ack that changes no
+        state comes as its checked field list ``[TYPE, field, ...]`` (see
+        ``codec.decode_fields``), not as an event object; everything else as from
+        :meth:`next_event` (which this is with ``lean`` False). The machine's checks
+        are the same."""
         while True:
             buf, pos = self._buf, self._pos
             avail = len(buf) - pos
@@ -163,13 +188,24 @@ class Connection:
                     raise FrameTooLarge(f"frame of {size} bytes exceeds the maximum of {self.max_frame_size}")
                 end = pos + HEADER_SIZE + size
                 if len(buf) >= end:
-                    with memoryview(buf) as view:
-                        body = view[pos + HEADER_SIZE:end]
-                        try:
-                            event = decode_body(body)
-                        finally:
-                            body.release()  # an error's traceback must not pin the buffer
-                    self._consumed(end)
+                    if size <= _COPY_MAX:
+                        fields = decode_fields(buf[pos + HEADER_SIZE:end])
+                    else:
+                        with memoryview(buf) as view:
+                            body = view[pos + HEADER_SIZE:end]
+                            try:
+                                fields = decode_fields(body)
+                            finally:
+                                body.release()  # an error's traceback must not pin the buffer
+                    if end == len(buf) and end <= _COMPACT_AT:  # the usual case of _consumed, inlined
+                        buf.clear()
+                        self._pos = 0
+                    else:
+                        self._consumed(end)
+                    if lean and fields[0] in self._lean_recv:
+                        self.last_size = size
+                        return fields
+                    event = event_of(fields)
                     if self._process(event, _RECV):
                         self.last_size = size
                         return event
@@ -210,6 +246,19 @@ class Connection:
                 f"{type(event).__name__} frame of {len(frame) - HEADER_SIZE} bytes exceeds the maximum of {self.max_frame_size}"
             )
         return frame if self._process(event, _SEND) else b""
+
+    def send_fields(self, fields: tuple) -> bytes:
+        """:meth:`send` for a Request, Response, Publish or Ack given as its field tuple
+        ``(TYPE, field, ...)``, without an event object: the same checks, the same bytes."""
+        if fields[0] not in self._lean_send:
+            return self.send(event_of(fields))  # not lean now: the machine has its say
+        frame = encode_fields(fields, self.check_sends)
+        if len(frame) - HEADER_SIZE > self.max_frame_size:
+            raise LocalProtocolError(
+                f"{FRAME_TYPES[fields[0]].__name__} frame of {len(frame) - HEADER_SIZE} bytes exceeds the maximum "
+                f"of {self.max_frame_size}"
+            )
+        return frame
 
     def close_frame(self, code: int, message: str = "", retry_after_ms: int | None = None) -> bytes:
         """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``,

@@ -15,7 +15,15 @@ from .events import (
 )
 
 
-class Side(enum.Enum):
+class _IdentityEnum(enum.Enum):
+    """An enum hashed by identity (its members are singletons): the transition tables
+    are looked up with these as keys on every frame, and ``Enum.__hash__`` runs in
+    Python."""
+
+    __hash__ = object.__hash__
+
+
+class Side(_IdentityEnum):
     """Which end of a connection: the dialling client (SDK) or the gateway."""
 
     CLIENT = "client"
@@ -27,7 +35,7 @@ class Side(enum.Enum):
         return Side.GATEWAY if self is Side.CLIENT else Side.CLIENT
 
 
-class ConnState(enum.Enum):
+class ConnState(_IdentityEnum):
     """Life of a connection. ``DRAINING``: the gateway sent ``GoAway``."""
 
     IDLE = "idle"
@@ -74,7 +82,7 @@ for (_state, _side, _ev), _next in CONNECTION_TRANSITIONS.items():
 del _state, _side, _ev, _next
 
 
-class StreamState(enum.Enum):
+class StreamState(_IdentityEnum):
     """Life of one stream, seen from one end."""
 
     OPENING_LOCAL = "opening-local"  #: we sent StreamOpen, waiting for accept
@@ -85,7 +93,7 @@ class StreamState(enum.Enum):
     CLOSED = "closed"
 
 
-class Direction(enum.Enum):
+class Direction(_IdentityEnum):
     """Whether a stream frame is being sent or was received."""
 
     SEND = "send"

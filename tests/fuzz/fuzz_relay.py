@@ -12,7 +12,11 @@ record:
   a stream reset), so a ``LocalProtocolError`` escaping the exchange is a violation;
 - the other session is never closed by what the offender sent;
 - every byte the gateway wrote to either peer splits into frames within the frame
-  limit that decode (what was relayed, refused or answered is valid on the wire).
+  limit that decode (what was relayed, refused or answered is valid on the wire);
+- the lean relay path (calls, publishes and answers as field lists, no event objects)
+  writes exactly the bytes the reference path (events through the protocol machine)
+  writes, to both peers, and closes the same sessions (compared with call deadlines
+  frozen, so that wall-clock time cannot tell the two runs apart).
 
 Run it::
 
@@ -67,14 +71,15 @@ LIMITS = SimpleNamespace(
 class Peer:
     """The gateway's session for one client and the client's end of its socket pair."""
 
-    def __init__(self, role: str, hello: "ev.Hello") -> None:
+    def __init__(self, role: str, hello: "ev.Hello", lean: bool = True) -> None:
         self.theirs, ours = socket.socketpair()
         self.theirs.setblocking(False)
-        self.session = Session(ours, ("127.0.0.1", 1), role, max_frame_size=MAX_FRAME, max_out_bytes=1 << 20)
+        self.session = Session(ours, ("127.0.0.1", 1), role, max_frame_size=MAX_FRAME, max_out_bytes=1 << 20, lean=lean)
         self.session.conn.receive_data(encode_frame(hello))
         assert self.session.conn.next_event() == hello
         self.hello = hello
         self.received = bytearray()
+        self.transcript = bytearray()  #: everything the gateway wrote to this client
 
     def drain(self) -> None:
         """Read what the gateway wrote; check it splits into valid frames within the limit."""
@@ -86,6 +91,7 @@ class Peer:
             if not data:
                 break
             self.received += data
+            self.transcript += data
         buf, pos = self.received, 0
         while len(buf) - pos >= HEADER.size:
             size = HEADER.unpack_from(buf, pos)[0]
@@ -107,11 +113,35 @@ def _settle() -> None:
     gevent.sleep(0)
 
 
+class _FrozenTimer:
+    """A call deadline that never fires (for comparing two runs of the same input)."""
+
+    def __init__(self, seconds: float) -> None:
+        pass
+
+    def start(self, *args: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def one_input(data: bytes) -> None:
     """The fuzz target: raises (AssertionError or the unexpected error) on a violation."""
+    run_records(data, lean=True, frozen=False)
+    lean, reference = run_records(data, lean=True), run_records(data, lean=False)
+    assert lean == reference, f"the lean relay path wrote {lean!r:.600} where the reference path wrote {reference!r:.600}"
+
+
+def run_records(data: bytes, *, lean: bool, frozen: bool = True) -> tuple:
+    """Feed the records to an admitted edge and service (see the module docstring),
+    checking the invariant; return what the gateway wrote to each and which it closed.
+    ``lean``: the sessions relay without event objects; ``frozen``: deadlines never fire."""
     exchange = Exchange(limits=LIMITS)
-    service = Peer("service", ev.Hello(ev.PROTOCOL_VERSION, ev.ROLE_SERVICE, "svc", ("t",), ("echo",)))
-    edge = Peer("edge", ev.Hello(ev.PROTOCOL_VERSION, ev.ROLE_EDGE, rpcs=("m",), edge_id=EDGE_ID))
+    if frozen:
+        exchange._timer = _FrozenTimer
+    service = Peer("service", ev.Hello(ev.PROTOCOL_VERSION, ev.ROLE_SERVICE, "svc", ("t",), ("echo",)), lean)
+    edge = Peer("edge", ev.Hello(ev.PROTOCOL_VERSION, ev.ROLE_EDGE, rpcs=("m",), edge_id=EDGE_ID), lean)
     peers = (edge, service)
     try:
         for peer in (service, edge):
@@ -131,6 +161,7 @@ def one_input(data: bytes) -> None:
                 f"{other.session.role} was closed by what the {offender.session.role} sent"
             for peer in peers:
                 peer.drain()
+        return tuple((bytes(peer.transcript), peer.session.closed) for peer in peers)
     finally:
         for peer in peers:
             if not peer.session.closed:
@@ -143,8 +174,9 @@ def _feed(exchange: "Exchange", session: "Session", chunk: bytes) -> None:
     """What ``Session._read_loop`` does with a chunk, including how it ends a session."""
     try:
         session.conn.receive_data(chunk)
+        next_event = session.conn.next_frame if session.lean else session.conn.next_event
         while not session.closed:
-            event = session.conn.next_event()
+            event = next_event()
             if event is NEED_DATA:
                 return
             if type(event) is ev.PeerClosed:

@@ -8,7 +8,9 @@ from dataclasses import fields
 import msgpack
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from frontier.wire import codec
 from frontier.wire.codec import HEADER, HEADER_SIZE, decode_body, encode_body, encode_frame
 from frontier.wire.errors import RemoteProtocolError
 from frontier.wire.events import FRAME_TYPES, GoAway, Ping, Refuse, Request, StreamData, Welcome
@@ -150,3 +152,36 @@ def test_version_1_forms_of_refuse_and_goaway(cls) -> None:
     assert decode_body(encode_body(cls(17, "kicked"))) == cls(17, "kicked", None)
     with pytest.raises(RemoteProtocolError):
         decode_body(msgpack.packb([cls.TYPE, 17]))
+
+
+# -- the generated receive checks --------------------------------------------------------------
+
+#: what msgpack can hand the decoder for one field
+_DECODED_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(allow_nan=True),
+    st.binary(max_size=4), st.text(max_size=4), st.lists(st.one_of(st.text(max_size=3), st.integers()), max_size=3),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(codec.FRAME_TYPES)), st.data())
+def test_generated_receive_checks_agree_with_the_schema(type_number: int, data: st.DataObject) -> None:
+    """The decoder checks a frame with one generated expression per frame type; it
+    must accept exactly the field lists the schema's type table accepts."""
+    cls, check = codec._RECV_CHECKS[type_number]
+    schema = codec._SCHEMAS[cls]
+    size = data.draw(st.sampled_from([schema.size, schema.size - 1, schema.size + 1]))
+    fields = [type_number, *data.draw(st.lists(_DECODED_VALUES, min_size=max(size, 0), max_size=max(size, 0)))]
+    if data.draw(st.booleans()):  # half the time, fields of the right kinds (mostly valid frames)
+        fields = [type_number, *(data.draw(_of_kind(k)) for k in cls.SCHEMA)]
+    expected = len(fields) == schema.size + 1 and schema.valid(fields, schema.recv_types)
+    assert check(fields) == expected, fields
+
+
+def _of_kind(kind: str) -> st.SearchStrategy:
+    return {
+        "u": st.integers(-2, 2**64 - 1), "o": st.one_of(st.none(), st.integers(-2, 2**64 - 1)),
+        "b": st.binary(max_size=4), "s": st.text(max_size=4),
+        "l": st.lists(st.one_of(st.text(max_size=3), st.just(1)), max_size=3),
+        "n": st.one_of(st.floats(allow_nan=True), st.integers(-2, 10)),
+    }[kind]
