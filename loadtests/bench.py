@@ -82,8 +82,10 @@ class Settings:
 
 
 MODES = {
+    # full: the 2-worker figures 3 times (gateway-2w first, 1 worker first, 2w first): the
+    # whole run stays under 10 minutes with the SDK rows
     "full": Settings("full", runs=5, warmup=0.5, duration=3.0, edges=200, edge_procs=2,
-                     rss_counts=(1000, 19000), rss_runs=3, rss_procs=4, connect_concurrency=64),
+                     rss_counts=(1000, 19000), rss_runs=3, rss_procs=4, connect_concurrency=64, workers_runs=3),
     # quick: one run in each order (gateway first, relay first) per figure
     "quick": Settings("quick", runs=2, warmup=0.1, duration=0.4, edges=200, edge_procs=2,
                       rss_counts=(1000, 4000), rss_runs=1, rss_procs=4, connect_concurrency=64,
