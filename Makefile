@@ -43,10 +43,14 @@ test: $(TEST_STAMP)
 
 # make bench [QUICK=1]   gateway vs a bare gevent relay, same load, same run; prints a
 # table, writes loadtests/results/latest.json and latest.png (see loadtests/README.md)
+# make bench SCALE=100000 [SCALE_WORKERS=6]   only that: N idle edges on serve --workers,
+# one worker killed and its edges back; writes loadtests/results/scale.json
 QUICK ?=
+SCALE ?=
+SCALE_WORKERS ?= 6
 .PHONY: bench
 bench: $(TEST_STAMP)
-	$(PY) -m loadtests.bench $(if $(QUICK),--quick)
+	$(PY) -m loadtests.bench $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE) --scale-workers $(SCALE_WORKERS) --only scale)
 
 # make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGET=relay]   coverage-guided fuzzing (atheris,
 # libFuzzer) of the frame decoder, or with FUZZ_TARGET=relay of admission, routing and

@@ -140,10 +140,11 @@ def serve(config_path: str | None, log_level: str | None = None) -> int:
     from frontier.server import Gateway
 
     try:
-        from frontier.cluster.workers import reuseport_listeners
+        from frontier.cluster.workers import reuseport_listeners, reuseport_valve
 
         listeners = reuseport_listeners(config)  # a --workers child binds the shared edge port
         gateway = Gateway(config, listeners=listeners) if listeners else Gateway(config)
+        reuseport_valve(config, gateway)  # ... and leaves the kernel's spread while it is full
     except ConfigError as exc:
         return config_error(PROG, exc)
     return run_until_signal(PROG, gateway, lambda timeout: gateway.stop(timeout=timeout), logging.getLogger("frontier.cli"))

@@ -101,6 +101,9 @@ class Gateway:
         #: the HTTP ingress when ``ingress.enable`` (see :mod:`frontier.ingress`)
         self.ingress: Any = None
         self._servers: dict[str, GuardedStreamServer] = {}
+        #: called with the number of edge connections when it changes (``--workers``:
+        #: :class:`~frontier.cluster.workers.ReusePortValve`)
+        self.on_edge_count: Callable[[int], None] | None = None
         self._reaper: gevent.Greenlet | None = None
         self._stopping = False
         self._stopped = Event()
@@ -254,6 +257,10 @@ class Gateway:
         for session in self.exchange.sessions():
             session.close(ErrorCode.GOING_AWAY, "the gateway stopped")
 
+    def listener(self, role: str) -> GuardedStreamServer | None:
+        """The started listener of ``role`` ("service" or "edge"), or None."""
+        return self._servers.get(role)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until :meth:`stop` finished; True if it did within ``timeout``."""
         return self._stopped.wait(timeout)
@@ -263,6 +270,8 @@ class Gateway:
     def _handle(self, role: str, sock: socket.socket, addr: tuple[str, int]) -> None:
         ip = addr[0]
         refused = self.guard.admit(role, ip)
+        if self.on_edge_count is not None and role == ROLE_EDGE:
+            self.on_edge_count(self.guard.by_role[ROLE_EDGE])
         if refused is not None:
             self._refused[refused][role].inc()
             close_now(sock)
@@ -288,6 +297,8 @@ class Gateway:
             if conn is not sock and conn is not None:
                 conn.close()  # the TLS socket took over the descriptor
             self.guard.release(role, ip)
+            if self.on_edge_count is not None and role == ROLE_EDGE:
+                self.on_edge_count(self.guard.by_role[ROLE_EDGE])
 
     def _tls_handshake(self, role: str, tls: ServerTLS, sock: socket.socket, addr: tuple[str, int],
                        deadline: float) -> ssl.SSLSocket | None:

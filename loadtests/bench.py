@@ -50,6 +50,11 @@ TARGETS = [
     ("publish e2s 200 edges", "ratio>=", 0.6),
     ("stream 1", "gateway>=", 100.0),
     ("idle rss/edge @19000", "gateway<=", 12.0),
+    # issue 15, every core: serve --workers 2 against one process on this 2-core machine
+    ("2 workers: rpc e2s 200 edges", "cpu_ratio>=", 0.9),
+    ("2 workers: rpc e2s 200 edges", "ratio>=", 1.0),
+    ("2 workers: rpc e2s 200 edges least-loaded worker", "gateway>=", 25.0),
+    ("2 workers: rpc s2e 200 edges", "cpu_ratio>=", 0.9),
 ]
 
 
@@ -70,16 +75,23 @@ class Settings:
     rss_runs: int
     rss_procs: int  # generator processes for the idle/connect scenario
     connect_concurrency: int  # handshakes in flight per generator process
+    workers_runs: int = 0  # runs of the "2 workers" figures (0: ``runs``)
+    idle_wait: float = 1.0  # seconds idle edges sit before the RSS is read
+    crossing: bool = True  # the crossing rows without --only crossing (Frontlas + SDK: slow to set up)
     payload: int = 64  # bytes per call/publish
 
 
 MODES = {
+    # full: the 2-worker figures 3 times (gateway-2w first, 1 worker first, 2w first): the
+    # whole run stays under 10 minutes with the SDK rows
     "full": Settings("full", runs=5, warmup=0.5, duration=3.0, edges=200, edge_procs=2,
-                     rss_counts=(1000, 19000), rss_runs=3, rss_procs=4, connect_concurrency=64),
-    "quick": Settings("quick", runs=3, warmup=0.15, duration=0.5, edges=200, edge_procs=2,
-                      rss_counts=(1000, 4000), rss_runs=1, rss_procs=4, connect_concurrency=64),
+                     rss_counts=(1000, 19000), rss_runs=3, rss_procs=4, connect_concurrency=64, workers_runs=3),
+    # quick: one run in each order (gateway first, relay first) per figure
+    "quick": Settings("quick", runs=2, warmup=0.1, duration=0.4, edges=200, edge_procs=2,
+                      rss_counts=(1000, 4000), rss_runs=1, rss_procs=4, connect_concurrency=64,
+                      idle_wait=0.5, crossing=False),
     "tiny": Settings("tiny", runs=1, warmup=0.1, duration=0.3, edges=20, edge_procs=2,
-                     rss_counts=(50, 200), rss_runs=1, rss_procs=2, connect_concurrency=32),
+                     rss_counts=(50, 200), rss_runs=1, rss_procs=2, connect_concurrency=32, idle_wait=0.3),
 }
 
 
@@ -95,6 +107,10 @@ class Scenario:
     unit: str
     latency: bool = True
     depth: int = 1
+    #: the two targets of the "gateway" and "relay" columns (names: gateway, relay, gateway-2w)
+    pair: tuple[str, str] = ("gateway", "relay")
+    #: what the second column is when it is not the relay (e.g. "1 worker")
+    baseline: str = ""
 
 
 def scenarios(s: Settings) -> list[Scenario]:
@@ -108,6 +124,11 @@ def scenarios(s: Settings) -> list[Scenario]:
         Scenario("publish_n", f"publish e2s {n} edges", "publish", n, s.edge_procs, "msgs/s"),
         Scenario("stream_1", "stream 1", "stream", 1, 1, "MB/s", latency=False),
         Scenario("stream_8", "stream 8", "stream", 8, 2, "MB/s", latency=False),
+        # serve --workers 2 against one gateway process, the same load
+        Scenario("workers_e2s_n", f"2 workers: rpc e2s {n} edges", "rpc", n, s.edge_procs, "calls/s",
+                 pair=("gateway-2w", "gateway"), baseline="1 worker"),
+        Scenario("workers_s2e_n", f"2 workers: rpc s2e {n} edges", "serve", n, s.edge_procs, "calls/s",
+                 pair=("gateway-2w", "gateway"), baseline="1 worker"),
     ]
 
 
@@ -132,39 +153,97 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
             time.sleep(0.02)
 
 
-class Target:
-    """The system under load: ``gateway`` or ``relay``, as a subprocess."""
+def free_ports(count: int, avoid: set[int] = frozenset()) -> int:
+    """A port P with P .. P+count-1 all free now (and none in ``avoid``)."""
+    for _ in range(200):
+        base = free_port()
+        if base + count > 65535 or any(p in avoid for p in range(base, base + count)):
+            continue
+        held = []
+        try:
+            for p in range(base + 1, base + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError(f"no {count} adjacent free ports")
 
-    def __init__(self, kind: str, workdir: Path) -> None:
+
+class Target:
+    """The system under load: ``gateway`` or ``relay``, as a subprocess.
+
+    A gateway with ``workers`` > 1 is ``serve --workers N`` (the supervisor and its N
+    children: one shared edge port, N service ports, N control planes with
+    ``controlplane``); ``cpu()``/``rss()`` sum over all its processes."""
+
+    def __init__(self, kind: str, workdir: Path, workers: int = 1, controlplane: bool = False,
+                 name: str | None = None, extra: dict[str, dict[str, Any]] | None = None) -> None:
         self.kind = kind
+        self.extra = extra or {}  # config sections merged into the gateway's
         self.workdir = workdir
+        self.workers = workers
+        self.controlplane = controlplane
         self.proc: subprocess.Popen | None = None
         self.service_addr = self.edge_addr = ""
-        self.log_path = workdir / f"{kind}.log"
+        self.service_addrs: list[str] = []
+        self.controlplane_addrs: list[str] = []
+        self.name = name or (kind if workers == 1 else f"{kind}-{workers}w")
+        self.log_path = workdir / f"{self.name}.log"
+        self._procs: dict[int, psutil.Process] = {}
 
-    def start(self) -> "Target":
+    def start(self, attempts: int = 2) -> "Target":
+        """Start it; a gateway that does not come up (a port taken by another process
+        between our probe and its bind) is tried again on fresh ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start()
+            except RuntimeError:
+                if attempt == attempts - 1 or self.kind != "gateway":
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self) -> "Target":
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         log = open(self.log_path, "ab")
         if self.kind == "gateway":
-            sport, eport = free_port(), free_port()
+            n = self.workers
+            eport = free_port()
+            sport = free_ports(n, {eport})
+            cport = free_ports(n, {eport, *range(sport, sport + n)}) if self.controlplane else 0
             hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
             nofile = hard if hard != resource.RLIM_INFINITY else 1 << 20
-            config = self.workdir / "gateway.yaml"
-            config.write_text(json.dumps({  # JSON is YAML
+            config = self.workdir / f"{self.name}.yaml"
+            doc = {
                 "servicebound": {"listen": {"addr": f"127.0.0.1:{sport}"}},
                 "edgebound": {"listen": {"addr": f"127.0.0.1:{eport}"}},
                 "observability": {"addr": "127.0.0.1:0"},  # not 9091: runs may overlap
                 "log": {"level": "warn"},
-                "daemon": {"rlimit": {"enable": True, "nofile": nofile}},
+                "daemon": {"rlimit": {"enable": True, "nofile": nofile}, "frontier_id": "bench"},
                 "limits": {"heartbeat_interval": 3600},
-                "controlplane": {"enable": False},  # on by default, on 127.0.0.1:30010
-            }))
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "frontier.cli", "serve", "--config", str(config)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-            for port in (sport, eport):
-                wait_port(port)
+                # on by default, on 127.0.0.1:30010: only where a scenario reads it
+                "controlplane": {"enable": True, "listen": {"addr": f"127.0.0.1:{cport}"}} if cport else {"enable": False},
+            }
+            for section, values in self.extra.items():
+                doc[section] = {**doc.get(section, {}), **values}
+            config.write_text(json.dumps(doc))  # JSON is YAML
+            argv = [sys.executable, "-m", "frontier.cli", "serve", "--config", str(config)]
+            if n > 1:  # no Frontlas: the bench knows the workers' ports (worker_envs: base, base+1, ...)
+                argv += ["--workers", str(n)]
+            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.service_addrs = [f"127.0.0.1:{p}" for p in range(sport, sport + n)]
+            self.controlplane_addrs = [f"127.0.0.1:{p}" for p in range(cport, cport + n)] if cport else []
+            try:
+                for port in (*range(sport, sport + n), eport, *(range(cport, cport + n) if cport else ())):
+                    wait_port(port, 60.0)
+            except RuntimeError as exc:
+                log.close()
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start: {exc}; its log ends:\n{self.log_tail()}") from None
         else:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "loadtests.relay"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log,
@@ -173,6 +252,7 @@ class Target:
             if not line or line[0] != "READY":
                 raise RuntimeError(f"relay did not start: {line}")
             sport, eport = int(line[1]), int(line[2])
+            self.service_addrs = [f"127.0.0.1:{sport}"]
         log.close()
         self.service_addr, self.edge_addr = f"127.0.0.1:{sport}", f"127.0.0.1:{eport}"
         return self
@@ -182,12 +262,67 @@ class Target:
         assert self.proc is not None
         return self.proc.pid
 
+    def processes(self) -> list[psutil.Process]:
+        """The target's processes: itself, and with workers its children (cached so
+        that CPU readings of one process stay comparable)."""
+        root = self._proc(self.pid)
+        out = [root]
+        if self.workers > 1:
+            try:
+                out += [self._proc(c.pid) for c in root.children()]
+            except psutil.Error:
+                pass
+        return out
+
+    def _proc(self, pid: int) -> psutil.Process:
+        proc = self._procs.get(pid)
+        if proc is None:
+            proc = self._procs[pid] = psutil.Process(pid)
+        return proc
+
+    def worker_pids(self) -> dict[int, int]:
+        """Worker index -> pid of a ``--workers`` gateway (from each child's environment)."""
+        if self.workers == 1:
+            return {0: self.pid}
+        out = {}
+        for proc in self.processes()[1:]:
+            try:
+                fid = proc.environ().get("FRONTIER__DAEMON__FRONTIER_ID", "")
+            except psutil.Error:
+                continue
+            if fid.startswith("bench-"):
+                out[int(fid[6:])] = proc.pid
+        return out
+
+    def worker_cpu(self) -> dict[int, float]:
+        """CPU seconds per worker index."""
+        out = {}
+        for index, pid in self.worker_pids().items():
+            try:
+                t = self._proc(pid).cpu_times()
+                out[index] = t.user + t.system
+            except psutil.Error:
+                pass
+        return out
+
     def rss(self) -> int:
-        return psutil.Process(self.pid).memory_info().rss
+        total = 0
+        for proc in self.processes():
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
 
     def cpu(self) -> float:
-        t = psutil.Process(self.pid).cpu_times()
-        return t.user + t.system
+        total = 0.0
+        for proc in self.processes():
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
 
     def log_tail(self, n: int = 3000) -> str:
         try:
@@ -201,9 +336,13 @@ class Target:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT if self.kind == "relay" else signal.SIGTERM)
             try:
-                self.proc.wait(5)
+                self.proc.wait(10 if self.workers > 1 else 5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                for proc in self.processes()[::-1]:
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        pass
                 self.proc.wait()
         if self.proc.stdout:
             self.proc.stdout.close()
@@ -275,7 +414,7 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 def throughput_run(target: Target, sc: Scenario, s: Settings, profiler: "Profiler | None" = None) -> dict[str, Any]:
     """Run one scenario once against ``target``; return its figures."""
-    svc = Worker(loadgen.service_worker, {"target": target.kind, "addr": target.service_addr, "payload": s.payload})
+    svc = Worker(loadgen.service_worker, {"target": target.kind, "addrs": target.service_addrs, "payload": s.payload})
     edges: list[Worker] = []
     try:
         for k, n in enumerate(_split(sc.edges, sc.procs)):
@@ -299,9 +438,9 @@ def throughput_run(target: Target, sc: Scenario, s: Settings, profiler: "Profile
         _sleep_until(start)
         if profiler is not None:
             profiler.start(target, sc.key, s.duration)
-        cpu0, gen0 = target.cpu(), sum(w.cpu() for w in procs)
+        cpu0, gen0, wcpu0 = target.cpu(), sum(w.cpu() for w in procs), target.worker_cpu()
         _sleep_until(end)
-        cpu1, gen1 = target.cpu(), sum(w.cpu() for w in procs)
+        cpu1, gen1, wcpu1 = target.cpu(), sum(w.cpu() for w in procs), target.worker_cpu()
         results = [w.expect("result") for w in edges]
         svc.send("report")
         served = svc.expect("result")
@@ -331,6 +470,11 @@ def throughput_run(target: Target, sc: Scenario, s: Settings, profiler: "Profile
         "value": value, "p50": _percentile(samples, 0.50) * 1e3, "p99": _percentile(samples, 0.99) * 1e3,
         "failures": failures, "errors": errors, "cpu": (cpu1 - cpu0) / seconds * 100,
         "gen_cpu": (gen1 - gen0) / seconds * 100,
+        # generators' CPU time per operation: the load's own price, on the same cores
+        "gen_cpu_us": (gen1 - gen0) / work * 1e6 if work else float("nan"),
+        # per gateway worker: operations the service saw on its connection to it, CPU %
+        "per_worker_ops": served.get("per_conn", []),
+        "per_worker_cpu": [(wcpu1.get(i, 0.0) - wcpu0.get(i, 0.0)) / seconds * 100 for i in sorted(wcpu0)],
         # CPU time the target spent per operation (per MB for streams): robust to
         # other processes taking CPU away, unlike the rate
         "cpu_us": (cpu1 - cpu0) / work * 1e6 if work else float("nan"),
@@ -353,9 +497,11 @@ def idle_run(kind: str, s: Settings, workdir: Path, run: int = 0) -> dict[str, A
         have = 0
         for i, total in enumerate(s.rss_counts):
             batch = _split(total - have, len(workers))
+            cpu0, gen0 = target.cpu(), sum(w.cpu() for w in workers)
             for w, n in zip(workers, batch):
                 w.send("connect", n, s.connect_concurrency)
             done = [w.expect("connected", timeout=300) for w in workers]
+            cpu1, gen1 = target.cpu(), sum(w.cpu() for w in workers)
             ok = sum(d["ok"] for d in done)
             failed = sum(d["failed"] for d in done)
             if failed:
@@ -363,11 +509,15 @@ def idle_run(kind: str, s: Settings, workdir: Path, run: int = 0) -> dict[str, A
                                    f"target {'alive' if target.proc.poll() is None else 'dead'}; its log ends:\n{target.log_tail()}")
             elapsed = max(d["last"] for d in done) - min(d["started"] for d in done)
             have += ok
-            time.sleep(1.0)  # idle
+            time.sleep(s.idle_wait)  # idle
             rss = target.rss()
             out[f"rss_{i}"] = rss
             out[f"per_edge_{i}"] = (rss - rss0) / have / 1024
             out[f"rate_{i}"] = ok / elapsed if elapsed > 0 else float("nan")
+            # CPU per connect (the service's online hook / hello answer included)
+            out[f"cpu_us_{i}"] = (cpu1 - cpu0) / ok * 1e6 if ok else float("nan")
+            out[f"gen_cpu_us_{i}"] = (gen1 - gen0) / ok * 1e6 if ok else float("nan")
+            out[f"cpu_{i}"] = (cpu1 - cpu0) / elapsed * 100 if elapsed > 0 else float("nan")
         out["cpu_time"] = target.cpu()
         return out
     finally:
@@ -464,7 +614,7 @@ def check_targets(rows: list[dict[str, Any]], s: Settings) -> list[dict[str, Any
         value = row[field_]
         met = value is not None and (value >= bound if op == ">=" else value <= bound)
         entry = {"row": name, "what": f"{field_} {op} {bound}", "value": value, "met": met}
-        if field_ == "ratio":
+        if field_ == "ratio" and not row.get("baseline"):
             cpu = row.get("cpu_ratio")
             entry["cpu_ratio"] = cpu
             entry["met_per_cpu"] = cpu is not None and cpu >= bound
@@ -475,7 +625,7 @@ def check_targets(rows: list[dict[str, Any]], s: Settings) -> list[dict[str, Any
 def format_table(doc: dict[str, Any]) -> str:
     """The table printed at the end (and pasted into the README)."""
     head = ("figure", "unit", "gateway", "relay", "gw/relay", "runs", "spread gateway", "spread relay",
-            "CPU us/op gw : relay", "per-CPU ratio")
+            "CPU us/op gw : relay", "per-CPU ratio", "generators' CPU us/op")
     lines = [head]
     for r in doc["rows"]:
         sg, sr = r["spread"]["gateway"], r["spread"]["relay"]
@@ -487,6 +637,8 @@ def format_table(doc: dict[str, Any]) -> str:
             f"{_fmt(sr[0])}..{_fmt(sr[1])}" if sr else "-",
             f"{_fmt(cost['gateway'])} : {_fmt(cost['relay'])}" + (" per MB" if cost["unit"] == "us/MB" else "") if cost else "",
             f"{r['cpu_ratio']:.2f}" if r.get("cpu_ratio") else "",
+            f"{_fmt(r['gen_cpu_us_per_op']['gateway'])} : {_fmt(r['gen_cpu_us_per_op']['relay'])}"
+            if r.get("gen_cpu_us_per_op") and cost and cost["unit"] == "us/op" else "",
         ))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     out = []
@@ -495,6 +647,15 @@ def format_table(doc: dict[str, Any]) -> str:
         out.append("| " + " | ".join(cells) + " |")
         if j == 0:
             out.append("|" + "|".join("-" * (w + 2) if i < 2 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|")
+    baselines = {r.get("baseline") for r in doc["rows"]}
+    if "1 worker" in baselines:
+        out.append("")
+        out.append("Rows '2 workers: ...': the gateway column is `serve --workers 2`, the relay column one gateway "
+                   "process (`serve`), same load; CPU sums over the workers; 'least-loaded worker': its share "
+                   "of the operations (median), its share of the CPU in the JSON.")
+    if "plain Service on the edge's worker" in baselines:
+        out.append("Rows 'crossing: ...' (SDK, serve --workers 2, Frontlas): the gateway column is a ClusterService "
+                   "(one connection per worker), the relay column a plain Service connected to the edge's worker.")
     return "\n".join(out)
 
 
@@ -522,7 +683,7 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
         return False
     rows = [r for r in doc["rows"] if r["ratio"] is not None]
     fig, ax = plt.subplots(figsize=(10, 0.42 * len(rows) + 1.6))
-    names = [f"{r['name']} ({r['unit']})" for r in rows][::-1]
+    names = [f"{r['name']} ({r['unit']})" + (f" vs {r['baseline']}" if r.get("baseline") else "") for r in rows][::-1]
     ratios = [r["ratio"] for r in rows][::-1]
     lower_better = [r["unit"] in ("ms", "KB/edge") for r in rows][::-1]
     colors = ["#c77c3b" if lb else "#3b7cc7" for lb in lower_better]
@@ -530,11 +691,15 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
     for bar, r in zip(bars, rows[::-1]):
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
                 f"  {_fmt(r['gateway'])} vs {_fmt(r['relay'])}", va="center", fontsize=8)
+    for bar, r in zip(bars, rows[::-1]):  # the per-CPU ratio beside the measured one
+        if r.get("cpu_ratio"):
+            ax.plot([r["cpu_ratio"]], [bar.get_y() + bar.get_height() / 2], marker="D", color="black", markersize=4)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.axvline(0.6, color="red", linewidth=0.8, linestyle="--")
-    ax.set_xlabel("gateway / relay  (blue: higher is better, orange: lower is better; red: 0.6 target)")
+    ax.set_xlabel("gateway / relay (or / the baseline named)\nblue: higher is better, orange: lower is better; "
+                  "red: 0.6 target; diamond: per CPU-second", fontsize=8)
     ax.set_xlim(0, max(ratios + [1.0]) * 1.45)
-    ax.set_title(f"frontier-gevent vs bare gevent relay - {doc['date'][:10]}, {doc['cpus']} CPUs, "
+    ax.set_title(f"frontier-gevent vs bare gevent relay\n{doc['date'][:10]}, {doc['cpus']} CPUs, "
                  f"median of {doc['runs']} runs ({doc['mode']})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -545,40 +710,89 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
 # -- main ---------------------------------------------------------------------------------------------------
 
 
-def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | None, log: Callable[[str], None]) -> dict[str, Any]:
-    """Run every scenario and return the results document."""
+def _throughput_rows(sc: Scenario, per: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The table rows of one throughput scenario (its value, then p50/p99 and, for
+    workers, how the load split)."""
+    gw, rl = per["gateway"], per["relay"]
+    cost_g, cost_r = _median([r["cpu_us"] for r in gw]), _median([r["cpu_us"] for r in rl])
+    extra = {"cpu": {"gateway": _round(_median([r["cpu"] for r in gw])), "relay": _round(_median([r["cpu"] for r in rl]))},
+             "cpu_us_per_op": {"unit": "us/MB" if sc.unit == "MB/s" else "us/op",
+                               "gateway": _round(cost_g), "relay": _round(cost_r)},
+             # the gateway's throughput per CPU-second over the relay's: what
+             # the ratio would be with both saturating a core
+             "cpu_ratio": _round(cost_r / cost_g, 3) if cost_g and cost_r else None,
+             # the load generators' own CPU (they share the machine's cores)
+             "gen_cpu_us_per_op": {"gateway": _round(_median([r["gen_cpu_us"] for r in gw])),
+                                   "relay": _round(_median([r["gen_cpu_us"] for r in rl]))},
+             "failures": {"gateway": sum(r["failures"] for r in gw), "relay": sum(r["failures"] for r in rl)}}
+    if sc.baseline:
+        extra["baseline"] = sc.baseline
+    rows = [_row(sc.label, sc.unit, [r["value"] for r in gw], [r["value"] for r in rl], extra)]
+    if sc.latency:
+        for q in ("p50", "p99"):
+            rows.append(_row(f"{sc.label} {q}", "ms", [r[q] for r in gw], [r[q] for r in rl],
+                             {"baseline": sc.baseline} if sc.baseline else None))
+    if sc.baseline:  # both workers carry load: the smaller worker's share of operations and of CPU
+        ops = [r["per_worker_ops"] for r in gw if sum(r["per_worker_ops"])]
+        cpus = [r["per_worker_cpu"] for r in gw if sum(r["per_worker_cpu"])]
+        rows.append(_row(f"{sc.label} least-loaded worker", "% of ops",
+                         [100 * min(o) / sum(o) for o in ops], [], {
+                             "cpu_share": _round(_median([100 * min(c) / sum(c) for c in cpus])),
+                             "per_worker_ops": ops, "per_worker_cpu": [[_round(x) for x in c] for c in cpus]}))
+    return rows
+
+
+def projection(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What N workers give on N free cores, from the per-CPU figures of the workers
+    row: each worker saturates its core at 1e6 / (gateway CPU us per call) calls/s, if
+    the cost per call stays what 2 workers paid here and the load comes from elsewhere."""
+    row = next((r for r in rows if r["name"].startswith("2 workers: rpc e2s") and r.get("cpu_us_per_op")), None)
+    if row is None or not row["cpu_us_per_op"]["gateway"]:
+        return None
+    us2, us1 = row["cpu_us_per_op"]["gateway"], row["cpu_us_per_op"]["relay"]
+    gen = row["gen_cpu_us_per_op"]["gateway"]
+    return {
+        "row": row["name"], "gateway_us_per_call_1w": us1, "gateway_us_per_call_2w": us2, "generator_us_per_call": gen,
+        "calls_per_s_on_free_cores": {n: _round(n * 1e6 / us2) for n in (1, 2, 4, 8, 16)},
+        # this machine: gateway and generators share 2 cores
+        "calls_per_s_here_bound": _round(2 * 1e6 / (us2 + gen)) if gen else None,
+    }
+
+
+def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | None, log: Callable[[str], None],
+        scale: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Run every scenario (and with ``scale`` = (edges, workers) the scale one) and
+    return the results document."""
     rows: list[dict[str, Any]] = []
     details: dict[str, Any] = {}
     chosen = [sc for sc in scenarios(s) if not only or sc.key in only]
     if chosen:
-        targets = {kind: Target(kind, workdir).start() for kind in ("gateway", "relay")}
+        targets: dict[str, Target] = {}
         try:
             for sc in chosen:
+                # column "gateway" is sc.pair[0], column "relay" sc.pair[1] (the baseline)
+                for name in sc.pair:
+                    if name not in targets:
+                        workers = int(name.split("-")[1][:-1]) if "-" in name else 1
+                        targets[name] = Target(name.split("-")[0], workdir, workers=workers, name=name).start()
                 per: dict[str, list[dict[str, Any]]] = {"gateway": [], "relay": []}
-                for i in range(s.runs):
+                runs = (s.workers_runs or s.runs) if sc.baseline else s.runs
+                for i in range(runs):
                     order = ("gateway", "relay") if i % 2 == 0 else ("relay", "gateway")
-                    for kind in order:
-                        res = throughput_run(targets[kind], sc, s, profiler)
-                        per[kind].append(res)
-                        log(f"  {sc.label:24s} run {i + 1}/{s.runs} {kind:7s} {_fmt(res['value']):>9s} {sc.unit}"
+                    for column in order:
+                        name = sc.pair[0] if column == "gateway" else sc.pair[1]
+                        res = throughput_run(targets[name], sc, s, profiler)
+                        per[column].append(res)
+                        split = res["per_worker_ops"]
+                        log(f"  {sc.label:24s} run {i + 1}/{runs} {name:10s} {_fmt(res['value']):>9s} {sc.unit}"
                             + (f"  p50 {res['p50']:.3f} ms  p99 {res['p99']:.3f} ms" if sc.latency else "")
                             + f"  cpu {res['cpu']:.0f}% ({res['cpu_us']:.1f} us/{'MB' if sc.unit == 'MB/s' else 'op'})"
-                            + f"  generators {res['gen_cpu']:.0f}%"
+                            + f"  generators {res['gen_cpu']:.0f}% ({res['gen_cpu_us']:.1f} us/op)"
+                            + (f"  per worker: ops {split}, cpu {' / '.join(f'{c:.0f}%' for c in res['per_worker_cpu'])}"
+                               if len(split) > 1 else "")
                             + (f"  FAILURES {res['failures']}: {res['errors']}" if res["failures"] else ""))
                         time.sleep(0.05)
-                gw, rl = per["gateway"], per["relay"]
-                cost_g, cost_r = _median([r["cpu_us"] for r in gw]), _median([r["cpu_us"] for r in rl])
-                extra = {"cpu": {"gateway": _round(_median([r["cpu"] for r in gw])), "relay": _round(_median([r["cpu"] for r in rl]))},
-                         "cpu_us_per_op": {"unit": "us/MB" if sc.unit == "MB/s" else "us/op",
-                                           "gateway": _round(cost_g), "relay": _round(cost_r)},
-                         # the gateway's throughput per CPU-second over the relay's: what
-                         # the ratio would be with both saturating a core
-                         "cpu_ratio": _round(cost_r / cost_g, 3) if cost_g and cost_r else None,
-                         "failures": {"gateway": sum(r["failures"] for r in gw), "relay": sum(r["failures"] for r in rl)}}
-                rows.append(_row(sc.label, sc.unit, [r["value"] for r in gw], [r["value"] for r in rl], extra))
-                if sc.latency:
-                    for q in ("p50", "p99"):
-                        rows.append(_row(f"{sc.label} {q}", "ms", [r[q] for r in gw], [r[q] for r in rl]))
+                rows.extend(_throughput_rows(sc, per))
                 details[sc.key] = per
         finally:
             for t in targets.values():
@@ -603,10 +817,27 @@ def run(s: Settings, only: set[str] | None, workdir: Path, profiler: Profiler | 
                     f"{_fmt(res['rate_1'])} connects/s; idle RSS/edge {res['per_edge_0']:.2f} KB @{s.rss_counts[0]}, "
                     f"{res['per_edge_1']:.2f} KB @{s.rss_counts[1]} (RSS {res['rss0'] / MB:.0f} -> {res['rss_1'] / MB:.0f} MB)")
         gw, rl = per["gateway"], per["relay"]
-        rows.append(_row("connect", "connects/s", [r["rate_1"] for r in gw], [r["rate_1"] for r in rl]))
+        cost_g, cost_r = _median([r["cpu_us_1"] for r in gw]), _median([r["cpu_us_1"] for r in rl])
+        rows.append(_row("connect", "connects/s", [r["rate_1"] for r in gw], [r["rate_1"] for r in rl], {
+            "cpu": {"gateway": _round(_median([r["cpu_1"] for r in gw])), "relay": _round(_median([r["cpu_1"] for r in rl]))},
+            "cpu_us_per_op": {"unit": "us/op", "gateway": _round(cost_g), "relay": _round(cost_r)},
+            "cpu_ratio": _round(cost_r / cost_g, 3) if cost_g and cost_r else None,
+            "gen_cpu_us_per_op": {"gateway": _round(_median([r["gen_cpu_us_1"] for r in gw])),
+                                  "relay": _round(_median([r["gen_cpu_us_1"] for r in rl]))},
+        }))
         for i, n in enumerate(s.rss_counts):
             rows.append(_row(f"idle rss/edge @{n}", "KB/edge", [r[f"per_edge_{i}"] for r in gw], [r[f"per_edge_{i}"] for r in rl]))
         details["idle"] = per
+    if (not only and s.crossing) or (only and "crossing" in only):
+        from loadtests import crossing
+
+        rows.extend(crossing.rows(s, workdir, log, _row))
+    if scale and (not only or "scale" in only):
+        from loadtests import scale as scale_bench
+
+        result = scale_bench.scale_run(scale[0], scale[1], workdir, log)
+        rows.extend(scale_bench.rows(result, _row))
+        details["scale"] = result
     return {"rows": rows, "details": details}
 
 
@@ -617,15 +848,19 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="a few seconds (test suite)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.json and latest.png")
     parser.add_argument("--only", help="comma-separated scenario keys: " + ",".join(
-        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle", "sdk"]))
+        [sc.key for sc in scenarios(MODES["full"])] + ["ingress", "idle", "sdk", "crossing", "scale"]))
     parser.add_argument("--runs", type=int, help="override runs per figure")
     parser.add_argument("--duration", type=float, help="override seconds per measurement window")
     parser.add_argument("--profile", metavar="KEYS", help="py-spy the gateway during these scenarios (comma-separated)")
+    parser.add_argument("--scale", type=int, metavar="N", help="also hold N idle edges on serve --workers "
+                        "(--scale-workers), kill a worker and wait for its edges (loadtests/scale.py); "
+                        "with --only scale, nothing else, written to scale.json")
+    parser.add_argument("--scale-workers", type=int, default=6, metavar="W", help="workers for --scale (default 6)")
     args = parser.parse_args(argv)
 
     s = MODES["quick" if args.quick else "tiny" if args.tiny else "full"]
     if args.runs:
-        s.runs = s.rss_runs = args.runs
+        s.runs = s.rss_runs = s.workers_runs = args.runs
     if args.duration:
         s.duration = args.duration
     only = set(args.only.split(",")) if args.only else None
@@ -636,12 +871,16 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     loadavg = os.getloadavg()
-    log(f"frontier-gevent bench ({s.mode}): {os.cpu_count()} CPUs, load average {loadavg[0]:.2f} before start; "
-        f"median of {s.runs} runs per throughput figure, {s.rss_runs} per idle figure; "
-        f"{s.duration}s windows after {s.warmup}s warm-up")
+    if only == {"scale"}:
+        log(f"frontier-gevent bench, scale: {args.scale:,} edges on serve --workers {args.scale_workers}; "
+            f"{os.cpu_count()} CPUs, load average {loadavg[0]:.2f} before start")
+    else:
+        log(f"frontier-gevent bench ({s.mode}): {os.cpu_count()} CPUs, load average {loadavg[0]:.2f} before start; "
+            f"median of {s.runs} runs per throughput figure, {s.rss_runs} per idle figure; "
+            f"{s.duration}s windows after {s.warmup}s warm-up")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="frontier-bench-") as tmp:
-        result = run(s, only, Path(tmp), profiler, log)
+        result = run(s, only, Path(tmp), profiler, log, (args.scale, args.scale_workers) if args.scale else None)
     doc = {
         "date": dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
@@ -652,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.monotonic() - started, 1),
         "rows": result["rows"],
         "targets": check_targets(result["rows"], s),
+        "details": {"scale": result["details"]["scale"]} if "scale" in result["details"] else {},
+        "projection": projection(result["rows"]),
         "settings": {k: v for k, v in vars(s).items()},
     }
     log("")
@@ -662,19 +903,26 @@ def main(argv: list[str] | None = None) -> int:
         if "cpu_ratio" in t:
             line += f"; per CPU-second: {t['cpu_ratio']} ({'met' if t['met_per_cpu'] else 'missed'})"
         log(line)
+    if doc["projection"]:
+        pj = doc["projection"]
+        log(f"every core, on paper: 2 workers paid {pj['gateway_us_per_call_2w']} us of gateway CPU per call "
+            f"(1 worker {pj['gateway_us_per_call_1w']}), the generators {pj['generator_us_per_call']} us; N workers on N "
+            "free cores (load from elsewhere): " + ", ".join(f"{n} -> {_fmt(v)}" for n, v in pj["calls_per_s_on_free_cores"].items())
+            + f" calls/s; here (gateway and generators on 2 cores) at most {_fmt(pj['calls_per_s_here_bound'])} calls/s")
     log(f"(figures are medians over 'runs' runs; spread = min..max; per-CPU ratio = relay's CPU us/op over the "
         f"gateway's; load average now {os.getloadavg()[0]:.2f}; {doc['seconds']}s in all)")
-    (args.out / "latest.json").write_text(json.dumps(doc, indent=1) + "\n")
+    base = "scale" if only == {"scale"} else "latest"
+    (args.out / f"{base}.json").write_text(json.dumps(doc, indent=1) + "\n")
     if profiler is not None and profiler.files:
         from loadtests import profile
 
         for path in profiler.files:
             if path.exists():
                 log(f"\nprofile {path.name}:\n" + profile.summary(path))
-    if write_chart(doc, args.out / "latest.png"):
-        log(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.png'}")
+    if any(r["ratio"] is not None for r in doc["rows"]) and write_chart(doc, args.out / f"{base}.png"):
+        log(f"wrote {args.out / f'{base}.json'} and {args.out / f'{base}.png'}")
     else:
-        log(f"wrote {args.out / 'latest.json'}")
+        log(f"wrote {args.out / f'{base}.json'}")
     return 0
 
 

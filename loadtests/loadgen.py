@@ -85,7 +85,7 @@ def _addr(text: str) -> tuple[str, int]:
 class Conn:
     """One non-blocking socket with its read and write buffers."""
 
-    __slots__ = ("sock", "rbuf", "wbuf", "writing", "id", "calls", "credit", "sid", "ready", "error")
+    __slots__ = ("sock", "rbuf", "wbuf", "writing", "id", "calls", "credit", "sid", "ready", "error", "ops", "addr", "since")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -98,6 +98,9 @@ class Conn:
         self.sid = 0
         self.ready = False  # handshake done
         self.error = ""
+        self.ops = 0  # operations carried (service side: per gateway worker)
+        self.addr = ""  # where it connected (service side)
+        self.since = 0.0  # when its connect started
 
 
 class Loop:
@@ -223,8 +226,12 @@ class Window:
 def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
     """One service connection, steered by ``ctrl`` (see the module docstring).
 
-    ``spec``: ``target`` ("gateway" or "relay"), ``addr`` (its service listener),
-    ``payload`` (bytes per service -> edge call). Commands: ``("go", start, end,
+    ``spec``: ``target`` ("gateway" or "relay"), ``addr`` (its service listener) or
+    ``addrs`` (a gateway's workers' service ports: one connection to each, as a
+    ``ClusterService`` keeps; an edge is called back through the connection its online
+    hook came in on), ``payload`` (bytes per service -> edge call), ``reconnect``
+    (a lost connection is connected again every 0.2 s instead of ending the process). The report's
+    ``per_conn`` counts the operations each connection carried in the window. Commands: ``("go", start, end,
     s2e_edges, depth)`` starts a measurement window (calling back the first
     ``s2e_edges`` edges seen online when non-zero); ``("report",)`` answers the
     window's numbers; ``("stop",)`` ends the process.
@@ -232,31 +239,48 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
     raise_nofile()
     relay = spec["target"] == "relay"
     payload = b"s" * spec.get("payload", 64)
+    addrs = spec.get("addrs") or [spec["addr"]]
+    if relay and len(addrs) != 1:
+        raise ValueError("the relay has one service port")
     loop = Loop()
-    sock = socket.create_connection(_addr(spec["addr"]), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    svc = Conn(sock)
-    if relay:  # wait until the relay registered us (an empty frame for index 0)
-        if _recv_exactly(sock, 8) != _HDR_IDX.pack(4, 0):
-            ctrl.send(("error", "unexpected first frame from the relay"))
+    conns: list[Conn] = []
+    lost: dict[str, float] = {}  # address -> when to try it again (``reconnect``)
+    reconnect = spec.get("reconnect", False)
+
+    def join(addr: str) -> str:
+        """Connect and handshake one service connection; an error message or ''."""
+        sock = socket.create_connection(_addr(addr), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if relay:  # wait until the relay registered us (an empty frame for index 0)
+            if _recv_exactly(sock, 8) != _HDR_IDX.pack(4, 0):
+                sock.close()
+                return "unexpected first frame from the relay"
+        else:
+            sock.sendall(encode_frame(Hello(PROTOCOL_VERSION, "service", SERVICE_NAME, (TOPIC,), (E2S_METHOD,), ("edge_online",))))
+            obj = _unpackb(_read_frame(sock))
+            if obj[0] != T_WELCOME:
+                sock.close()
+                return f"service handshake refused: {obj}"
+        sock.setblocking(False)
+        conn = Conn(sock)
+        conn.addr = addr
+        loop.add(conn)
+        conns.append(conn)
+        return ""
+
+    for addr in addrs:  # one connection per gateway worker, as ClusterService keeps
+        problem = join(addr)
+        if problem:
+            ctrl.send(("error", problem))
             return
-    else:
-        sock.sendall(encode_frame(Hello(PROTOCOL_VERSION, "service", SERVICE_NAME, (TOPIC,), (E2S_METHOD,), ("edge_online",))))
-        body = _read_frame(sock)
-        obj = _unpackb(body)
-        if obj[0] != T_WELCOME:
-            ctrl.send(("error", f"service handshake refused: {obj}"))
-            return
-    sock.setblocking(False)
-    loop.add(svc)
     ctrl_fd = ctrl.fileno()
     loop.sel.register(ctrl_fd, _READ, None)
 
-    online: list[int] = []
+    online: list[tuple[int, Conn]] = []  # (edge id or relay index, the connection it came online on)
     window = Window()
-    credits: dict[tuple[int, int], int] = {}
+    credits: dict[tuple[Conn, int, int], int] = {}
     s2e_next = 1
-    s2e_pending: dict[int, tuple[int, float]] = {}
+    s2e_pending: dict[int, tuple[int, Conn, float]] = {}
     answered = 0
     monotonic = time.monotonic
     frames = _indexed_frames if relay else _frames
@@ -264,35 +288,50 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
     half_window = STREAM_WINDOW // 2
 
     if relay:
-        def out(index: int, event: Any) -> None:
+        def out(conn: Conn, index: int, event: Any) -> None:
             body = encode_body(event)
-            write(svc, _HDR_IDX.pack(len(body) + 4, index) + body)
+            write(conn, _HDR_IDX.pack(len(body) + 4, index) + body)
     else:
-        def out(index: int, event: Any) -> None:
-            write(svc, encode_frame(event))
+        def out(conn: Conn, index: int, event: Any) -> None:
+            write(conn, encode_frame(event))
 
-    def call_edge(edge: int, now: float) -> None:
+    def call_edge(edge: int, conn: Conn, now: float) -> None:
+        # the edge is reached through the worker it came online on
         nonlocal s2e_next
         cid = s2e_next = s2e_next + 1
-        s2e_pending[cid] = (edge, now)
+        s2e_pending[cid] = (edge, conn, now)
         if relay:
-            out(edge, Request(cid, S2E_METHOD, payload, CALL_TIMEOUT_MS))
+            out(conn, edge, Request(cid, S2E_METHOD, payload, CALL_TIMEOUT_MS))
         else:
-            out(0, Request(cid, S2E_METHOD, payload, CALL_TIMEOUT_MS, edge))
+            out(conn, 0, Request(cid, S2E_METHOD, payload, CALL_TIMEOUT_MS, edge))
 
     ctrl.send(("ready", {"pid": os.getpid()}))
     while True:
-        for key, mask in loop.sel.select(1.0):
+        if lost:  # a worker went away: connect to its port again (the supervisor restarts it)
+            now = time.monotonic()
+            for addr, when in list(lost.items()):
+                if when <= now:
+                    try:
+                        problem = join(addr)
+                    except OSError as exc:
+                        problem = str(exc)
+                    if problem:
+                        lost[addr] = now + 0.2
+                    else:
+                        del lost[addr]
+        for key, mask in loop.sel.select(0.2 if lost else 1.0):
             conn = key.data
             if conn is None:
                 cmd = ctrl.recv()
                 if cmd[0] == "stop":
-                    loop.drop(svc)
+                    for svc in conns:
+                        loop.drop(svc)
                     return
                 if cmd[0] == "report":
                     rep = window.report()
                     rep["answered"] = answered
                     rep["online"] = len(online)
+                    rep["per_conn"] = [c.ops for c in conns]
                     ctrl.send(("result", rep))
                 elif cmd[0] == "online":
                     ctrl.send(("online", len(online)))
@@ -300,10 +339,12 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
                     _, start, end, s2e_edges, depth = cmd
                     window = Window(start, end)
                     answered = 0
+                    for c in conns:
+                        c.ops = 0
                     now = monotonic()
-                    for edge in online[:s2e_edges]:
+                    for edge, conn in online[:s2e_edges]:
                         for _ in range(depth):
-                            call_edge(edge, now)
+                            call_edge(edge, conn, now)
                 continue
             if mask & _WRITE:
                 loop._flush(conn)
@@ -314,12 +355,21 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
             except BlockingIOError:
                 continue
             except OSError as exc:
-                ctrl.send(("error", f"service socket: {exc}"))
-                return
+                data = b""
+                failure = f"service socket: {exc}"
+            else:
+                failure = "the service connection was closed"
             if not data:
-                ctrl.send(("error", "the service connection was closed"))
-                return
+                if not reconnect:
+                    ctrl.send(("error", failure))
+                    return
+                loop.drop(conn)
+                conns.remove(conn)
+                lost[conn.addr] = time.monotonic() + 0.2
+                online[:] = [(e, c) for e, c in online if c is not conn]
+                continue
             now = monotonic()
+            inside = window.start <= now <= window.end
             for item in frames(conn, data):
                 if relay:
                     index, body = item
@@ -329,38 +379,44 @@ def service_worker(ctrl: Any, spec: dict[str, Any]) -> None:
                 kind = obj[0]
                 if kind == T_STREAM_DATA:
                     n = len(obj[2])
-                    if window.start <= now <= window.end:
+                    if inside:
                         window.bytes += n
-                    key2 = (index, obj[1])
+                    key2 = (conn, index, obj[1])
                     got = credits.get(key2, 0) + n
                     if got >= half_window:
-                        out(index, StreamCredit(obj[1], got))
+                        out(conn, index, StreamCredit(obj[1], got))
                         got = 0
                     credits[key2] = got
                 elif kind == T_REQUEST:
                     answered += 1
                     if obj[2] == ONLINE_HOOK:
-                        online.append(_unpackb(obj[3])["edge_id"])
-                        out(index, Response(obj[1], 0))
+                        online.append((_unpackb(obj[3])["edge_id"], conn))
+                        out(conn, index, Response(obj[1], 0))
                     else:
-                        out(index, Response(obj[1], 0, obj[3]))
+                        if inside:
+                            conn.ops += 1
+                        out(conn, index, Response(obj[1], 0, obj[3]))
                 elif kind == T_PUBLISH:
                     answered += 1
-                    out(index, Ack(obj[1], 0))
+                    if inside:
+                        conn.ops += 1
+                    out(conn, index, Ack(obj[1], 0))
                 elif kind == T_RESPONSE:
                     pending = s2e_pending.pop(obj[1], None)
                     if pending is not None:
-                        edge, started = pending
+                        edge, via, started = pending
                         window.done(now, started, obj[2], obj[4])
+                        if inside:
+                            via.ops += 1
                         if now < window.stop:
-                            call_edge(edge, now)
+                            call_edge(edge, via, now)
                 elif kind == T_HELLO:  # relay: the edge's hello stands in for the online hook
-                    online.append(index)
-                    out(index, Welcome(index, 1 << 20, 3600.0, STREAM_WINDOW, 1024))
+                    online.append((index, conn))
+                    out(conn, index, Welcome(index, 1 << 20, 3600.0, STREAM_WINDOW, 1024))
                 elif kind == T_STREAM_OPEN:
-                    out(index, StreamAccept(obj[1], STREAM_WINDOW))
+                    out(conn, index, StreamAccept(obj[1], STREAM_WINDOW))
                 elif kind == T_PING:
-                    out(index, Pong(obj[1]))
+                    out(conn, index, Pong(obj[1]))
         loop.flush()
 
 

@@ -5,7 +5,10 @@ children and restarts any that dies. Every child binds the *same* edge port with
 ``SO_REUSEPORT``, so the kernel spreads edge connections over them, and its *own*
 service port: the configured one for worker 0, then the next ports up, skipping
 the edge port (likewise the control plane's and the observability listener's), so a
-:class:`~frontier.sdk.cluster.ClusterService` reaches each one. Each child reports
+:class:`~frontier.sdk.cluster.ClusterService` reaches each one. Workers do not forward
+to each other: a service must be connected to an edge's worker to reach it (use a
+``ClusterService``). With ``limits.max_edge_connections`` set, a full worker's edge
+listener leaves the ``SO_REUSEPORT`` group until it has room (:class:`ReusePortValve`). Each child reports
 to Frontlas as ``<frontier_id>-<index>`` (``frontlas.enable`` should be on: without
 Frontlas, services cannot find the workers). Children get their differences as
 ``FRONTIER__*`` environment overrides, so they load the same file.
@@ -23,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from frontier.config import parse_addr
 
@@ -60,6 +63,69 @@ def reuseport_listeners(config: Any) -> dict[str, Any] | None:
         return None
     host, port = config.edgebound.listen.host_port
     return {"edge": bind_reuseport(host, port)}  # the process is patched: a gevent socket
+
+
+class ReusePortValve:
+    """Takes a full worker out of the kernel's ``SO_REUSEPORT`` spread.
+
+    The kernel hashes each new connection's 4-tuple onto one of the listening sockets
+    of the group, whatever their load; a worker holding ``limits.max_edge_connections``
+    edges resets the connections it is handed, and a client that reconnects from the
+    same port (the kernel often hands back the one just freed) is hashed to the same
+    full worker again. So while a worker is full its edge listener leaves the group
+    (its socket is closed: the connections still queued on it are reset, as they would
+    have been at accept), and it joins again, on a fresh socket, once the worker is
+    ``margin`` edges below the cap. When every worker is full, connects are refused.
+    """
+
+    def __init__(self, host: str, port: int, cap: int, server: Callable[[], Any]) -> None:
+        self.host, self.port, self.cap = host, port, cap
+        self.margin = max(1, cap // 100)
+        self.server = server  # the edge StreamServer, once the gateway started it
+        self.left = False
+
+    def update(self, edges: int) -> None:
+        """Called with the edge count whenever it changed (or a connection was refused)."""
+        if not self.left and edges >= self.cap:
+            self._leave()
+        elif self.left and edges <= self.cap - self.margin:
+            self._join()
+
+    def _leave(self) -> None:
+        server = self.server()
+        if server is None or not server.started:
+            return
+        server.stop_accepting()
+        server.socket.close()
+        self.left = True
+        log.info("edge listener full (%d edges): out of the SO_REUSEPORT group until %d", self.cap, self.cap - self.margin)
+
+    def _join(self) -> None:
+        server = self.server()
+        if server is None or not server.started:
+            return
+        try:
+            sock = bind_reuseport(self.host, self.port)
+        except OSError as exc:
+            log.error("edge listener cannot join the SO_REUSEPORT group again: %s", exc)
+            return
+        sock.setblocking(False)
+        server.socket = sock
+        server.start_accepting()
+        self.left = False
+        log.info("edge listener back in the SO_REUSEPORT group")
+
+
+def reuseport_valve(config: Any, gateway: Any) -> ReusePortValve | None:
+    """In a ``--workers`` child with ``limits.max_edge_connections``: the valve for its
+    edge listener, already hooked to the gateway's edge count."""
+    cap = config.limits.max_edge_connections
+    if os.environ.get(REUSE_PORT_ENV) != "1" or not cap:
+        return None
+    host, port = config.edgebound.listen.host_port
+    valve = ReusePortValve(host, port, cap, lambda: gateway.listener("edge"))
+    gateway.on_edge_count = valve.update
+    return valve
 
 
 def _free_port(host: str) -> int:

@@ -10,14 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 import yaml
 
 from frontier.cluster.workers import _take_ports, worker_envs
 from frontier.config import Config
-from frontier.sdk import Edge
+from frontier.sdk import Edge, Service
 from frontier.sdk.cluster import ClusterService
+from frontier.wire.errors import EdgeNotOnline, RpcNotOnline
 from tests.cluster.conftest import Cluster
 from tests.cluster.helpers import ROOT, free_port, wait_until
 
@@ -126,5 +128,126 @@ def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None
         wait_until(lambda: fl.frontiers().get("crashy-1", {}).get("advertised_sb_addr") not in (None, old), 20,
                    what="the crashed worker is back")
     finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_a_call_reaches_a_service_on_another_worker_only_through_that_worker(cluster: Cluster, tmp_path: Path) -> None:
+    """Workers do not forward to each other: an edge's call goes to a service connected
+    to the edge's own worker. A ``ClusterService`` connects to every worker (through
+    Frontlas), so every edge reaches it and it reaches every edge; a plain ``Service``
+    on one worker's service port sees only that worker's edges, and the others get a
+    typed error."""
+    fl = cluster.frontlas()
+    sb_port, eb_port = _two_free_ports(), free_port()
+    config = {
+        "servicebound": {"listen": {"addr": f"127.0.0.1:{sb_port}"}},
+        "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "observability": {"addr": "127.0.0.1:0"},
+        "frontlas": {"enable": True, "dial": {"addrs": [fl.plane_addr]}},
+        "daemon": {"frontier_id": "cross"},
+        "controlplane": {"enable": False},
+        "limits": {"drain_timeout": 1},
+    }
+    path = tmp_path / "workers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cluster.wait_registered("cross-0", "cross-1", timeout=20)
+        edges = [cluster.client(Edge, f"127.0.0.1:{eb_port}") for _ in range(24)]
+        for edge in edges:
+            edge.register("ping", lambda req, e=edge: b"%d" % e.edge_id)
+        wait_until(lambda: len(fl.edges()) == 24, 10, what="all edges reported")
+        where = fl.edges()
+        on = {fid: [e for e in edges if where[e.edge_id] == fid] for fid in ("cross-0", "cross-1")}
+        assert on["cross-0"] and on["cross-1"], where
+
+        # a plain Service on worker 0's port: worker 0's edges only
+        plain = cluster.client(Service, f"127.0.0.1:{sb_port}", name="plain")
+        plain.register("plain_echo", lambda req: b"plain:" + req.data)
+        for edge in on["cross-0"]:
+            assert edge.call("plain_echo", b"x", timeout=5) == b"plain:x"
+            assert plain.call(edge.edge_id, "ping", b"", timeout=5) == b"%d" % edge.edge_id
+        for edge in on["cross-1"]:
+            with pytest.raises(RpcNotOnline):  # worker 1 has no service with that method
+                edge.call("plain_echo", b"x", timeout=5)
+            with pytest.raises(EdgeNotOnline):  # worker 0 does not hold that edge
+                plain.call(edge.edge_id, "ping", b"", timeout=5)
+
+        # a ClusterService: one connection per worker, every edge both ways
+        svc = cluster.client(ClusterService, fl.rest_addr, name="cluster")
+        svc.register("cluster_echo", lambda req: b"cluster:%d" % req.edge_id)
+        wait_until(lambda: len(svc.frontiers) == 2, 10, what="the cluster service on both workers")
+        for edge in edges:
+            assert edge.call("cluster_echo", b"x", timeout=5) == b"cluster:%d" % edge.edge_id
+            assert svc.call(edge.edge_id, "ping", b"", timeout=5) == b"%d" % edge.edge_id
+        for edge in edges:
+            edge.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def _listeners(port: int) -> int:
+    """How many sockets listen on ``port`` (one per worker)."""
+    return sum(1 for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port)
+
+
+def _raw_edge(eb_port: int) -> socket.socket | None:
+    """A raw edge: TCP connect, Hello, Welcome; None if refused or reset (closed at accept)."""
+    from frontier.wire.codec import encode_frame
+    from frontier.wire.events import PROTOCOL_VERSION, Hello
+
+    sock = socket.socket()
+    sock.settimeout(5)
+    try:
+        sock.connect(("127.0.0.1", eb_port))
+        sock.sendall(encode_frame(Hello(PROTOCOL_VERSION, "edge")))
+        head = sock.recv(4)
+        if len(head) < 4:
+            sock.close()
+            return None
+        return sock
+    except OSError:
+        sock.close()
+        return None
+
+
+def test_a_full_worker_leaves_the_reuseport_spread(tmp_path: Path) -> None:
+    """With ``limits.max_edge_connections``, a worker holding its cap takes no more
+    connections from the kernel: edges connected one by one all land on a worker with
+    room (without the valve about half of the second worker's share would be reset at
+    the full one), past both caps connects are refused, and a worker that lost an edge
+    takes one again."""
+    eb_port = free_port()
+    config = {
+        "servicebound": {"listen": {"addr": "127.0.0.1:0"}},
+        "edgebound": {"listen": {"addr": f"127.0.0.1:{eb_port}"}},
+        "observability": {"addr": "127.0.0.1:0"},
+        "controlplane": {"enable": False},
+        "limits": {"max_edge_connections": 4, "drain_timeout": 1},
+        "daemon": {"frontier_id": "valve"},
+    }
+    path = tmp_path / "workers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    held: list[socket.socket] = []
+    try:
+        wait_until(lambda: _listeners(eb_port) == 2, 30, what="both workers listening on the edge port")
+        for i in range(8):
+            sock = _raw_edge(eb_port)
+            assert sock is not None, f"edge {i + 1} of 8 was refused with room on a worker"
+            held.append(sock)
+        assert _raw_edge(eb_port) is None  # both workers full
+        held.pop().close()
+        wait_until(lambda: (lambda s: held.append(s) or True if s is not None else False)(_raw_edge(eb_port)), 10,
+                   what="the worker with room again takes an edge")
+    finally:
+        for sock in held:
+            sock.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)

@@ -24,7 +24,9 @@ def test_tiny_bench_writes_results(tmp_path) -> None:
     assert doc["date"] and doc["runs"] >= 1
     names = {row["name"] for row in doc["rows"]}
     for name in ("rpc e2s 1 conn", "rpc e2s 1 conn p99", "rpc s2e 20 edges", "publish e2s 20 edges",
-                 "stream 1", "stream 8", "connect", "idle rss/edge @200"):
+                 "stream 1", "stream 8", "connect", "idle rss/edge @200",
+                 "2 workers: rpc e2s 20 edges", "2 workers: rpc e2s 20 edges least-loaded worker",
+                 "2 workers: rpc s2e 20 edges", "crossing: s2e call, worker known"):
         assert name in names, f"{name!r} missing from {sorted(names)}"
     for row in doc["rows"]:
         assert set(row) >= {"name", "unit", "gateway", "relay", "ratio", "runs"}
