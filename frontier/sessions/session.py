@@ -79,14 +79,14 @@ _HELLO_DEADLINES = _HelloDeadlines()
 ROLE_EDGE = "edge"
 ROLE_SERVICE = "service"
 _RECV_SIZE = 1 << 16
+#: a sleep this short still ends the turn in the hub's next loop iteration, after it
+#: polled for I/O (``sleep(0)`` may resume a greenlet before the loop polls again)
+_TURN_YIELD = 1e-6
 
 
 def _run_callback(fn: Callable[[], None]) -> None:
     """Run ``fn`` in the hub at the end of this event-loop iteration."""
     gevent.get_hub().loop.run_callback(fn)
-#: a sleep this short still ends the turn in the hub's next loop iteration, after it
-#: polled for I/O (``sleep(0)`` may resume a greenlet before the loop polls again)
-_TURN_YIELD = 1e-6
 
 
 class Dispatcher(Protocol):
