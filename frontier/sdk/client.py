@@ -609,48 +609,37 @@ class Client(Registrations):
     # the receive queues, the handler pool and its bound, made on first use: they are
     # most of what an idle client costs (a queue.Queue is four locks)
 
+    def _made(self, slot: str, make: Callable[[], Any]) -> Any:
+        """What ``slot`` holds, made by ``make`` (under the lazy lock) on first use."""
+        obj = getattr(self, slot)
+        if obj is None:
+            with _lazy_lock:
+                obj = getattr(self, slot)
+                if obj is None:
+                    obj = make()
+                    setattr(self, slot, obj)
+        return obj
+
     @property
     def _inbox(self) -> queue.Queue:
-        q = self._inbox_q
-        if q is None:
-            with _lazy_lock:
-                if self._inbox_q is None:
-                    self._inbox_q = self._new_inbox()
-                q = self._inbox_q
-        return q
+        return self._made("_inbox_q", self._new_inbox)
 
     @property
     def _accepts(self) -> queue.Queue:
-        q = self._accepts_q
-        if q is None:
-            with _lazy_lock:
-                if self._accepts_q is None:
-                    self._accepts_q = queue.Queue()
-                q = self._accepts_q
-        return q
+        return self._made("_accepts_q", queue.Queue)
 
     @property
     def _pool(self) -> ThreadPoolExecutor:
-        pool = self._pool_q
-        if pool is None:
-            with _lazy_lock:
-                if self._closed:
-                    raise RuntimeError("the client is closed")  # as a shut-down pool's submit
-                if self._pool_q is None:
-                    self._pool_q = ThreadPoolExecutor(max_workers=self._handler_threads,
-                                                      thread_name_prefix=f"frontier-{self.role}-handler")
-                pool = self._pool_q
-        return pool
+        return self._made("_pool_q", self._new_pool)
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        if self._closed:
+            raise RuntimeError("the client is closed")  # as a shut-down pool's submit
+        return ThreadPoolExecutor(max_workers=self._handler_threads, thread_name_prefix=f"frontier-{self.role}-handler")
 
     @property
     def _work(self) -> threading.BoundedSemaphore:
-        work = self._work_q
-        if work is None:
-            with _lazy_lock:
-                if self._work_q is None:
-                    self._work_q = threading.BoundedSemaphore(self._max_pending)
-                work = self._work_q
-        return work
+        return self._made("_work_q", lambda: threading.BoundedSemaphore(self._max_pending))
 
     def _take(self, q: queue.Queue, timeout: float | None) -> Any:
         return take(q, timeout, self._closed_error)
