@@ -434,12 +434,10 @@ class Exchange:
         if origin is None:
             return
         origin.calls_out.pop(p.origin_id, None)
-        if not origin.relay_fields((_ACK, p.origin_id, code, message) if p.is_publish else (_RESPONSE, p.origin_id, code, data, message)):
+        if not origin.relay_fields(_answer(p.is_publish, p.origin_id, code, message, data)):
             code = ErrorCode.PAYLOAD_TOO_LARGE
             origin.relay_fields(_answer(p.is_publish, p.origin_id, code, "the answer does not fit the frame limit once relayed"))
-        if p.direction != "hook":  # _count, inlined: once per answered call
-            self._stats.count(metrics.PUBLISH if p.is_publish else metrics.CALL, p.direction, _RESULT.get(code, "unknown"),
-                              time.monotonic() - p.started if code == OK else None)
+        self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
 
     def _refuse_call(self, s: Session, is_publish: bool, origin_id: int, direction: str, code: int, message: str) -> None:
         s.relay_fields(_answer(is_publish, origin_id, code, message))

@@ -84,11 +84,6 @@ _RECV_SIZE = 1 << 16
 _TURN_YIELD = 1e-6
 
 
-def _run_callback(fn: Callable[[], None]) -> None:
-    """Run ``fn`` in the hub at the end of this event-loop iteration."""
-    gevent.get_hub().loop.run_callback(fn)
-
-
 class Dispatcher(Protocol):
     """What a session hands its events to (the exchange)."""
 
@@ -339,14 +334,13 @@ class Session:
         out += frame
         if len(out) + self._sending > self._max_out:
             self.close(ErrorCode.BUFFER_FULL, f"slow consumer: more than {self._max_out} bytes unsent", flush=False)
-        elif not self._flush_pending and self._writer is None:  # _schedule_flush, inlined: once per frame
-            self._flush_pending = True
-            _run_callback(self._flush)
+            return
+        self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         if not self._flush_pending and self._writer is None:
             self._flush_pending = True
-            _run_callback(self._flush)
+            gevent.get_hub().loop.run_callback(self._flush)
 
     def _flush(self) -> None:
         """Runs in the hub: send what is queued without blocking; hand any rest to a writer."""

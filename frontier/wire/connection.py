@@ -56,7 +56,6 @@ MIN_FRAME_SIZE = 1024
 RELAY_RESERVE: Final = 64
 
 
-_pack_header = HEADER.pack
 #: frames :meth:`Connection.next_frame` and :meth:`Connection.send_fields` may pass as
 #: field lists: the ones a gateway relays most, which touch no stream and change no
 #: state while the connection is open (or draining)
@@ -198,11 +197,7 @@ class Connection:
                                 fields = decode_fields(body)
                             finally:
                                 body.release()  # an error's traceback must not pin the buffer
-                    if end == len(buf) and end <= _COMPACT_AT:  # the usual case of _consumed, inlined
-                        buf.clear()
-                        self._pos = 0
-                    else:
-                        self._consumed(end)
+                    self._consumed(end)
                     if lean and fields[0] in self._lean_recv:
                         self.last_size = size
                         return fields
@@ -260,7 +255,7 @@ class Connection:
             raise LocalProtocolError(
                 f"{FRAME_TYPES[fields[0]].__name__} frame of {len(body)} bytes exceeds the maximum of {self.max_frame_size}"
             )
-        return _pack_header(len(body)) + body
+        return HEADER.pack(len(body)) + body
 
     def close_frame(self, code: int, message: str = "", retry_after_ms: int | None = None) -> bytes:
         """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``,
