@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -39,6 +40,17 @@ def _two_free_ports() -> int:
     raise RuntimeError("no two adjacent free ports")
 
 
+
+def _serve_workers(tmp_path: Path, config: dict, log: Any = None) -> subprocess.Popen:
+    """``frontier-gevent serve --workers 2`` on ``config`` (written to a file in
+    ``tmp_path``); its output goes to ``log`` (a binary file), or nowhere."""
+    path = tmp_path / "workers.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = log if log is not None else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=out,
+                            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL)
+
 def test_workers_share_the_edge_port(cluster: Cluster, tmp_path: Path) -> None:
     fl = cluster.frontlas()
     sb_port, eb_port, obs_port = _two_free_ports(), free_port(), _two_free_ports()
@@ -51,11 +63,8 @@ def test_workers_share_the_edge_port(cluster: Cluster, tmp_path: Path) -> None:
         "controlplane": {"enable": False},  # on by default, on 127.0.0.1:30010
         "limits": {"drain_timeout": 1},
     }
-    path = tmp_path / "workers.yaml"
-    path.write_text(yaml.safe_dump(config))
     log = open(tmp_path / "workers.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
-                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=log, stderr=subprocess.STDOUT)
+    proc = _serve_workers(tmp_path, config, log)
     try:
         cluster.wait_registered("host-0", "host-1", timeout=20)
         listed = fl.frontiers()
@@ -115,11 +124,7 @@ def test_a_crashed_worker_is_restarted(cluster: Cluster, tmp_path: Path) -> None
         "daemon": {"frontier_id": "crashy"},
         "controlplane": {"enable": False},
     }
-    path = tmp_path / "workers.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
-                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _serve_workers(tmp_path, config)
     try:
         cluster.wait_registered("crashy-0", "crashy-1", timeout=20)
         old = fl.frontiers()["crashy-1"]["advertised_sb_addr"]
@@ -149,11 +154,7 @@ def test_a_call_reaches_a_service_on_another_worker_only_through_that_worker(clu
         "controlplane": {"enable": False},
         "limits": {"drain_timeout": 1},
     }
-    path = tmp_path / "workers.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
-                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _serve_workers(tmp_path, config)
     try:
         cluster.wait_registered("cross-0", "cross-1", timeout=20)
         edges = [cluster.client(Edge, f"127.0.0.1:{eb_port}") for _ in range(24)]
@@ -230,11 +231,7 @@ def test_a_full_worker_leaves_the_reuseport_spread(tmp_path: Path) -> None:
         "limits": {"max_edge_connections": 4, "drain_timeout": 1},
         "daemon": {"frontier_id": "valve"},
     }
-    path = tmp_path / "workers.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen([sys.executable, "-m", "frontier.cli", "serve", "--config", str(path), "--workers", "2"],
-                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _serve_workers(tmp_path, config)
     held: list[socket.socket] = []
     try:
         wait_until(lambda: _listeners(eb_port) == 2, 30, what="both workers listening on the edge port")
