@@ -13,6 +13,7 @@ A stream the peer opens is *offered* until the application takes it with
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -297,8 +298,13 @@ class Stream:
 
 def _withdraw(accepts: Any, stream: Stream) -> None:
     """Take a stream no longer on offer out of its accept queue, so the backlog
-    counts only streams that can still be accepted."""
-    with accepts.mutex:
+    counts only streams that can still be accepted.
+
+    ``accepts`` is a ``queue.Queue``: the standard one guards its deque with
+    ``mutex``; gevent's (what ``queue.Queue`` is once monkey-patched, as under
+    Locust) has no mutex and needs none, since removing from its deque never yields.
+    """
+    with getattr(accepts, "mutex", None) or contextlib.nullcontext():
         try:
             accepts.queue.remove(stream)
         except ValueError:
