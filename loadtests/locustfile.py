@@ -66,6 +66,10 @@ log = logging.getLogger("loadtests.locust")
 
 #: the in-process service and spawned gateway of this Locust process
 _STATE: dict[str, Any] = {"service": None, "gateway": None, "edge": None}
+#: users of this process that connected (``--frontier-start-together``), and the event
+#: set once they are all connected
+_CONNECTED = [0]
+_ALL_CONNECTED = threading.Event()
 
 
 @events.init_command_line_parser.add_listener
@@ -85,6 +89,10 @@ def _options(parser: Any) -> None:
     group.add_argument("--frontier-wait", type=float, default=0.05,
                        help="each user waits uniform(0, this) seconds between tasks (default 0.05)")
     group.add_argument("--frontier-timeout", type=float, default=10.0, help="SDK timeout in seconds (default 10)")
+    group.add_argument("--frontier-start-together", type=float, default=0.0, metavar="SECONDS",
+                       help="each user, once connected, waits (at most SECONDS) until every user of this process "
+                            "is connected before its first task, so that users already calling do not starve the "
+                            "handshakes of the rest (default 0: no wait)")
 
 
 def _free_port() -> int:
@@ -177,6 +185,15 @@ class FrontierEdge(User):
         if not tags or "publish" in tags:  # only a swarm that is published to needs a receiver per edge
             self._receiver = threading.Thread(target=self._receive_loop, args=(self.edge,), daemon=True)
             self._receiver.start()
+        if opts.frontier_start_together > 0:
+            self._start_together(opts.frontier_start_together)
+
+    def _start_together(self, seconds: float) -> None:
+        """Wait, at most ``seconds``, until every user this process is to run is connected."""
+        _CONNECTED[0] += 1
+        if _CONNECTED[0] >= self.environment.runner.target_user_count:
+            _ALL_CONNECTED.set()
+        _ALL_CONNECTED.wait(seconds)
 
     def on_stop(self) -> None:
         if self.edge is not None:

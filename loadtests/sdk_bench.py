@@ -155,6 +155,7 @@ def locust_run(users: int, spawn_rate: int, window: float, log: Callable[[str], 
                    "-u", str(users), "-r", str(spawn_rate), "-t", f"{int(ramp * 4 + window + 120)}s", "--tags", *tags.split(","),
                    "--frontier-edge", gw.edge_addr, "--frontier-service", gw.service_addr, "--frontier-external-service",
                    "--frontier-wait", "0", "--frontier-payload", str(PAYLOAD), "--stop-timeout", "5",
+                   "--frontier-start-together", str(int(ramp * 4 + 60)),
                    "--only-summary", "--json", "--csv", str(stats), "--csv-full-history"]
             log(" ".join(cmd[1:]))
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=open(Path(tmp) / "locust.log", "wb"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from typing import Any, Callable
@@ -178,6 +179,28 @@ class Courier:
 
 #: the process's one courier
 COURIER = Courier()
+
+
+def _readiness(sock: socket.socket) -> Callable[[], bytes] | None:
+    """For a plain gevent socket (a gevent-patched process), a read that first waits
+    until the socket is readable: after a short read the kernel's buffer was empty, so
+    reading at once would fail, and gevent's ``recv`` pays a system call and a raised
+    and caught exception for that before it waits (on every answer of an edge with one
+    call in flight). None for any other socket (threads block in ``recv``; TLS may hold
+    decrypted bytes of its own)."""
+    wait, watcher, raw = (getattr(sock, name, None) for name in ("_wait", "_read_event", "_sock"))
+    if wait is None or watcher is None or raw is None or isinstance(sock, ssl.SSLSocket):
+        return None
+    recv, raw_recv = sock.recv, raw.recv
+
+    def read() -> bytes:
+        wait(watcher)  # ends with an OSError if the socket is closed meanwhile
+        try:
+            return raw_recv(_RECV_SIZE)
+        except BlockingIOError:  # readable, then not: let gevent's recv wait again
+            return recv(_RECV_SIZE)
+
+    return read
 
 
 class Link:
@@ -350,8 +373,11 @@ class Link:
                 return
             fast = self.conn.state in _LIVE
             recv = self.sock.recv
+            ready = _readiness(self.sock)
+            drained = False  # the last read emptied the kernel's buffer (it was short)
             while True:
-                data = recv(_RECV_SIZE)
+                data = ready() if drained and ready is not None else recv(_RECV_SIZE)
+                drained = len(data) < _RECV_SIZE
                 if not data:
                     self._dispatch(self._reference(bytes(buf), eof=True))  # a cut frame raises
                     return  # the gateway closed the connection

@@ -1,6 +1,6 @@
 """``call_async``/``publish_async`` from greenlets: patches first, then 20 edges each
 issue 50 ``call_async`` at once, 5 ``publish_async`` and 10 blocking calls; checks a
-deadline and a typed error. Prints one JSON line.
+deadline and a typed error; a close while a call waits. Prints one JSON line.
 
     python -m tests.sdk.gevent_async_driver EDGE_ADDR
 """
@@ -14,7 +14,10 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
+import gevent  # noqa: E402
+
 from frontier.sdk import Edge, FrontierError  # noqa: E402
+from frontier.sdk.link import _readiness  # noqa: E402
 
 
 def main() -> None:
@@ -52,6 +55,19 @@ def main() -> None:
         out["rpc_not_online"] = "none"
     except FrontierError as exc:
         out["rpc_not_online"] = type(exc).__name__
+    # the reader waits for readability first (after a short read): a close from
+    # another greenlet must still end it, and fail the call waiting on it at once
+    waiting = edges[1].call_async("slow", b"", timeout=10)
+    gevent.sleep(0.2)
+    started = time.monotonic()
+    edges[1].close()
+    try:
+        waiting.result(5)
+        out["closed_while_waiting"] = "none"
+    except FrontierError as exc:
+        out["closed_while_waiting"] = type(exc).__name__
+    out["closed_after"] = time.monotonic() - started
+    out["reads_after_readiness"] = edges[0]._link is not None and _readiness(edges[0]._link.sock) is not None
     for e in edges:
         e.close()
     print(json.dumps(out), flush=True)

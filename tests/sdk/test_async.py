@@ -166,3 +166,5 @@ def test_async_under_gevent_in_a_patched_process(gateway: GatewayProcess, client
     assert out["timeout"] == "Timeout" and 0.25 <= out["timeout_after"] < 1.5
     assert out["rpc_not_online"] == "RpcNotOnline"
     assert out["blocking_calls"] == 20 * 10
+    assert out["reads_after_readiness"] is True  # the reader waits for readability, then reads once
+    assert out["closed_while_waiting"] == "ConnectionClosed" and out["closed_after"] < 1.0
