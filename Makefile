@@ -25,19 +25,25 @@ $(PY):
 $(SERVE_STAMP): setup.cfg pyproject.toml | $(PY)
 	@echo "==> installing frontier-gevent and its dependencies (gevent, grpcio, flask, the MQ clients...) into $(VENV); the first time takes about a minute"
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=70.1' wheel
-	$(PY) -m pip install -q --no-build-isolation -e .
+	$(PY) -m pip install -q --no-build-isolation -e '.[native]'
 	touch $@
 
 $(TEST_STAMP): setup.cfg pyproject.toml | $(PY)
 	@echo "==> installing frontier-gevent with its test dependencies into $(VENV); the first time takes a few minutes"
 	$(PY) -m pip install -q --upgrade pip 'setuptools>=70.1' wheel
-	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
+	$(PY) -m pip install -q --no-build-isolation -e '.[test,native]'
 	touch $@ $(SERVE_STAMP)
 
-serve: $(SERVE_STAMP)
+# make native   compile the relay's hot path with mypyc when its sources changed (a few
+# seconds; see frontier/compiled.py); without a C compiler plain Python runs
+.PHONY: native
+native: $(SERVE_STAMP)
+	@$(PY) scripts/build_native.py --if-stale
+
+serve: $(SERVE_STAMP) native
 	$(VENV)/bin/frontier-gevent serve $(if $(CONFIG),--config $(CONFIG))
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) native
 	scripts/ensure-services.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
@@ -49,19 +55,20 @@ QUICK ?=
 SCALE ?=
 SCALE_WORKERS ?= 6
 .PHONY: bench
-bench: $(TEST_STAMP)
+bench: $(TEST_STAMP) native
 	$(PY) -m loadtests.bench $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE) --scale-workers $(SCALE_WORKERS) --only scale)
 
 # make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGET=relay]   coverage-guided fuzzing (atheris,
 # libFuzzer) of the frame decoder, or with FUZZ_TARGET=relay of admission, routing and
 # re-encoding between two sessions; runs until stopped unless FUZZ_SECONDS is set; the
-# corpus grows in FUZZ_CORPUS; a crash leaves crash-<sha1> here (see tests/fuzz/fuzz_*.py)
+# corpus grows in FUZZ_CORPUS; a crash leaves crash-<sha1> here (see tests/fuzz/fuzz_*.py); plain
+# Python, since atheris instruments Python code
 FUZZ_SECONDS ?=
 FUZZ_TARGET ?= decoder
 FUZZ_CORPUS ?= $(VENV)/fuzz-corpus-$(FUZZ_TARGET)
 .PHONY: fuzz
 fuzz: $(TEST_STAMP)
-	PYTHONPATH=. $(PY) tests/fuzz/fuzz_$(FUZZ_TARGET).py $(FUZZ_CORPUS) -rss_limit_mb=1024 -timeout=10 $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS))
+	PYTHONPATH=. FRONTIER_PURE_PYTHON=1 $(PY) tests/fuzz/fuzz_$(FUZZ_TARGET).py $(FUZZ_CORPUS) -rss_limit_mb=1024 -timeout=10 $(if $(FUZZ_SECONDS),-max_total_time=$(FUZZ_SECONDS))
 
 # make faults [FAULTS_ARGS='--short --only split']   the cluster in network namespaces under
 # partitions, latency and loss, pauses, kill -9, a Redis failover and a Frontlas restart;

@@ -93,15 +93,16 @@ class RouteStats:
                     family.add_metric([direction, result], n)
             yield family
         for kind, (name, doc) in self._LATENCY.items():
-            family = HistogramMetricFamily(name, doc, labels=["direction"])
+            histograms = HistogramMetricFamily(name, doc, labels=["direction"])
             for (k, direction), hist in list(self.latency.items()):
                 if k == kind:
-                    cumulative, buckets = 0, []
-                    for bound, n in zip((*map(str, self.BUCKETS), "+Inf"), hist[:-1]):
-                        cumulative += n
+                    cumulative: float = 0
+                    buckets = []
+                    for bound, count in zip((*map(str, self.BUCKETS), "+Inf"), hist[:-1]):
+                        cumulative += count
                         buckets.append((bound, cumulative))
-                    family.add_metric([direction], buckets, hist[-1])
-            yield family
+                    histograms.add_metric([direction], buckets, hist[-1])
+            yield histograms
         family = CounterMetricFamily("frontier_stream_bytes", "Bytes spliced through streams", labels=["direction"])
         for direction, n in list(self.stream_bytes.items()):
             family.add_metric([direction], n)

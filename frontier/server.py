@@ -25,7 +25,7 @@ from typing import Any, Callable
 import gevent
 from gevent.event import Event
 
-from frontier import metrics
+from frontier import compiled, metrics
 from frontier.auth import authenticators
 from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
@@ -127,6 +127,7 @@ class Gateway:
 
     def start(self) -> None:
         """Bind every listener and start serving in background greenlets."""
+        log.info("relay hot path: %s", "compiled (mypyc)" if compiled.mode == "compiled" else "plain Python")
         for role, section in ((ROLE_SERVICE, self.config.servicebound), (ROLE_EDGE, self.config.edgebound)):
             listen = section.listen
             bound = self._listeners.get(role)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 import gevent
 import msgpack
@@ -44,8 +44,13 @@ log = logging.getLogger("frontier.exchange")
 E2S, S2E, E2MQ = metrics.EDGE_TO_SERVICE, metrics.SERVICE_TO_EDGE, metrics.EDGE_TO_MQ
 OK = ErrorCode.OK
 _REQUEST, _RESPONSE, _PUBLISH, _ACK = Request.TYPE, Response.TYPE, Publish.TYPE, Ack.TYPE
-_RESULT = {code: code_name(code) for code in ErrorCode}  # metric label per code
+_RESULT: dict[int, str] = {code: code_name(code) for code in ErrorCode}  # metric label per code
 _MAX_EDGE_ID = 2**53  # ids stay exact in JSON consumers
+#: what sends and receives through the exchange: a :class:`Session`, or a
+#: :class:`~frontier.exchange.gateway_stream.GatewayStream` (the gateway's own end of a
+#: stream, e.g. the ingress', which speaks like one). Any, not a union: compiled
+#: (frontier/compiled.py), a parameter typed ``Session`` refuses anything else at run time
+Peer = Any
 
 
 def check_names(kind: str, names: Iterable[str], max_length: int) -> None:
@@ -57,7 +62,7 @@ def check_names(kind: str, names: Iterable[str], max_length: int) -> None:
             raise LimitExceeded(f"{kind} name of {len(name)} characters is longer than limits.max_name_length ({max_length})")
 
 
-def check_registrations(have: tuple[Iterable[str], Iterable[str]], add_rpcs: Sequence[str], add_topics: Sequence[str],
+def check_registrations(have: tuple[Collection[str], Collection[str]], add_rpcs: Sequence[str], add_topics: Sequence[str],
                         limits: Any) -> None:
     """Refuse what would take a connection past ``limits.max_registrations`` methods plus
     topics (``have``: what it holds now), or carries a bad name; cheapest checks first."""
@@ -106,10 +111,10 @@ class Exchange:
         self._timer = gevent.get_hub().loop.timer
         self._stats = metrics.ROUTES
         #: the lean frames, as field lists (see ``Connection.next_frame``), by type number
-        self._lean: dict[int, Callable[[Session, list], None]] = {
+        self._lean: dict[int, Callable[[Peer, list], None]] = {
             _REQUEST: self._on_call, _PUBLISH: self._on_call, _RESPONSE: self._on_answer, _ACK: self._on_answer,
         }
-        self._dispatch: dict[type, Callable[[Session, Any], None]] = {
+        self._dispatch: dict[type, Callable[[Peer, Any], None]] = {
             Request: self._on_lean_event, Response: self._on_lean_event, Ack: self._on_lean_event,
             Publish: self._on_lean_event, Cancel: self._on_cancel, Register: self._on_register,
             StreamOpen: self._on_stream_open, StreamAccept: self._on_stream_accept,
@@ -251,18 +256,18 @@ class Exchange:
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    def dispatch(self, session: Session, event: Event | list) -> None:
+    def dispatch(self, session: Peer, event: Event | list) -> None:
         """Handle one event from an admitted session, or a lean frame's field list."""
         if type(event) is list:
             self._lean[event[0]](session, event)
         else:
             self._dispatch[type(event)](session, event)
 
-    def _on_lean_event(self, session: Session, event: Event) -> None:
+    def _on_lean_event(self, session: Peer, event: Event) -> None:
         """A call, publish or answer that came as an event object: route its fields."""
         self._lean[event.TYPE](session, fields_of(event))
 
-    def _on_ping(self, s: Session, ev: Ping) -> None:
+    def _on_ping(self, s: Peer, ev: Ping) -> None:
         s.send(Pong(ev.nonce))
 
     def _on_register(self, s: Session, ev: Register) -> None:
@@ -281,9 +286,11 @@ class Exchange:
                 if unknown:
                     raise InvalidArgument(f"unknown hooks {sorted(unknown)}")
                 new_hooks = tuple(h for h in ev.hooks if h not in s.hooks)
-                if new_hooks or not s.rpcs.issuperset(ev.rpcs) or not s.topics.issuperset(ev.topics):
-                    s.rpcs.update(ev.rpcs)
-                    s.topics.update(ev.topics)
+                rpcs, topics = s.rpcs, s.topics
+                assert isinstance(rpcs, set) and isinstance(topics, set)  # a service's are sets
+                if new_hooks or not rpcs.issuperset(ev.rpcs) or not topics.issuperset(ev.topics):
+                    rpcs.update(ev.rpcs)
+                    topics.update(ev.topics)
                     s.hooks += new_hooks
                     self.services.extend(s, rpcs=ev.rpcs, topics=ev.topics, hooks=new_hooks)
                     self._notify("service_updated", service_info(s))
@@ -294,13 +301,13 @@ class Exchange:
 
     # -- calls and publishes ---------------------------------------------------------------------
 
-    def _too_large(self, s: Session) -> str:
+    def _too_large(self, s: Peer) -> str:
         """Why the frame ``s`` just sent cannot be relayed (see RELAY_RESERVE)."""
         metrics.RELAY_REFUSED.labels(kind="entry").inc()
         return (f"a frame of {s.conn.last_size} bytes does not fit the frame limit once relayed "
                 f"(at most {self._relay_max} bytes)")
 
-    def _on_call(self, s: Session, f: list) -> None:
+    def _on_call(self, s: Peer, f: list) -> None:
         """A Request or a Publish, as its field list
         ``[TYPE, id, method or topic, data, timeout_ms, edge_id, stream_id]``."""
         is_publish = f[0] == _PUBLISH
@@ -341,7 +348,7 @@ class Exchange:
             return
         self._send_to(s, origin_id, target, name, f[3], f[4] / 1000, edge_id, 0, direction, is_publish)
 
-    def _on_stream_message(self, s: Session, f: list, is_publish: bool, direction: str) -> None:
+    def _on_stream_message(self, s: Peer, f: list, is_publish: bool, direction: str) -> None:
         """A call or publish riding a stream goes straight to the stream's other end."""
         link = s.streams.get(f[6])
         origin_id = f[1]
@@ -353,7 +360,7 @@ class Exchange:
         peer, peer_sid = link
         self._send_to(s, origin_id, peer, f[2], f[3], f[4] / 1000, s.id if s.is_edge else None, peer_sid, direction, is_publish)
 
-    def _over_inflight(self, s: Session, is_publish: bool, origin_id: int, direction: str) -> None:
+    def _over_inflight(self, s: Peer, is_publish: bool, origin_id: int, direction: str) -> None:
         """Answer BufferFull past ``max_inflight``; an id reused while its first use is
         in flight breaks the protocol (and would slip past the count)."""
         if origin_id in s.calls_out:
@@ -362,7 +369,7 @@ class Exchange:
         self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} {kind} in flight")
 
     def _send_to(
-        self, origin: Session | None, origin_id: int, target: Session, name: str, data: bytes, timeout: float,
+        self, origin: Peer | None, origin_id: int, target: Peer, name: str, data: bytes, timeout: float,
         edge_id: int | None, stream_id: int, direction: str, is_publish: bool, waiter: AsyncResult | None = None,
     ) -> None:
         """Forward a call or publish to ``target`` and remember whom to answer. The
@@ -390,7 +397,7 @@ class Exchange:
         elif origin is not None:
             self._refuse_call(origin, is_publish, origin_id, direction, code, why)
 
-    def _on_answer(self, s: Session, f: list) -> None:
+    def _on_answer(self, s: Peer, f: list) -> None:
         """A Response ``[TYPE, call_id, code, data, message]`` or an Ack
         ``[TYPE, msg_id, code, message]``, as its field list."""
         p = s.pending.pop(f[1], None)
@@ -404,7 +411,7 @@ class Exchange:
         else:
             self._finish(p, f[2], f[3])
 
-    def _on_cancel(self, s: Session, ev: Cancel) -> None:
+    def _on_cancel(self, s: Peer, ev: Cancel) -> None:
         p = s.calls_out.pop(ev.call_id, None)
         if p is None:
             return
@@ -416,7 +423,7 @@ class Exchange:
                 target.send(Cancel(p.gid))
         self._count(p.is_publish, p.direction, ErrorCode.CANCELLED)
 
-    def _expire(self, target: Session, gid: int) -> None:
+    def _expire(self, target: Peer, gid: int) -> None:
         p = target.pending.pop(gid, None)
         if p is None:
             return
@@ -439,7 +446,7 @@ class Exchange:
             origin.relay_fields(_answer(p.is_publish, p.origin_id, code, "the answer does not fit the frame limit once relayed"))
         self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
 
-    def _refuse_call(self, s: Session, is_publish: bool, origin_id: int, direction: str, code: int, message: str) -> None:
+    def _refuse_call(self, s: Peer, is_publish: bool, origin_id: int, direction: str, code: int, message: str) -> None:
         s.relay_fields(_answer(is_publish, origin_id, code, message))
         self._count(is_publish, direction, code)
 
@@ -476,7 +483,7 @@ class Exchange:
 
     # -- streams -----------------------------------------------------------------------------------
 
-    def _on_stream_open(self, s: Session, ev: StreamOpen) -> None:
+    def _on_stream_open(self, s: Peer, ev: StreamOpen) -> None:
         if s.is_edge:
             direction = E2S
             candidates = self.services.by_name.get(ev.service)
@@ -509,12 +516,12 @@ class Exchange:
     def _count_stream(self, direction: str, code: int) -> None:
         self._stats.count(metrics.STREAM, direction, _RESULT.get(code, "unknown"))
 
-    def _on_stream_accept(self, s: Session, ev: StreamAccept) -> None:
+    def _on_stream_accept(self, s: Peer, ev: StreamAccept) -> None:
         link = s.streams.get(ev.stream_id)
         if link is not None:
             link[0].send(StreamAccept(link[1], ev.window))
 
-    def _on_stream_data(self, s: Session, ev: StreamData) -> None:
+    def _on_stream_data(self, s: Peer, ev: StreamData) -> None:
         link = s.streams.get(ev.stream_id)
         if link is None:
             return
@@ -523,12 +530,12 @@ class Exchange:
             return
         self._stats.add_stream_bytes(E2S if s.is_edge else S2E, len(ev.data))
 
-    def _on_stream_credit(self, s: Session, ev: StreamCredit) -> None:
+    def _on_stream_credit(self, s: Peer, ev: StreamCredit) -> None:
         link = s.streams.get(ev.stream_id)
         if link is not None:
             link[0].send(StreamCredit(link[1], ev.amount))
 
-    def _on_stream_end(self, s: Session, ev: StreamEnd) -> None:
+    def _on_stream_end(self, s: Peer, ev: StreamEnd) -> None:
         link = s.streams.get(ev.stream_id)
         if link is not None:
             peer, peer_sid = link
@@ -537,7 +544,7 @@ class Exchange:
                 del s.streams[ev.stream_id]
                 peer.streams.pop(peer_sid, None)
 
-    def _on_stream_reset(self, s: Session, ev: StreamReset) -> None:
+    def _on_stream_reset(self, s: Peer, ev: StreamReset) -> None:
         link = s.streams.pop(ev.stream_id, None)
         if link is not None:
             peer, peer_sid = link
@@ -545,7 +552,7 @@ class Exchange:
             if s.conn.last_size > self._relay_max or not peer.relay(StreamReset(peer_sid, ev.code, ev.message)):
                 peer.send(StreamReset(peer_sid, ev.code, "the stream was reset (its reason was too long to relay)"))
 
-    def _reset_link(self, s: Session, stream_id: int, code: int, message: str) -> None:
+    def _reset_link(self, s: Peer, stream_id: int, code: int, message: str) -> None:
         """Reset a stream on both ends (the gateway's own decision, e.g. a frame it cannot relay)."""
         link = s.streams.pop(stream_id, None)
         s.send(StreamReset(stream_id, code, message))
@@ -685,7 +692,7 @@ def _answer(is_publish: bool, origin_id: int, code: int, message: str, data: byt
     return (_ACK, origin_id, code, message) if is_publish else (_RESPONSE, origin_id, code, data, message)
 
 
-def _ignore(session: Session, event: Event) -> None:
+def _ignore(session: Peer, event: Event) -> None:
     pass
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, ClassVar, Protocol, cast
 
 import gevent
 from gevent import socket
@@ -109,9 +109,9 @@ class Session:
     )
 
     #: frames the reader dispatches before it ends its turn (yields to the hub)
-    turn_frames = 64
+    turn_frames: ClassVar[int] = 64
     #: bytes the reader takes in before it ends its turn
-    turn_bytes = 256 * 1024
+    turn_bytes: ClassVar[int] = 256 * 1024
 
     def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int,
                  rate: Any = None, lean: bool = False) -> None:
@@ -140,8 +140,8 @@ class Session:
         self.pending: dict[int, Any] = {}
         #: requests/publishes this peer sent that are forwarded elsewhere, by the peer's id
         self.calls_out: dict[int, Any] = {}
-        #: our stream id -> (peer session, peer's stream id)
-        self.streams: dict[int, tuple["Session", int]] = {}
+        #: our stream id -> (peer session or gateway stream, peer's stream id)
+        self.streams: dict[int, tuple[Any, int]] = {}
         #: events (or lean field tuples) held while an edge's online hooks run (None: send at once)
         self.held: list[Event | tuple] | None = None
         self.closed = False
@@ -160,7 +160,7 @@ class Session:
         #: (None for TLS, whose writes must go through the SSL object)
         # (exactly gevent's plain socket: its TLS socket is a subclass, and asking any
         # socket for a missing attribute costs an exception on every connect)
-        self._raw = sock._sock if type(sock) is socket.socket else None
+        self._raw: Any = sock._sock if type(sock) is socket.socket else None
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.id} {self.addr}>"
@@ -213,9 +213,9 @@ class Session:
                 continue
             if type(event) is PeerClosed:
                 return None
-            return event  # the machine only lets a Hello through first
+            return cast(Hello, event)  # the machine only lets a Hello through first
 
-    def _read_loop(self, dispatch: Callable[["Session", Event], None]) -> None:
+    def _read_loop(self, dispatch: Callable[["Session", Any], None]) -> None:
         conn = self.conn
         recv = self.sock.recv
         next_event = conn.next_frame if self.lean else conn.next_event
@@ -324,7 +324,7 @@ class Session:
         held, self.held = self.held or [], None
         self.send(first)
         for item in held:
-            if type(item) is tuple:
+            if isinstance(item, tuple):
                 self.relay_fields(item)
             else:
                 self.relay(item)
@@ -410,10 +410,10 @@ class Session:
             reader.kill(_Closing, block=False)
 
     #: seconds a closing connection gets to flush what is queued and say goodbye
-    goodbye_timeout = 1.0
+    goodbye_timeout: ClassVar[float] = 1.0
     #: bytes read (and dropped) from a closing peer while waiting for its close; a peer
     #: that sends more is cut off without waiting
-    goodbye_drain_bytes = 1 << 20
+    goodbye_drain_bytes: ClassVar[int] = 1 << 20
 
     def _linger(self) -> None:
         """Last act of the reader: let queued frames go out (bounded), half-close, and

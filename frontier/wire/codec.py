@@ -32,7 +32,7 @@ _pack = msgpack.Packer(autoreset=True).pack
 _VERSIONS = " and ".join(map(str, SUPPORTED_VERSIONS))
 
 
-def _getter(cls: type[Event]) -> Callable[[Event], tuple]:
+def _getter(cls: Any) -> Callable[[Event], tuple]:  # a dataclass of events.py
     names = [f.name for f in fields(cls)]
     if len(names) == 1:
         one = attrgetter(names[0])

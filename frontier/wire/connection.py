@@ -17,7 +17,7 @@ back: see :meth:`Connection.close_frame`); misuse raises :class:`LocalProtocolEr
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final, cast
 
 from .codec import HEADER, HEADER_SIZE, decode_fields, encode_frame, event_of, pack_fields
 from .errors import FrameTooLarge, LocalProtocolError, NotFrontier, ProtocolError, RemoteProtocolError, UnsupportedVersion
@@ -59,7 +59,7 @@ RELAY_RESERVE: Final = 64
 #: frames :meth:`Connection.next_frame` and :meth:`Connection.send_fields` may pass as
 #: field lists: the ones a gateway relays most, which touch no stream and change no
 #: state while the connection is open (or draining)
-LEAN_TYPES: Final = frozenset(cls.TYPE for cls in (Request, Response, Publish, Ack))
+LEAN_TYPES: Final = frozenset((Request.TYPE, Response.TYPE, Publish.TYPE, Ack.TYPE))
 #: (state, sender) -> the lean frame types that sender may send then without changing it
 _LEAN_BY_STATE = {
     key: frozenset(cls.TYPE for cls, nxt in rules.items() if cls.TYPE in LEAN_TYPES and nxt is key[0])
@@ -167,7 +167,7 @@ class Connection:
 
     def next_event(self) -> Event | _NeedData:
         """Return the next complete event, ``NEED_DATA``, or ``PeerClosed`` at the end."""
-        return self.next_frame(False)
+        return cast("Event | _NeedData", self.next_frame(False))  # not lean: never a field list
 
     def next_frame(self, lean: bool = True) -> list | Event | _NeedData:
         """:meth:`next_event`, lean: a Request, Response, Publish or Ack that changes no
@@ -297,7 +297,7 @@ class Connection:
 
     # -- the rules ---------------------------------------------------------------------
 
-    def _process(self, event: Event, direction: Direction) -> bool:
+    def _process(self, event: Any, direction: Direction) -> bool:  # any event type
         """Apply ``event`` to the state; False means drop it (a late stream frame)."""
         sending = direction is _SEND
         etype = type(event)
@@ -326,7 +326,7 @@ class Connection:
             self.state = new_state
         return True
 
-    def _process_stream(self, event: Event, direction: Direction, sending: bool) -> bool:
+    def _process_stream(self, event: Any, direction: Direction, sending: bool) -> bool:  # a stream event
         sid = event.stream_id
         etype = type(event)
         if (etype is StreamOpen or etype is StreamAccept) and event.window > MAX_WINDOW:

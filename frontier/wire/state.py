@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from .events import (
-    Ack, Cancel, GoAway, Hello, Ping, Pong, Publish, Refuse, Register, Request, Response,
+    Ack, Cancel, Event, GoAway, Hello, Ping, Pong, Publish, Refuse, Register, Request, Response,
     StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
 )
 
@@ -56,7 +56,7 @@ _DATAPLANE = (
 )
 
 #: (state, sender, event type) -> next state
-CONNECTION_TRANSITIONS: dict[tuple[ConnState, Side, type], ConnState] = {
+CONNECTION_TRANSITIONS: dict[tuple[ConnState, Side, type[Event]], ConnState] = {
     (IDLE, CLIENT, Hello): HANDSHAKING,
     (IDLE, GATEWAY, Refuse): CLOSED,
     (HANDSHAKING, GATEWAY, Welcome): OPEN,
@@ -74,12 +74,10 @@ del _state, _side, _ev
 
 #: the same table split by (state, sender): event type -> next state, so the hot path
 #: does one lookup keyed by a type (enum members hash in Python, types in C)
-TRANSITIONS_BY_STATE: dict[tuple[ConnState, Side], dict[type, ConnState]] = {
-    (state, side): {} for state in ConnState for side in Side
+TRANSITIONS_BY_STATE: dict[tuple[ConnState, Side], dict[type[Event], ConnState]] = {
+    (state, side): {ev: nxt for (s, sd, ev), nxt in CONNECTION_TRANSITIONS.items() if s is state and sd is side}
+    for state in ConnState for side in Side
 }
-for (_state, _side, _ev), _next in CONNECTION_TRANSITIONS.items():
-    TRANSITIONS_BY_STATE[(_state, _side)][_ev] = _next
-del _state, _side, _ev, _next
 
 
 class StreamState(_IdentityEnum):
