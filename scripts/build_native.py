@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.if_stale and not stale():
         return 0
+    keep = {source(m, ROOT).with_suffix("") for m in (*MODULES, GROUP + "__mypyc")}
+    for lib in (ROOT / "frontier").rglob("*.so"):  # an earlier build's module no longer compiled
+        if lib.parent / lib.name.split(".")[0] not in keep:
+            lib.unlink()
     print("==> compiling the relay's hot path with mypyc (frontier/compiled.py; FRONTIER_PURE_PYTHON=1 runs plain Python)",
           flush=True)
     started = time.time()
