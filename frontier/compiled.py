@@ -31,7 +31,8 @@ from typing import Sequence
 #: Not ``frontier.sessions.session``: its reader greenlet waits for the socket inside
 #: ``Session.run``, and greenlet saves every C frame between a greenlet's start and its
 #: wait; compiled frames there cost each idle connection 1.3 KB (4,728 bytes of saved
-#: stack against 3,464), for 6,600 of the 18,700 instructions per routed call saved
+#: stack against 3,464). Left out, it gives back about 6,000 of the 18,700 instructions
+#: per routed call that compiling saves (loadtests/README.md, "The compiled hot path")
 MODULES: tuple[str, ...] = (
     "frontier.wire.codec",
     "frontier.wire.connection",
