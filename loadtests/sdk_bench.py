@@ -31,6 +31,7 @@ Other modes (see loadtests/README.md)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -40,7 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,34 +54,44 @@ def sdk_rows(quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """Start a gateway and a raw service, run the client processes, return bench rows:
     ``gateway`` column = SDK client us/call, ``relay`` column = the floor's, ``ratio``
     = SDK/floor (lower is better; target <= 1.3)."""
-    from loadtests import bench, loadgen
+    from loadtests import bench
 
     rounds, seconds = (2, 0.4) if quick else (7, 1.5)
     cases = CASES[:2] if quick else CASES  # quick: gevent only
     rows: list[dict[str, Any]] = []
+    with _gateway_and_service() as edge_addr:
+        for label, mode, edges in cases:
+            res = run_child(edge_addr, mode, edges, rounds, seconds)
+            for kind in ("sdk", "async"):
+                if not res.get(kind):
+                    continue  # an SDK without call_async (a baseline run)
+                sdk, floor = res[kind], res["floor"]
+                name = f"sdk {'call' if kind == 'sdk' else 'call_async'} {label}"
+                log(f"  {name:30s} client us/call sdk {_fmt_list(sdk)}  floor {_fmt_list(floor)}  "
+                    f"calls/s sdk {res[kind + '_rate']:.0f} floor {res['floor_rate']:.0f}")
+                rows.append(bench._row(f"{name} (vs floor)", "client us/call", sdk, floor, {
+                    "failures": {"gateway": res[kind + "_failures"], "relay": res["floor_failures"]},
+                    "calls_per_s": {"gateway": bench._round(res[kind + "_rate"]), "relay": bench._round(res["floor_rate"])},
+                }))
+    return rows
+
+
+@contextlib.contextmanager
+def _gateway_and_service() -> Iterator[str]:
+    """A gateway subprocess and the raw service (``loadgen.service_worker``) on it, for
+    the ``with`` block; yields the gateway's edge address."""
+    from loadtests import bench, loadgen
+
     with tempfile.TemporaryDirectory(prefix="frontier-sdkbench-") as tmp:
         gw = bench.Target("gateway", Path(tmp)).start()
         svc = None
         try:
             svc = bench.Worker(loadgen.service_worker, {"target": "gateway", "addr": gw.service_addr, "payload": PAYLOAD})
-            for label, mode, edges in cases:
-                res = run_child(gw.edge_addr, mode, edges, rounds, seconds)
-                for kind in ("sdk", "async"):
-                    if not res.get(kind):
-                        continue  # an SDK without call_async (a baseline run)
-                    sdk, floor = res[kind], res["floor"]
-                    name = f"sdk {'call' if kind == 'sdk' else 'call_async'} {label}"
-                    log(f"  {name:30s} client us/call sdk {_fmt_list(sdk)}  floor {_fmt_list(floor)}  "
-                        f"calls/s sdk {res[kind + '_rate']:.0f} floor {res['floor_rate']:.0f}")
-                    rows.append(bench._row(f"{name} (vs floor)", "client us/call", sdk, floor, {
-                        "failures": {"gateway": res[kind + "_failures"], "relay": res["floor_failures"]},
-                        "calls_per_s": {"gateway": bench._round(res[kind + "_rate"]), "relay": bench._round(res["floor_rate"])},
-                    }))
+            yield gw.edge_addr
         finally:
             if svc is not None:
                 svc.finish("stop")
             gw.stop()
-    return rows
 
 
 def compare(baseline: Path, quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -88,37 +99,27 @@ def compare(baseline: Path, quick: bool, log: Callable[[str], None]) -> list[dic
     ``frontier`` package) against this tree's, client processes alternating
     (this, baseline, this, baseline ...) against one gateway and service; each child
     measures its own floor too. Returns one row per case."""
-    from loadtests import bench, loadgen
-
     pairs, rounds, seconds = (2, 2, 0.6) if quick else (3, 3, 1.0)
     out = []
-    with tempfile.TemporaryDirectory(prefix="frontier-sdkbench-") as tmp:
-        gw = bench.Target("gateway", Path(tmp)).start()
-        svc = None
-        try:
-            svc = bench.Worker(loadgen.service_worker, {"target": "gateway", "addr": gw.service_addr, "payload": PAYLOAD})
-            for label, mode, edges in CASES:
-                got: dict[str, dict[str, list[float]]] = {"after": {"sdk": [], "floor": []}, "before": {"sdk": [], "floor": []}}
-                for p in range(pairs):
-                    for which in (("after", "before") if p % 2 == 0 else ("before", "after")):
-                        res = run_child(gw.edge_addr, mode, edges, rounds, seconds, ROOT if which == "after" else baseline)
-                        got[which]["sdk"] += res["sdk"]
-                        got[which]["floor"] += res["floor"]
-                med = {w: {k: statistics.median(v) for k, v in d.items()} for w, d in got.items()}
-                row = {"case": label, "before_us": round(med["before"]["sdk"], 1), "after_us": round(med["after"]["sdk"], 1),
-                       "floor_us_before_run": round(med["before"]["floor"], 1), "floor_us_after_run": round(med["after"]["floor"], 1),
-                       "before_over_floor": round(med["before"]["sdk"] / med["before"]["floor"], 2),
-                       "after_over_floor": round(med["after"]["sdk"] / med["after"]["floor"], 2),
-                       "spread_before": [round(min(got["before"]["sdk"]), 1), round(max(got["before"]["sdk"]), 1)],
-                       "spread_after": [round(min(got["after"]["sdk"]), 1), round(max(got["after"]["sdk"]), 1)],
-                       "samples": len(got["after"]["sdk"])}
-                log(f"  {label:18s} SDK before {row['before_us']} us/call ({row['before_over_floor']}x floor)  "
-                    f"after {row['after_us']} us/call ({row['after_over_floor']}x floor)")
-                out.append(row)
-        finally:
-            if svc is not None:
-                svc.finish("stop")
-            gw.stop()
+    with _gateway_and_service() as edge_addr:
+        for label, mode, edges in CASES:
+            got: dict[str, dict[str, list[float]]] = {"after": {"sdk": [], "floor": []}, "before": {"sdk": [], "floor": []}}
+            for p in range(pairs):
+                for which in (("after", "before") if p % 2 == 0 else ("before", "after")):
+                    res = run_child(edge_addr, mode, edges, rounds, seconds, ROOT if which == "after" else baseline)
+                    got[which]["sdk"] += res["sdk"]
+                    got[which]["floor"] += res["floor"]
+            med = {w: {k: statistics.median(v) for k, v in d.items()} for w, d in got.items()}
+            row = {"case": label, "before_us": round(med["before"]["sdk"], 1), "after_us": round(med["after"]["sdk"], 1),
+                   "floor_us_before_run": round(med["before"]["floor"], 1), "floor_us_after_run": round(med["after"]["floor"], 1),
+                   "before_over_floor": round(med["before"]["sdk"] / med["before"]["floor"], 2),
+                   "after_over_floor": round(med["after"]["sdk"] / med["after"]["floor"], 2),
+                   "spread_before": [round(min(got["before"]["sdk"]), 1), round(max(got["before"]["sdk"]), 1)],
+                   "spread_after": [round(min(got["after"]["sdk"]), 1), round(max(got["after"]["sdk"]), 1)],
+                   "samples": len(got["after"]["sdk"])}
+            log(f"  {label:18s} SDK before {row['before_us']} us/call ({row['before_over_floor']}x floor)  "
+                f"after {row['after_us']} us/call ({row['after_over_floor']}x floor)")
+            out.append(row)
     return out
 
 
