@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Final, Iterable, Mapping, Sequence
 
 import gevent
 import msgpack
@@ -41,10 +41,17 @@ from .pending import Pending
 
 log = logging.getLogger("frontier.exchange")
 
-E2S, S2E, E2MQ = metrics.EDGE_TO_SERVICE, metrics.SERVICE_TO_EDGE, metrics.EDGE_TO_MQ
-OK = ErrorCode.OK
-_REQUEST, _RESPONSE, _PUBLISH, _ACK = Request.TYPE, Response.TYPE, Publish.TYPE, Ack.TYPE
-_RESULT: dict[int, str] = {code: code_name(code) for code in ErrorCode}  # metric label per code
+E2S: Final = metrics.EDGE_TO_SERVICE
+S2E: Final = metrics.SERVICE_TO_EDGE
+E2MQ: Final = metrics.EDGE_TO_MQ
+OK: Final = ErrorCode.OK
+_REQUEST: Final = Request.TYPE
+_RESPONSE: Final = Response.TYPE
+_PUBLISH: Final = Publish.TYPE
+_ACK: Final = Ack.TYPE
+_CALL: Final = metrics.CALL
+_PUBLISHED: Final = metrics.PUBLISH
+_RESULT: Final[dict[int, str]] = {code: code_name(code) for code in ErrorCode}  # metric label per code
 _MAX_EDGE_ID = 2**53  # ids stay exact in JSON consumers
 #: what sends and receives through the exchange: a :class:`Session`, or a
 #: :class:`~frontier.exchange.gateway_stream.GatewayStream` (the gateway's own end of a
@@ -452,7 +459,7 @@ class Exchange:
 
     def _count(self, is_publish: bool, direction: str, code: int, latency: float | None = None) -> None:
         if direction != "hook":
-            self._stats.count(metrics.PUBLISH if is_publish else metrics.CALL, direction, _RESULT.get(code, "unknown"),
+            self._stats.count(_PUBLISHED if is_publish else _CALL, direction, _RESULT.get(code, "unknown"),
                               latency if code == OK else None)
 
     # -- external MQ ----------------------------------------------------------------------------

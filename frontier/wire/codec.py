@@ -11,15 +11,15 @@ import itertools
 import struct
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any, Callable
+from typing import Any, Callable, Final
 
 import msgpack
 
 from .errors import ErrorCode, LocalProtocolError, RemoteProtocolError, UnsupportedVersion
 from .events import FRAME_TYPES, PROTOCOL_VERSION, SUPPORTED_VERSIONS, Event, Hello
 
-HEADER = struct.Struct(">I")
-HEADER_SIZE = HEADER.size
+HEADER: Final = struct.Struct(">I")
+HEADER_SIZE: Final = 4  # HEADER.size
 #: the largest length a header can announce
 MAX_LENGTH = 2**32 - 1
 #: integers on the wire are unsigned 64-bit at most
@@ -28,7 +28,8 @@ _U64 = 2**64
 _pack_header = HEADER.pack
 #: one packer reused for every lean frame: packing the plain types of a frame runs no
 #: Python code, so under the GIL no other thread can interleave with it
-_pack = msgpack.Packer(autoreset=True).pack
+_pack: Final = msgpack.Packer(autoreset=True).pack
+_unpackb: Final = msgpack.unpackb
 _VERSIONS = " and ".join(map(str, SUPPORTED_VERSIONS))
 
 
@@ -83,36 +84,61 @@ class _Schema:
         return True
 
 
-#: one field of a received frame, by schema kind, as a Python expression over ``f[i]``
-#: (msgpack yields no int past 2**64 and no bool as an int; NaN fails ``>= 0``)
-_RECV_TESTS = {
-    "u": "type(f[{i}]) is int and f[{i}] >= 0",
-    "o": "(f[{i}] is None or type(f[{i}]) is int and f[{i}] >= 0)",
-    "b": "type(f[{i}]) is bytes",
-    "s": "type(f[{i}]) is str",
-    "l": "type(f[{i}]) is list and all(type(x) is str for x in f[{i}])",
-    "n": "(type(f[{i}]) is int or type(f[{i}]) is float) and f[{i}] >= 0",
-}
+#: schema kinds as the small ints :func:`fits` switches on
+_KIND_CODES = {"u": 0, "o": 1, "b": 2, "s": 3, "l": 4, "n": 5}
 
 
-def _recv_check(kinds: str) -> Callable[[list], bool]:
-    """A received field list's whole check (length and every field) as one generated
-    expression: the schema's meaning, at the cost of one call per frame (the decoder's
-    own checks were most of a relayed call's CPU). Same verdicts as ``_Schema.valid``
-    with ``recv_types`` (tests/wire/test_codec.py holds it to that)."""
-    tests = [f"len(f) == {len(kinds) + 1}"] + [_RECV_TESTS[k].format(i=i + 1) for i, k in enumerate(kinds)]
-    return eval("lambda f: " + " and ".join(tests))  # noqa: S307 (built from the constant schemas above)
+def kind_codes(kinds: str) -> tuple[int, ...]:
+    """A schema string as the codes :func:`fits` takes."""
+    return tuple(_KIND_CODES[k] for k in kinds)
+
+
+def fits(f: list, codes: tuple[int, ...]) -> bool:
+    """Does a received field list ``[TYPE, field, ...]`` have exactly one field per
+    schema kind in ``codes`` (see :func:`kind_codes`), each of its kind? One call per
+    frame with no Python call per field: compiled (frontier/compiled.py), a few
+    hundred instructions. Same verdicts as ``_Schema.valid`` with ``recv_types`` and
+    the right length (tests/wire/test_codec.py holds it to that). msgpack yields no
+    int past 2**64 and no bool as an int; NaN fails ``>= 0``."""
+    if len(f) != len(codes) + 1:
+        return False
+    i = 0
+    for code in codes:
+        i += 1
+        v = f[i]
+        t = type(v)
+        if code == 0:  # u
+            if t is not int or v < 0:
+                return False
+        elif code == 1:  # o
+            if v is not None and (t is not int or v < 0):
+                return False
+        elif code == 2:  # b
+            if t is not bytes:
+                return False
+        elif code == 3:  # s
+            if t is not str:
+                return False
+        elif code == 4:  # l
+            if t is not list:
+                return False
+            for x in v:
+                if type(x) is not str:
+                    return False
+        elif t is not int and t is not float or not v >= 0:  # n
+            return False
+    return True
 
 
 _SCHEMAS: dict[type[Event], _Schema] = {cls: _Schema(cls.SCHEMA) for cls in FRAME_TYPES.values()}
-#: type number -> (event class, the check of a received field list of that type)
-_RECV_CHECKS: dict[int, tuple[type[Event], Callable[[list], bool]]] = {
-    cls.TYPE: (cls, _recv_check(cls.SCHEMA)) for cls in FRAME_TYPES.values()
+#: type number -> (event class, its schema's kind codes for :func:`fits`)
+_RECV_CHECKS: Final[dict[int, tuple[type[Event], tuple[int, ...]]]] = {
+    cls.TYPE: (cls, kind_codes(cls.SCHEMA)) for cls in FRAME_TYPES.values()
 }
 #: frames whose version-1 form has fewer fields: that many, padded with the defaults
 _V1_SIZES: dict[type[Event], int] = {cls: len(cls.V1_SCHEMA) for cls in FRAME_TYPES.values() if cls.V1_SCHEMA}
 #: frames with string arrays (decoded to tuples)
-_HAS_LISTS = frozenset(cls for cls in FRAME_TYPES.values() if "l" in cls.SCHEMA)
+_HAS_LISTS: Final = frozenset(cls for cls in FRAME_TYPES.values() if "l" in cls.SCHEMA)
 
 
 def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
@@ -175,7 +201,7 @@ def decode_fields(body: bytes | bytearray | memoryview) -> list:
     :func:`decode_body` builds its event from, for a relay that needs no event object.
     Raise ``RemoteProtocolError`` on anything wrong."""
     try:
-        obj = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
+        obj = _unpackb(body, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise RemoteProtocolError(f"undecodable frame: {exc.__class__.__name__}") from None
     if type(obj) is not list or not obj or type(obj[0]) is not int:
@@ -183,8 +209,8 @@ def decode_fields(body: bytes | bytearray | memoryview) -> list:
     known = _RECV_CHECKS.get(obj[0])
     if known is None:
         raise RemoteProtocolError(f"unknown frame type {obj[0]}")
-    cls, check = known
-    if cls not in _HAS_LISTS and check(obj):  # the usual frame: one check, done
+    cls, codes = known
+    if cls not in _HAS_LISTS and fits(obj, codes):  # the usual frame: one check, done
         return obj
     if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] not in SUPPORTED_VERSIONS:
         # before the shape: a future version may carry other fields
@@ -195,7 +221,7 @@ def decode_fields(body: bytes | bytearray | memoryview) -> list:
         if size != _V1_SIZES.get(cls, -1):
             raise RemoteProtocolError(f"{cls.__name__} needs {schema.size} fields, got {size}")
         obj += [None] * (schema.size - size)  # the version-1 form (from an older gateway)
-    if not check(obj):
+    if not fits(obj, codes):
         raise RemoteProtocolError(f"{cls.__name__} has a field of the wrong type")
     for i in schema.lists:
         obj[i] = tuple(obj[i])

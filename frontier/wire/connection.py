@@ -45,8 +45,9 @@ class _NeedData:
 NEED_DATA: Final = _NeedData()
 
 _STREAM_EVENT_TYPES = frozenset(STREAM_EVENTS)
-_SEND, _RECV = Direction.SEND, Direction.RECV
-_COMPACT_AT = 1 << 16
+_SEND: Final = Direction.SEND
+_RECV: Final = Direction.RECV
+_COMPACT_AT: Final = 1 << 16
 _MAX_CLOSE_MESSAGE = 1024  # characters of a Refuse/GoAway reason
 #: the smallest frame limit and heartbeat a Welcome may announce
 MIN_FRAME_SIZE = 1024
@@ -67,7 +68,7 @@ _LEAN_BY_STATE = {
 }
 #: a frame body up to this size is copied out of the buffer to decode (cheaper than a
 #: memoryview for small frames); larger ones are decoded in place
-_COPY_MAX = 1 << 14
+_COPY_MAX: Final = 1 << 14
 
 
 #: first bytes of protocols a frontier port meets by mistake -> what speaks them

@@ -13,7 +13,7 @@ See ``sdk/PROTOCOL.md`` for the meaning of every field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 #: the protocol version this code speaks (and sends in ``Hello``)
 PROTOCOL_VERSION = 2
@@ -33,7 +33,7 @@ HOOKS = (HOOK_GET_EDGE_ID, HOOK_EDGE_ONLINE, HOOK_EDGE_OFFLINE)
 
 #: the gateway calls a service's hooks as ``Request``s with these reserved methods;
 #: user methods may not start with ``$``
-HOOK_METHOD_PREFIX = "$"
+HOOK_METHOD_PREFIX: Final = "$"
 
 #: a ``StreamOpen.service`` starting with this comes from the gateway itself (the HTTP
 #: ingress): the rest names a target the edge exposes (``Edge(..., expose=...)``).
