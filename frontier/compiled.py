@@ -28,16 +28,16 @@ from types import ModuleType
 from typing import Sequence
 
 #: the modules ``make native`` compiles (one mypyc group: see scripts/build_native.py).
-#: Not ``frontier.sessions.session``: its reader greenlet waits for the socket inside
-#: ``Session.run``, and greenlet saves every C frame between a greenlet's start and its
-#: wait; compiled frames there cost each idle connection 1.3 KB (4,728 bytes of saved
-#: stack against 3,464). Left out, it gives back about 6,000 of the 18,700 instructions
-#: per routed call that compiling saves (loadtests/README.md, "The compiled hot path")
+#: Not the session's reader (:mod:`frontier.sessions.reader`): every idle connection's
+#: reader greenlet waits for its socket there, and greenlet saves every C frame between
+#: a greenlet's start and its wait; compiled frames there would cost each idle
+#: connection about 1.3 KB (4,728 bytes of saved stack against 3,464)
 MODULES: tuple[str, ...] = (
     "frontier.wire.codec",
     "frontier.wire.connection",
     "frontier.exchange.pending",
     "frontier.exchange.router",
+    "frontier.sessions.session",
 )
 #: the group's shared library, which the compiled modules load
 GROUP = "frontier.compiled_group"

@@ -31,6 +31,7 @@ from frontier.config import TLS, Config
 from frontier.exchange.router import Exchange
 from frontier.listeners import GuardedStreamServer, close_now
 from frontier.process import naming_the_listener
+from frontier.sessions import reader
 from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard, ConnectionRate
 from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
 from frontier.tls import ServerTLS, build_server_context
@@ -291,7 +292,7 @@ class Gateway:
                               max_out_bytes=limits.max_outgoing_bytes,
                               rate=ConnectionRate.for_role(limits, role, time.monotonic()),
                               lean=self.config.exchange.lean_relay)
-            session.run(self.exchange, max(deadline - time.monotonic(), 0.001))
+            reader.serve(session, self.exchange, max(deadline - time.monotonic(), 0.001))
         except OSError:
             pass  # the peer vanished before its session began
         finally:

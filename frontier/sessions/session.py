@@ -1,14 +1,8 @@
-"""The gateway side of one connection: a fair reader loop and a non-blocking writer.
+"""The gateway side of one connection: its state, and a writer that never blocks.
 
-One greenlet (the listener's handler) reads the socket and feeds the sans-io
-:class:`~frontier.wire.Connection`; every event goes to a :class:`Dispatcher` (the
-exchange). The reader takes turns: after a bounded batch (:attr:`Session.turn_frames`
-frames or :attr:`Session.turn_bytes` bytes) it yields to the hub, so a connection
-that floods shares the loop round-robin with everyone else, and with the flushes,
-timers and the heartbeat reaper. At the end of a turn the connection's frame and
-byte rates are charged (:class:`~frontier.sessions.limits.ConnectionRate`): over its
-rate the reader pauses (TCP slows the peer, nothing is lost), and a connection still
-over it after the grace period is closed with ``RATE_LIMITED``.
+What reads the connection is :func:`frontier.sessions.reader.serve`, in the
+connection's own greenlet; this class holds what the exchange routes with (ids,
+registrations, pending calls, streams) and the outgoing side.
 
 Writes never block the caller: :meth:`Session.send` appends the frame to one
 outgoing byte buffer, and a callback at the end of the event-loop iteration sends
@@ -23,78 +17,28 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Final
 
 import gevent
 from gevent import socket
 
 from frontier import metrics
-from frontier.wire import NEED_DATA, Connection, Side
+from frontier.wire import Connection, Side
 from frontier.wire.codec import event_of
-from frontier.wire.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from frontier.wire.events import FRAME_TYPES, Event, Hello, PeerClosed
+from frontier.wire.errors import ErrorCode, LocalProtocolError
+from frontier.wire.events import FRAME_TYPES, Event
 
 log = logging.getLogger("frontier.session")
 
-class _Closing(Exception):
+
+class Closing(Exception):
     """Thrown into a session's reader greenlet to end it when another greenlet closed it."""
 
 
-class _HelloDeadlines:
-    """Connections that still owe their ``Hello``, and by when. One sweeper greenlet,
-    alive only while some are pending, closes the late ones: a ``gevent.Timeout`` per
-    connection cost about a tenth of a connect's CPU."""
-
-    def __init__(self) -> None:
-        self._due: dict["Session", float] = {}
-        self._sweeper: gevent.Greenlet | None = None
-        self._tick = 1.0  #: seconds between sweeps: a quarter of the shortest deadline seen, 1 s at most
-
-    def add(self, session: "Session", timeout: float) -> None:
-        """``session`` must say hello within ``timeout`` seconds."""
-        self._due[session] = time.monotonic() + timeout
-        self._tick = min(self._tick, max(timeout / 4, 0.01))
-        if self._sweeper is None:
-            self._sweeper = gevent.spawn(self._sweep)
-
-    def discard(self, session: "Session") -> None:
-        """``session`` said hello (or is gone)."""
-        self._due.pop(session, None)
-
-    def _sweep(self) -> None:
-        try:
-            while self._due:
-                gevent.sleep(self._tick)
-                now = time.monotonic()
-                for session, deadline in list(self._due.items()):
-                    if now >= deadline:
-                        del self._due[session]
-                        session.close(ErrorCode.TIMEOUT, "no handshake within the deadline", log_level=logging.INFO)
-        finally:
-            self._sweeper = None
-
-
-_HELLO_DEADLINES = _HelloDeadlines()
-
 ROLE_EDGE = "edge"
 ROLE_SERVICE = "service"
-_RECV_SIZE = 1 << 16
-#: a sleep this short still ends the turn in the hub's next loop iteration, after it
-#: polled for I/O (``sleep(0)`` may resume a greenlet before the loop polls again)
-_TURN_YIELD = 1e-6
-
-
-class Dispatcher(Protocol):
-    """What a session hands its events to (the exchange)."""
-
-    def admit(self, session: "Session", hello: Hello) -> None:
-        """Run the handshake; raise a FrontierError to refuse."""
-
-    def dispatch(self, session: "Session", event: Event | list) -> None:
-        """Handle one event after the handshake (a lean field list: see ``Connection.next_frame``)."""
-
-    def closed(self, session: "Session") -> None:
-        """The connection is gone: clean up everything that refers to it."""
+#: bytes a reader asks the socket for at once
+RECV_SIZE: Final = 1 << 16
 
 
 class Session:
@@ -103,7 +47,7 @@ class Session:
     __slots__ = (
         "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
         "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
-        "_out", "_sending", "_writer", "_max_out", "_flush_pending", "_raw", "_reader", "expires", "rate",
+        "_out", "_sending", "_writer", "_max_out", "_flush_pending", "raw", "reader", "expires", "rate",
         "lean", "is_edge",
         "__weakref__",
     )
@@ -112,6 +56,11 @@ class Session:
     turn_frames: ClassVar[int] = 64
     #: bytes the reader takes in before it ends its turn
     turn_bytes: ClassVar[int] = 256 * 1024
+    #: seconds a closing connection gets to flush what is queued and say goodbye
+    goodbye_timeout: ClassVar[float] = 1.0
+    #: bytes read (and dropped) from a closing peer while waiting for its close; a peer
+    #: that sends more is cut off without waiting
+    goodbye_drain_bytes: ClassVar[int] = 1 << 20
 
     def __init__(self, sock: socket.socket, addr: tuple[str, int], role: str, *, max_frame_size: int, max_out_bytes: int,
                  rate: Any = None, lean: bool = False) -> None:
@@ -151,7 +100,8 @@ class Session:
         self._writer: gevent.Greenlet | None = None
         self._max_out = max_out_bytes
         self._flush_pending = False
-        self._reader: gevent.Greenlet | None = None
+        #: the greenlet reading this connection (set by ``reader.serve``)
+        self.reader: gevent.Greenlet | None = None
         #: unix time the connection's credentials expire (0: never); see the gateway's reaper
         self.expires = 0
         #: this connection's frame/byte rate limiter (a ``ConnectionRate``), or None
@@ -160,120 +110,10 @@ class Session:
         #: (None for TLS, whose writes must go through the SSL object)
         # (exactly gevent's plain socket: its TLS socket is a subclass, and asking any
         # socket for a missing attribute costs an exception on every connect)
-        self._raw: Any = sock._sock if type(sock) is socket.socket else None
+        self.raw: Any = sock._sock if type(sock) is socket.socket else None
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.id} {self.addr}>"
-
-    # -- reading ----------------------------------------------------------------------
-
-    def run(self, dispatcher: Dispatcher, handshake_timeout: float) -> None:
-        """Read and dispatch until the connection ends; always calls ``dispatcher.closed``.
-
-        The reader owns the socket's end: when it returns, what was queued went out
-        (or the deadline passed) and the peer saw a clean half-close."""
-        self._reader = gevent.getcurrent()
-        try:
-            _HELLO_DEADLINES.add(self, handshake_timeout)
-            try:
-                hello = self._read_hello()
-            finally:
-                _HELLO_DEADLINES.discard(self)
-            if hello is None:  # hung up before saying hello (a port probe, say)
-                return
-            dispatcher.admit(self, hello)
-            if not self.closed:
-                self._read_loop(dispatcher.dispatch)
-        except RemoteProtocolError as exc:
-            metrics.FRAMES_REJECTED.labels(reason=exc.code.name.lower()).inc()
-            self.close(exc.code, str(exc), log_level=logging.WARNING)
-        except LocalProtocolError as exc:
-            # something this peer sent could not be relayed and no handler turned it into
-            # an answer: the fault stays with this connection, and is not a gateway crash
-            metrics.FRAMES_REJECTED.labels(reason="unrelayable").inc()
-            self.close(ErrorCode.PROTOCOL_ERROR, f"cannot relay what it sent: {exc}", log_level=logging.WARNING)
-        except OSError as exc:
-            self.close(ErrorCode.CONNECTION_CLOSED, f"socket error: {exc}", log_level=logging.DEBUG)
-        except _Closing:
-            pass
-        finally:
-            self.close(ErrorCode.CONNECTION_CLOSED, "", log_level=logging.NOTSET)
-            try:
-                dispatcher.closed(self)
-            finally:
-                self._linger()
-
-    def _read_hello(self) -> Hello | None:
-        conn = self.conn
-        while True:
-            event = conn.next_event()
-            if event is NEED_DATA:
-                data = self.sock.recv(_RECV_SIZE)
-                conn.receive_data(data)
-                continue
-            if type(event) is PeerClosed:
-                return None
-            return cast(Hello, event)  # the machine only lets a Hello through first
-
-    def _read_loop(self, dispatch: Callable[["Session", Any], None]) -> None:
-        conn = self.conn
-        recv = self.sock.recv
-        next_event = conn.next_frame if self.lean else conn.next_event
-        monotonic = time.monotonic
-        turn_frames, turn_bytes = self.turn_frames, self.turn_bytes
-        frames = nbytes = 0
-        drained = False  # the last read emptied the kernel's buffer (it was short)
-        while not self.closed:
-            event = next_event()
-            if event is NEED_DATA:
-                if nbytes >= turn_bytes:
-                    self._end_turn(frames, nbytes)
-                    frames = nbytes = 0
-                    continue
-                data = self._recv_ready() if drained and self._raw is not None else recv(_RECV_SIZE)
-                drained = len(data) < _RECV_SIZE
-                self.last_rx = monotonic()
-                conn.receive_data(data)
-                nbytes += len(data)
-                continue
-            if type(event) is PeerClosed:
-                return
-            dispatch(self, event)  # events, or field lists (lists are never PeerClosed)
-            frames += 1
-            if frames >= turn_frames:
-                self._end_turn(frames, nbytes)
-                frames = nbytes = 0
-
-    def _recv_ready(self) -> bytes:
-        """Read once the socket is readable. After a short read the kernel's buffer was
-        empty, so a read at once would almost always fail; waiting first saves that
-        syscall and the exception gevent's ``recv`` raises and catches for it (a
-        connection with one frame in flight, the usual edge, pays it on every frame).
-        Uses gevent's own read watcher of the socket (its ``recv`` waits on the same)."""
-        sock = self.sock
-        sock._wait(sock._read_event)
-        try:
-            return self._raw.recv(_RECV_SIZE)
-        except BlockingIOError:  # readable, then not (another reader cannot exist): be safe
-            return sock.recv(_RECV_SIZE)
-
-    def _end_turn(self, frames: int, nbytes: int) -> None:
-        """Charge the turn to the connection's rates, then give the hub its turn: a
-        pause while over the rate, else the shortest sleep that lets the loop poll."""
-        rate = self.rate
-        if rate is not None:
-            now = time.monotonic()
-            pause = rate.charge(frames, nbytes, now)
-            if pause:
-                if rate.violated(now):
-                    metrics.RATE_LIMITED.labels(role=self.role, action="closed").inc()
-                    self.close(ErrorCode.RATE_LIMITED, f"over the connection's frame or byte rate for {rate.grace:g}s",
-                               log_level=logging.WARNING)
-                    return
-                metrics.RATE_LIMITED.labels(role=self.role, action="throttled").inc()
-                gevent.sleep(pause)
-                return
-        gevent.sleep(_TURN_YIELD)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -349,9 +189,9 @@ class Session:
         if self._writer is not None or not out:
             return
         sent = 0
-        if self._raw is not None:
+        if self.raw is not None:
             try:
-                sent = self._raw.send(out)
+                sent = self.raw.send(out)
             except BlockingIOError:
                 pass
             except OSError as exc:
@@ -405,46 +245,20 @@ class Session:
             self._out.clear()
             if self._writer is not None:
                 self._writer.kill(block=False)
-        reader = self._reader
+        reader = self.reader
         if reader is not None and reader is not gevent.getcurrent() and not reader.dead:
-            reader.kill(_Closing, block=False)
+            reader.kill(Closing, block=False)
 
-    #: seconds a closing connection gets to flush what is queued and say goodbye
-    goodbye_timeout: ClassVar[float] = 1.0
-    #: bytes read (and dropped) from a closing peer while waiting for its close; a peer
-    #: that sends more is cut off without waiting
-    goodbye_drain_bytes: ClassVar[int] = 1 << 20
+    @property
+    def flushing(self) -> bool:
+        """Frames are still queued, or on their way to the kernel."""
+        return bool(self._out) or self._flush_pending or self._writer is not None
 
-    def _linger(self) -> None:
-        """Last act of the reader: let queued frames go out (bounded), half-close, and
-        drain what the peer still sends until it closes too, so a reset does not
-        destroy the goodbye frame before the peer read it. The server then closes."""
-        deadline = time.monotonic() + self.goodbye_timeout
-        while True:
-            try:
-                self._linger_until(deadline)
-                return
-            except _Closing:
-                # a close() from another greenlet raced with this reader's own ending
-                # (its interrupt arrived here rather than in recv): keep saying goodbye
-                continue
-
-    def _linger_until(self, deadline: float) -> None:
-        while (self._out or self._flush_pending or self._writer is not None) and time.monotonic() < deadline:
-            gevent.sleep(0.002)
-        if self._writer is not None:  # the peer is not reading: no clean goodbye
-            self._writer.kill(block=False)
-            return
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-            drained = 0
-            with gevent.Timeout(max(deadline - time.monotonic(), 0.05), False):
-                # bounded, and yielding: a peer still flooding must not hold the loop
-                while drained < self.goodbye_drain_bytes:
-                    data = self.sock.recv(_RECV_SIZE)
-                    if not data:
-                        break
-                    drained += len(data)
-                    gevent.sleep(_TURN_YIELD)
-        except OSError:
-            pass
+    def abandon_writer(self) -> bool:
+        """Stop a writer greenlet still waiting to send (the peer is not reading);
+        True if there was one."""
+        writer = self._writer
+        if writer is None:
+            return False
+        writer.kill(block=False)
+        return True

@@ -171,7 +171,7 @@ def run_records(data: bytes, *, lean: bool, frozen: bool = True) -> tuple:
 
 
 def _feed(exchange: "Exchange", session: "Session", chunk: bytes) -> None:
-    """What ``Session._read_loop`` does with a chunk, including how it ends a session."""
+    """What ``frontier.sessions.reader._read_loop`` does with a chunk, including how it ends a session."""
     try:
         session.conn.receive_data(chunk)
         next_event = session.conn.next_frame if session.lean else session.conn.next_event
