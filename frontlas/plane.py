@@ -22,6 +22,7 @@ from gevent.pool import Pool
 from frontier.cluster import protocol as P
 from frontier.listeners import GuardedStreamServer
 from frontier.server import server_ssl_context
+from frontier.sessions import reader
 from frontier.sessions.session import ROLE_EDGE, Session
 from frontier.wire.errors import ErrorCode, FrontierError, InvalidArgument
 from frontier.wire.events import (
@@ -241,7 +242,7 @@ class FrontierPlane:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         lim = self.config.limits
         session = Session(sock, addr, ROLE_EDGE, max_frame_size=lim.max_frame_size, max_out_bytes=64 * 1048576)
-        session.run(self.dispatcher, lim.handshake_timeout)
+        reader.serve(session, self.dispatcher, lim.handshake_timeout)
 
     def _reap(self) -> None:
         limit = 3 * self.config.limits.heartbeat_interval

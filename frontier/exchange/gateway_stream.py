@@ -2,10 +2,11 @@
 
 A :class:`GatewayStream` stands where a service session would stand at the other end
 of a stream: the exchange splices to it exactly as to a session (it has ``send``,
-``streams``, ``conn.stream_state``, ``pending``...), and what it sends goes through
-:meth:`Exchange.dispatch` as if a service had sent it. So the exchange needs no
-special case, credit flows end to end (a slow reader here slows the edge), and an
-edge going offline resets the stream as it resets any other.
+``streams``, ``conn.stream_state``...), and what it sends goes through
+:meth:`Exchange.dispatch` as if a service had sent it. So credit flows end to end (a
+slow reader here slows the edge), and an edge going offline resets the stream as it
+resets any other. Calls and publishes the edge sends on the stream are refused by the
+exchange: nobody serves them here.
 
 It runs on the gateway's hub: ``recv`` and ``sendall`` block the calling greenlet
 only, each with a deadline. What it buffers is bounded by its own ``window``: the
@@ -20,12 +21,10 @@ from typing import Any
 
 from gevent.event import Event as Signal
 
-from frontier.wire.codec import event_of
 from frontier.wire.connection import RELAY_RESERVE
 from frontier.wire.errors import ConnectionClosed, ErrorCode, FrontierError, StreamReset, Timeout, error_from_code
 from frontier.wire.events import (
-    Ack, Event, Publish, Request, Response, StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen,
-    StreamReset as StreamResetFrame,
+    Event, StreamAccept, StreamCredit, StreamData, StreamEnd, StreamOpen, StreamReset as StreamResetFrame,
 )
 from frontier.wire.state import StreamState
 
@@ -55,9 +54,6 @@ class GatewayStream:
         self.window = window
         #: the exchange's splice table: our id -> (edge session, its stream id)
         self.streams: dict[int, tuple[Any, int]] = {}
-        #: calls the edge sent on the stream (answered at once: nobody serves them here)
-        self.pending: dict[int, Any] = {}
-        self.calls_out: dict[int, Any] = {}
         self.closed = False
         self.conn = self  # the exchange asks ``peer.conn.stream_state`` and ``s.conn.last_size``
         #: size of the last frame "received" from this end: what it sends is built here,
@@ -200,19 +196,11 @@ class GatewayStream:
             if self._error is None:
                 self._error = error_from_code(event.code, event.message) if event.code != ErrorCode.STREAM_RESET else StreamReset(event.message)
             self._wake_all()
-        elif etype is Request:
-            self._dispatch(Response(event.call_id, ErrorCode.RPC_NOT_ONLINE, b"", "the gateway serves no calls on this stream"))
-        elif etype is Publish:
-            self._dispatch(Ack(event.msg_id, ErrorCode.TOPIC_NOT_ONLINE, "the gateway takes no messages on this stream"))
 
     def relay(self, event: Event) -> bool:
         """The exchange relays the edge's frames with this (as to a session); always taken."""
         self.send(event)
         return True
-
-    def relay_fields(self, fields: tuple) -> bool:
-        """:meth:`relay` for a call, publish or answer given as its field tuple."""
-        return self.relay(event_of(fields))
 
     def stream_state(self, stream_id: int) -> StreamState:
         """The exchange's view of our side (CLOSED once both directions ended)."""

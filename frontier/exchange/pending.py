@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from frontier.sessions.session import Session
+
 
 class Pending:
     """A request/publish sent to ``target`` under the gateway's id ``gid``, on behalf
     of ``origin``'s id ``origin_id`` (``origin`` None: the gateway's own hook call,
-    answered through ``waiter``). ``timer`` is the libev deadline watcher."""
+    answered through ``waiter``; ``target`` None: an MQ produce's marker). ``timer``
+    is the libev deadline watcher."""
 
     __slots__ = ("origin", "origin_id", "target", "gid", "is_publish", "direction", "started", "timer", "waiter")
 
     def __init__(
-        self, origin: Any, origin_id: int, target: Any, gid: int, is_publish: bool,
+        self, origin: Session | None, origin_id: int, target: Session | None, gid: int, is_publish: bool,
         direction: str, started: float, timer: Any, waiter: Any = None,
     ) -> None:
         self.origin = origin

@@ -53,10 +53,13 @@ _CALL: Final = metrics.CALL
 _PUBLISHED: Final = metrics.PUBLISH
 _RESULT: Final[dict[int, str]] = {code: code_name(code) for code in ErrorCode}  # metric label per code
 _MAX_EDGE_ID = 2**53  # ids stay exact in JSON consumers
-#: what sends and receives through the exchange: a :class:`Session`, or a
-#: :class:`~frontier.exchange.gateway_stream.GatewayStream` (the gateway's own end of a
-#: stream, e.g. the ingress', which speaks like one). Any, not a union: compiled
-#: (frontier/compiled.py), a parameter typed ``Session`` refuses anything else at run time
+#: what sends and receives stream frames through the exchange: a :class:`Session`, or
+#: a :class:`~frontier.exchange.gateway_stream.GatewayStream` (the gateway's own end of
+#: a stream, e.g. the ingress', which speaks like one). Any, not a union: compiled
+#: (frontier/compiled.py), a parameter typed ``Session`` refuses anything else at run
+#: time. Calls, publishes and their answers only ever come from and go to sessions (a
+#: call on a gateway stream is refused here), so their handlers take ``Session``: the
+#: compiled code then reads a session's fields directly
 Peer = Any
 
 
@@ -117,10 +120,6 @@ class Exchange:
         self._next_service_id = 0
         self._timer = gevent.get_hub().loop.timer
         self._stats = metrics.ROUTES
-        #: the lean frames, as field lists (see ``Connection.next_frame``), by type number
-        self._lean: dict[int, Callable[[Peer, list], None]] = {
-            _REQUEST: self._on_call, _PUBLISH: self._on_call, _RESPONSE: self._on_answer, _ACK: self._on_answer,
-        }
         self._dispatch: dict[type, Callable[[Peer, Any], None]] = {
             Request: self._on_lean_event, Response: self._on_lean_event, Ack: self._on_lean_event,
             Publish: self._on_lean_event, Cancel: self._on_cancel, Register: self._on_register,
@@ -266,13 +265,21 @@ class Exchange:
     def dispatch(self, session: Peer, event: Event | list) -> None:
         """Handle one event from an admitted session, or a lean frame's field list."""
         if type(event) is list:
-            self._lean[event[0]](session, event)
+            self._on_lean(session, event)
         else:
             self._dispatch[type(event)](session, event)
 
-    def _on_lean_event(self, session: Peer, event: Event) -> None:
+    def _on_lean(self, session: Session, f: list) -> None:
+        """A call, publish or answer as its field list (the lean frames)."""
+        kind = f[0]
+        if kind == _REQUEST or kind == _PUBLISH:
+            self._on_call(session, f)
+        else:
+            self._on_answer(session, f)
+
+    def _on_lean_event(self, session: Session, event: Event) -> None:
         """A call, publish or answer that came as an event object: route its fields."""
-        self._lean[event.TYPE](session, fields_of(event))
+        self._on_lean(session, fields_of(event))
 
     def _on_ping(self, s: Peer, ev: Ping) -> None:
         s.send(Pong(ev.nonce))
@@ -308,13 +315,13 @@ class Exchange:
 
     # -- calls and publishes ---------------------------------------------------------------------
 
-    def _too_large(self, s: Peer) -> str:
+    def _too_large(self, s: Session) -> str:
         """Why the frame ``s`` just sent cannot be relayed (see RELAY_RESERVE)."""
         metrics.RELAY_REFUSED.labels(kind="entry").inc()
         return (f"a frame of {s.conn.last_size} bytes does not fit the frame limit once relayed "
                 f"(at most {self._relay_max} bytes)")
 
-    def _on_call(self, s: Peer, f: list) -> None:
+    def _on_call(self, s: Session, f: list) -> None:
         """A Request or a Publish, as its field list
         ``[TYPE, id, method or topic, data, timeout_ms, edge_id, stream_id]``."""
         is_publish = f[0] == _PUBLISH
@@ -355,7 +362,7 @@ class Exchange:
             return
         self._send_to(s, origin_id, target, name, f[3], f[4] / 1000, edge_id, 0, direction, is_publish)
 
-    def _on_stream_message(self, s: Peer, f: list, is_publish: bool, direction: str) -> None:
+    def _on_stream_message(self, s: Session, f: list, is_publish: bool, direction: str) -> None:
         """A call or publish riding a stream goes straight to the stream's other end."""
         link = s.streams.get(f[6])
         origin_id = f[1]
@@ -365,9 +372,13 @@ class Exchange:
         if len(calls_out) >= self.limits.max_inflight or origin_id in calls_out:
             return self._over_inflight(s, is_publish, origin_id, direction)
         peer, peer_sid = link
+        if type(peer) is not Session:  # the gateway's own end of a stream serves no calls
+            code, why = ((ErrorCode.TOPIC_NOT_ONLINE, "the gateway takes no messages on this stream") if is_publish
+                         else (ErrorCode.RPC_NOT_ONLINE, "the gateway serves no calls on this stream"))
+            return self._refuse_call(s, is_publish, origin_id, direction, code, why)
         self._send_to(s, origin_id, peer, f[2], f[3], f[4] / 1000, s.id if s.is_edge else None, peer_sid, direction, is_publish)
 
-    def _over_inflight(self, s: Peer, is_publish: bool, origin_id: int, direction: str) -> None:
+    def _over_inflight(self, s: Session, is_publish: bool, origin_id: int, direction: str) -> None:
         """Answer BufferFull past ``max_inflight``; an id reused while its first use is
         in flight breaks the protocol (and would slip past the count)."""
         if origin_id in s.calls_out:
@@ -376,7 +387,7 @@ class Exchange:
         self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} {kind} in flight")
 
     def _send_to(
-        self, origin: Peer | None, origin_id: int, target: Peer, name: str, data: bytes, timeout: float,
+        self, origin: Session | None, origin_id: int, target: Session, name: str, data: bytes, timeout: float,
         edge_id: int | None, stream_id: int, direction: str, is_publish: bool, waiter: AsyncResult | None = None,
     ) -> None:
         """Forward a call or publish to ``target`` and remember whom to answer. The
@@ -404,7 +415,7 @@ class Exchange:
         elif origin is not None:
             self._refuse_call(origin, is_publish, origin_id, direction, code, why)
 
-    def _on_answer(self, s: Peer, f: list) -> None:
+    def _on_answer(self, s: Session, f: list) -> None:
         """A Response ``[TYPE, call_id, code, data, message]`` or an Ack
         ``[TYPE, msg_id, code, message]``, as its field list."""
         p = s.pending.pop(f[1], None)
@@ -430,7 +441,7 @@ class Exchange:
                 target.send(Cancel(p.gid))
         self._count(p.is_publish, p.direction, ErrorCode.CANCELLED)
 
-    def _expire(self, target: Peer, gid: int) -> None:
+    def _expire(self, target: Session, gid: int) -> None:
         p = target.pending.pop(gid, None)
         if p is None:
             return
@@ -453,7 +464,7 @@ class Exchange:
             origin.relay_fields(_answer(p.is_publish, p.origin_id, code, "the answer does not fit the frame limit once relayed"))
         self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
 
-    def _refuse_call(self, s: Peer, is_publish: bool, origin_id: int, direction: str, code: int, message: str) -> None:
+    def _refuse_call(self, s: Session, is_publish: bool, origin_id: int, direction: str, code: int, message: str) -> None:
         s.relay_fields(_answer(is_publish, origin_id, code, message))
         self._count(is_publish, direction, code)
 
