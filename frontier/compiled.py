@@ -36,8 +36,11 @@ MODULES: tuple[str, ...] = (
     "frontier.wire.codec",
     "frontier.wire.connection",
     "frontier.exchange.pending",
+    "frontier.exchange.deadlines",
     "frontier.exchange.router",
     "frontier.sessions.session",
+    "frontier.sessions.registry",
+    "frontier.metrics",
 )
 #: the group's shared library, which the compiled modules load
 GROUP = "frontier.compiled_group"

@@ -12,7 +12,7 @@ several microseconds per update, a dict increment a few dozen nanoseconds.
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Iterator
+from typing import ClassVar, Final, Iterator
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -52,21 +52,21 @@ class RouteStats:
     """Counts and latency histograms of routed calls, publishes and stream opens."""
 
     #: latency bucket upper bounds, seconds
-    BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+    BUCKETS: ClassVar[tuple[float, ...]] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-    _FAMILIES = {
+    _FAMILIES: ClassVar[dict[str, tuple[str, str]]] = {
         CALL: ("frontier_calls", "Routed RPC calls by direction and result"),
         PUBLISH: ("frontier_publishes", "Routed acked publishes by direction and result"),
         STREAM: ("frontier_streams", "Stream opens by direction and result"),
     }
-    _LATENCY = {
+    _LATENCY: ClassVar[dict[str, tuple[str, str]]] = {
         CALL: ("frontier_call_duration_seconds", "Routed call latency at the gateway"),
         PUBLISH: ("frontier_publish_duration_seconds", "Routed publish latency until ack"),
     }
 
     def __init__(self) -> None:
         self.results: dict[tuple[str, str, str], int] = {}
-        self.latency: dict[tuple[str, str], list[float]] = {}  # bucket counts..., sum
+        self.latency: dict[tuple[str, str], list] = {}  # bucket counts (ints)..., sum (a float)
         self.stream_bytes: dict[str, int] = {}
 
     def count(self, kind: str, direction: str, result: str, seconds: float | None = None) -> None:
@@ -96,7 +96,7 @@ class RouteStats:
             histograms = HistogramMetricFamily(name, doc, labels=["direction"])
             for (k, direction), hist in list(self.latency.items()):
                 if k == kind:
-                    cumulative: float = 0
+                    cumulative = 0
                     buckets = []
                     for bound, count in zip((*map(str, self.BUCKETS), "+Inf"), hist[:-1]):
                         cumulative += count
@@ -109,5 +109,5 @@ class RouteStats:
         yield family
 
 
-ROUTES = RouteStats()
+ROUTES: Final = RouteStats()
 REGISTRY.register(ROUTES)

@@ -10,14 +10,15 @@ from frontier.sessions.session import Session
 class Pending:
     """A request/publish sent to ``target`` under the gateway's id ``gid``, on behalf
     of ``origin``'s id ``origin_id`` (``origin`` None: the gateway's own hook call,
-    answered through ``waiter``; ``target`` None: an MQ produce's marker). ``timer``
-    is the libev deadline watcher."""
+    answered through ``waiter``; ``target`` None: an MQ produce's marker).
+    ``deadline`` is the :class:`~frontier.exchange.deadlines.CallDeadlines` bucket its
+    deadline waits in (None: it has none)."""
 
-    __slots__ = ("origin", "origin_id", "target", "gid", "is_publish", "direction", "started", "timer", "waiter")
+    __slots__ = ("origin", "origin_id", "target", "gid", "is_publish", "direction", "started", "deadline", "waiter")
 
     def __init__(
         self, origin: Session | None, origin_id: int, target: Session | None, gid: int, is_publish: bool,
-        direction: str, started: float, timer: Any, waiter: Any = None,
+        direction: str, started: float, deadline: dict[int, Session] | None, waiter: Any = None,
     ) -> None:
         self.origin = origin
         self.origin_id = origin_id
@@ -26,5 +27,5 @@ class Pending:
         self.is_publish = is_publish
         self.direction = direction
         self.started = started
-        self.timer = timer
+        self.deadline = deadline
         self.waiter = waiter

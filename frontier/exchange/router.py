@@ -36,6 +36,7 @@ from frontier.wire.events import (
 from frontier.wire.state import StreamState
 
 from . import hooks
+from .deadlines import CallDeadlines
 from .hashby import picker
 from .pending import Pending
 
@@ -118,7 +119,7 @@ class Exchange:
                 self._sinks_by_topic.setdefault(topic, []).append(sink)
         self._next_gid = 0
         self._next_service_id = 0
-        self._timer = gevent.get_hub().loop.timer
+        self._deadlines = CallDeadlines(self._expire, gevent.get_hub().loop.timer)
         self._stats = metrics.ROUTES
         self._dispatch: dict[type, Callable[[Peer, Any], None]] = {
             Request: self._on_lean_event, Response: self._on_lean_event, Ack: self._on_lean_event,
@@ -403,12 +404,12 @@ class Exchange:
         elif not target.relay_fields((_PUBLISH if is_publish else _REQUEST, gid, name, data, int(timeout * 1000), edge_id, stream_id)):
             code, why = ErrorCode.PAYLOAD_TOO_LARGE, f"the {'publish' if is_publish else 'call'} does not fit the frame limit once relayed"
         else:
-            timer = self._timer(timeout)
-            p = Pending(origin, origin_id, target, gid, is_publish, direction, time.monotonic(), timer, waiter)
+            started = time.monotonic()
+            p = Pending(origin, origin_id, target, gid, is_publish, direction, started,
+                        self._deadlines.add(target, gid, started + timeout), waiter)
             target.pending[gid] = p
             if origin is not None:
                 origin.calls_out[origin_id] = p
-            timer.start(self._expire, target, gid)
             return
         if waiter is not None:
             waiter.set(Response(0, code, b"", why))
@@ -433,7 +434,7 @@ class Exchange:
         p = s.calls_out.pop(ev.call_id, None)
         if p is None:
             return
-        p.timer.close()
+        CallDeadlines.cancel(p.deadline, p.gid)
         target = p.target
         if target is not None:
             target.pending.pop(p.gid, None)
@@ -451,7 +452,7 @@ class Exchange:
 
     def _finish(self, p: Pending, code: int, message: str, data: bytes = b"") -> None:
         """Answer whoever is waiting for ``p``."""
-        p.timer.close()
+        CallDeadlines.cancel(p.deadline, p.gid)
         if p.waiter is not None:
             p.waiter.set(Response(0, code, data, message))
             return
@@ -479,7 +480,7 @@ class Exchange:
         """Hand an edge's message (a Publish's field list) to an MQ sink in its own
         greenlet; ack after the broker did."""
         msg_id = f[1]
-        marker = Pending(s, msg_id, None, 0, True, E2MQ, time.monotonic(), _NO_TIMER)
+        marker = Pending(s, msg_id, None, 0, True, E2MQ, time.monotonic(), None)
         s.calls_out[msg_id] = marker
         timeout = f[4] / 1000 or self.limits.default_call_timeout
         gevent.spawn(self._produce_one, s, msg_id, f[2], f[3], sink, timeout, marker)
@@ -600,7 +601,7 @@ class Exchange:
             self._finish(p, gone, why)
         calls_out, session.calls_out = session.calls_out, {}
         for p in calls_out.values():
-            p.timer.close()
+            CallDeadlines.cancel(p.deadline, p.gid)
             if p.target is not None and p.target.pending.pop(p.gid, None) is not None and not p.is_publish:
                 p.target.send(Cancel(p.gid))
         streams, session.streams = session.streams, {}
@@ -713,12 +714,3 @@ def _answer(is_publish: bool, origin_id: int, code: int, message: str, data: byt
 def _ignore(session: Peer, event: Event) -> None:
     pass
 
-
-class _NoTimer:
-    __slots__ = ()
-
-    def close(self) -> None:
-        pass
-
-
-_NO_TIMER = _NoTimer()

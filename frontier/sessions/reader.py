@@ -142,7 +142,8 @@ def _read_hello(session: Session) -> Hello | None:
 
 def _read_loop(session: Session, dispatch: Callable[[Session, Any], None]) -> None:
     conn = session.conn
-    recv = session.sock.recv
+    sock, raw = session.sock, session.raw
+    recv = sock.recv
     next_event = conn.next_frame if session.lean else conn.next_event
     monotonic = time.monotonic
     turn_frames, turn_bytes = session.turn_frames, session.turn_bytes
@@ -155,7 +156,19 @@ def _read_loop(session: Session, dispatch: Callable[[Session, Any], None]) -> No
                 _end_turn(session, frames, nbytes)
                 frames = nbytes = 0
                 continue
-            data = _recv_ready(session) if drained and session.raw is not None else recv(RECV_SIZE)
+            if drained and raw is not None:
+                # after a short read the kernel's buffer was empty, so a read at once
+                # would almost always fail: wait for readability first, on gevent's own
+                # read watcher of the socket (its ``recv`` waits on the same), which
+                # saves that syscall and the exception gevent's ``recv`` raises and
+                # catches for it (an edge with one frame in flight pays it every frame)
+                sock._wait(sock._read_event)
+                try:
+                    data = raw.recv(RECV_SIZE)
+                except BlockingIOError:  # readable, then not (no other reader exists): be safe
+                    data = recv(RECV_SIZE)
+            else:
+                data = recv(RECV_SIZE)
             drained = len(data) < RECV_SIZE
             session.last_rx = monotonic()
             conn.receive_data(data)
@@ -168,20 +181,6 @@ def _read_loop(session: Session, dispatch: Callable[[Session, Any], None]) -> No
         if frames >= turn_frames:
             _end_turn(session, frames, nbytes)
             frames = nbytes = 0
-
-
-def _recv_ready(session: Session) -> bytes:
-    """Read once the socket is readable. After a short read the kernel's buffer was
-    empty, so a read at once would almost always fail; waiting first saves that
-    syscall and the exception gevent's ``recv`` raises and catches for it (a
-    connection with one frame in flight, the usual edge, pays it on every frame).
-    Uses gevent's own read watcher of the socket (its ``recv`` waits on the same)."""
-    sock = session.sock
-    sock._wait(sock._read_event)
-    try:
-        return session.raw.recv(RECV_SIZE)
-    except BlockingIOError:  # readable, then not (another reader cannot exist): be safe
-        return sock.recv(RECV_SIZE)
 
 
 def _end_turn(session: Session, frames: int, nbytes: int) -> None:

@@ -42,7 +42,8 @@ except ImportError:  # the in-suite fallback drives one_input without it
 
 def _imports() -> None:
     global NEED_DATA, HEADER, decode_body, encode_frame, ErrorCode
-    global RemoteProtocolError, ev, Exchange, Session
+    global RemoteProtocolError, ev, Exchange, Session, CallDeadlines
+    from frontier.exchange.deadlines import CallDeadlines
     from frontier.exchange.router import Exchange
     from frontier.sessions.session import Session
     from frontier.wire import NEED_DATA
@@ -139,7 +140,7 @@ def run_records(data: bytes, *, lean: bool, frozen: bool = True) -> tuple:
     ``lean``: the sessions relay without event objects; ``frozen``: deadlines never fire."""
     exchange = Exchange(limits=LIMITS)
     if frozen:
-        exchange._timer = _FrozenTimer
+        exchange._deadlines = CallDeadlines(exchange._expire, _FrozenTimer)
     service = Peer("service", ev.Hello(ev.PROTOCOL_VERSION, ev.ROLE_SERVICE, "svc", ("t",), ("echo",)), lean)
     edge = Peer("edge", ev.Hello(ev.PROTOCOL_VERSION, ev.ROLE_EDGE, rpcs=("m",), edge_id=EDGE_ID), lean)
     peers = (edge, service)
