@@ -11,7 +11,6 @@ several microseconds per update, a dict increment a few dozen nanoseconds.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import ClassVar, Final, Iterator
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -48,11 +47,37 @@ INGRESS_CONNECTIONS = Gauge("frontier_ingress_connections", "HTTP client connect
 INGRESS_REFUSED = Counter("frontier_ingress_connections_refused_total", "Client connections refused by the ingress", ["reason"])
 
 
+#: latency bucket upper bounds of routed calls and publishes, seconds
+LATENCY_BUCKETS: Final[tuple[float, ...]] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)
+
+
+class Route:
+    """What finished of one kind (calls, publishes or stream opens) in one direction:
+    counts by result, and the latency histogram of the successful ones."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, int] = {}
+        #: observations per bucket of :data:`LATENCY_BUCKETS` (the last: above them all)
+        self.buckets: list[int] = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.seconds = 0.0  #: the sum of the latencies observed
+
+    def count(self, result: str, seconds: float | None = None) -> None:
+        """One finished; ``seconds`` for a successful one."""
+        results = self.results
+        results[result] = results.get(result, 0) + 1
+        if seconds is not None:
+            i = 0
+            last = len(LATENCY_BUCKETS)
+            while i < last and LATENCY_BUCKETS[i] < seconds:  # a few steps: latencies are mostly small
+                i += 1
+            self.buckets[i] += 1
+            self.seconds += seconds
+
+
 class RouteStats:
     """Counts and latency histograms of routed calls, publishes and stream opens."""
-
-    #: latency bucket upper bounds, seconds
-    BUCKETS: ClassVar[tuple[float, ...]] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
     _FAMILIES: ClassVar[dict[str, tuple[str, str]]] = {
         CALL: ("frontier_calls", "Routed RPC calls by direction and result"),
@@ -65,20 +90,19 @@ class RouteStats:
     }
 
     def __init__(self) -> None:
-        self.results: dict[tuple[str, str, str], int] = {}
-        self.latency: dict[tuple[str, str], list] = {}  # bucket counts (ints)..., sum (a float)
+        self.routes: dict[tuple[str, str], Route] = {}
         self.stream_bytes: dict[str, int] = {}
+
+    def route(self, kind: str, direction: str) -> Route:
+        """The counters of ``kind`` in ``direction`` (kept: a hot path may hold on to them)."""
+        route = self.routes.get((kind, direction))
+        if route is None:
+            route = self.routes[(kind, direction)] = Route()
+        return route
 
     def count(self, kind: str, direction: str, result: str, seconds: float | None = None) -> None:
         """One finished call/publish/stream open; ``seconds`` for successful ones."""
-        key = (kind, direction, result)
-        self.results[key] = self.results.get(key, 0) + 1
-        if seconds is not None:
-            hist = self.latency.get((kind, direction))
-            if hist is None:
-                hist = self.latency[(kind, direction)] = [0] * (len(self.BUCKETS) + 1) + [0.0]
-            hist[bisect_left(self.BUCKETS, seconds)] += 1
-            hist[-1] += seconds
+        self.route(kind, direction).count(result, seconds)
 
     def add_stream_bytes(self, direction: str, n: int) -> None:
         """Bytes spliced through a stream in ``direction``."""
@@ -86,22 +110,24 @@ class RouteStats:
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus collector protocol: the families as of now."""
+        routes = list(self.routes.items())
         for kind, (name, doc) in self._FAMILIES.items():
             family = CounterMetricFamily(name, doc, labels=["direction", "result"])
-            for (k, direction, result), n in list(self.results.items()):
+            for (k, direction), route in routes:
                 if k == kind:
-                    family.add_metric([direction, result], n)
+                    for result, n in list(route.results.items()):
+                        family.add_metric([direction, result], n)
             yield family
         for kind, (name, doc) in self._LATENCY.items():
             histograms = HistogramMetricFamily(name, doc, labels=["direction"])
-            for (k, direction), hist in list(self.latency.items()):
-                if k == kind:
+            for (k, direction), route in routes:
+                if k == kind and any(route.buckets):
                     cumulative = 0
                     buckets = []
-                    for bound, count in zip((*map(str, self.BUCKETS), "+Inf"), hist[:-1]):
+                    for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), list(route.buckets)):
                         cumulative += count
                         buckets.append((bound, cumulative))
-                    histograms.add_metric([direction], buckets, hist[-1])
+                    histograms.add_metric([direction], buckets, route.seconds)
             yield histograms
         family = CounterMetricFamily("frontier_stream_bytes", "Bytes spliced through streams", labels=["direction"])
         for direction, n in list(self.stream_bytes.items()):

@@ -121,6 +121,9 @@ class Exchange:
         self._next_service_id = 0
         self._deadlines = CallDeadlines(self._expire, gevent.get_hub().loop.timer)
         self._stats = metrics.ROUTES
+        #: the counters of calls and of publishes, by direction
+        self._call_routes: dict[str, metrics.Route] = {}
+        self._publish_routes: dict[str, metrics.Route] = {}
         self._dispatch: dict[type, Callable[[Peer, Any], None]] = {
             Request: self._on_lean_event, Response: self._on_lean_event, Ack: self._on_lean_event,
             Publish: self._on_lean_event, Cancel: self._on_cancel, Register: self._on_register,
@@ -471,8 +474,11 @@ class Exchange:
 
     def _count(self, is_publish: bool, direction: str, code: int, latency: float | None = None) -> None:
         if direction != "hook":
-            self._stats.count(_PUBLISHED if is_publish else _CALL, direction, _RESULT.get(code, "unknown"),
-                              latency if code == OK else None)
+            routes = self._publish_routes if is_publish else self._call_routes
+            route = routes.get(direction)
+            if route is None:
+                route = routes[direction] = self._stats.route(_PUBLISHED if is_publish else _CALL, direction)
+            route.count(_RESULT.get(code, "unknown"), latency if code == OK else None)
 
     # -- external MQ ----------------------------------------------------------------------------
 

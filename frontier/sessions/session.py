@@ -47,7 +47,7 @@ class Session:
     __slots__ = (
         "sock", "conn", "role", "addr", "ip", "id", "name", "meta", "rpcs", "topics", "hooks",
         "created_at", "last_rx", "pending", "calls_out", "streams", "held", "closed", "online",
-        "_out", "_sending", "_writer", "_max_out", "_flush_pending", "raw", "reader", "expires", "rate",
+        "_out", "_sending", "_writer", "_max_out", "_flush_pending", "_loop", "raw", "reader", "expires", "rate",
         "lean", "is_edge",
         "__weakref__",
     )
@@ -100,6 +100,7 @@ class Session:
         self._writer: gevent.Greenlet | None = None
         self._max_out = max_out_bytes
         self._flush_pending = False
+        self._loop = gevent.get_hub().loop  #: the event loop of the hub this session runs on
         #: the greenlet reading this connection (set by ``reader.serve``)
         self.reader: gevent.Greenlet | None = None
         #: unix time the connection's credentials expire (0: never); see the gateway's reaper
@@ -180,7 +181,7 @@ class Session:
     def _schedule_flush(self) -> None:
         if not self._flush_pending and self._writer is None:
             self._flush_pending = True
-            gevent.get_hub().loop.run_callback(self._flush)
+            self._loop.run_callback(self._flush)
 
     def _flush(self) -> None:
         """Runs in the hub: send what is queued without blocking; hand any rest to a writer."""
