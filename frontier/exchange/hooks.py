@@ -36,11 +36,11 @@ def call_one(candidates: Callable[[], Sequence[Any]], pick: Picker, call: HookCa
     if it is gone (``SERVICE_NOT_ONLINE``), ask the next one picked among those left.
     Returns ``(service, answer)``; ``(None, SERVICE_NOT_ONLINE)`` when none is left."""
     tried: set[int] = set()
-    answer = Response(0, ErrorCode.SERVICE_NOT_ONLINE, b"", "no service with this hook is online")
+    answer = None  # (the last one gone's; built only when needed: events cost a connect)
     while True:
         left = [s for s in candidates() if id(s) not in tried and not s.closed]
         if not left:
-            return None, answer
+            return None, answer or Response(0, ErrorCode.SERVICE_NOT_ONLINE, b"", "no service with this hook is online")
         target = pick(left, edge_id, ip)
         tried.add(id(target))
         answer = call(target, method, payload).get()
