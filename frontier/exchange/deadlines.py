@@ -55,8 +55,8 @@ class CallDeadlines:
     @staticmethod
     def cancel(bucket: Bucket | None, gid: int) -> None:
         """Call ``gid`` was answered (or given up): it no longer expires."""
-        if bucket is not None:
-            bucket.pop(gid, None)
+        if bucket is not None and gid in bucket:  # (compiled, cheaper than a pop with a default)
+            del bucket[gid]
 
     def __len__(self) -> int:
         """Calls still waiting for their deadline."""

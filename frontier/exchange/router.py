@@ -275,7 +275,7 @@ class Exchange:
 
     def _on_lean(self, session: Session, f: list) -> None:
         """A call, publish or answer as its field list (the lean frames)."""
-        kind = f[0]
+        kind: int = f[0]
         if kind == _REQUEST or kind == _PUBLISH:
             self._on_call(session, f)
         else:
@@ -328,12 +328,16 @@ class Exchange:
     def _on_call(self, s: Session, f: list) -> None:
         """A Request or a Publish, as its field list
         ``[TYPE, id, method or topic, data, timeout_ms, edge_id, stream_id]``."""
-        is_publish = f[0] == _PUBLISH
+        kind: int = f[0]
+        is_publish = kind == _PUBLISH
         direction = E2S if s.is_edge else S2E
-        origin_id, name = f[1], f[2]
+        origin_id = f[1]
+        name: str = f[2]
+        stream_id: int = f[6]
+        timeout_ms: int = f[4]
         if s.conn.last_size > self._relay_max:
             return self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.PAYLOAD_TOO_LARGE, self._too_large(s))
-        if f[6]:
+        if stream_id:
             return self._on_stream_message(s, f, is_publish, direction)
         if s.is_edge:
             if is_publish:
@@ -364,7 +368,7 @@ class Exchange:
         if is_publish and type(target) is not Session:
             self._produce(s, f, target)
             return
-        self._send_to(s, origin_id, target, name, f[3], f[4] / 1000, edge_id, 0, direction, is_publish)
+        self._send_to(s, origin_id, target, name, f[3], timeout_ms / 1000, edge_id, 0, direction, is_publish)
 
     def _on_stream_message(self, s: Session, f: list, is_publish: bool, direction: str) -> None:
         """A call or publish riding a stream goes straight to the stream's other end."""
@@ -422,13 +426,17 @@ class Exchange:
     def _on_answer(self, s: Session, f: list) -> None:
         """A Response ``[TYPE, call_id, code, data, message]`` or an Ack
         ``[TYPE, msg_id, code, message]``, as its field list."""
-        p = s.pending.pop(f[1], None)
+        gid = f[1]
+        pending = s.pending
+        p = pending.get(gid)  # (get and del: compiled, cheaper than a pop with a default)
         if p is None:
             return
+        del pending[gid]
+        kind: int = f[0]
         if s.conn.last_size > self._relay_max and p.waiter is None:
             # legal on its own but not once relayed: the caller learns why, the answerer stays
             self._finish(p, ErrorCode.PAYLOAD_TOO_LARGE, f"the answer {self._too_large(s)}")
-        elif f[0] == _RESPONSE:
+        elif kind == _RESPONSE:
             self._finish(p, f[2], f[4], f[3])
         else:
             self._finish(p, f[2], f[3])
@@ -462,7 +470,9 @@ class Exchange:
         origin = p.origin
         if origin is None:
             return
-        origin.calls_out.pop(p.origin_id, None)
+        calls_out = origin.calls_out
+        if p.origin_id in calls_out:
+            del calls_out[p.origin_id]
         if not origin.relay_fields(_answer(p.is_publish, p.origin_id, code, message, data)):
             code = ErrorCode.PAYLOAD_TOO_LARGE
             origin.relay_fields(_answer(p.is_publish, p.origin_id, code, "the answer does not fit the frame limit once relayed"))

@@ -180,7 +180,8 @@ class Connection:
             buf, pos = self._buf, self._pos
             avail = len(buf) - pos
             if avail >= HEADER_SIZE:
-                size = HEADER.unpack_from(buf, pos)[0]
+                # the header, big-endian: compiled, four byte reads and no call
+                size: int = buf[pos] << 24 | buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3]
                 if size > self.max_frame_size:
                     if self._state is ConnState.IDLE or self._state is ConnState.HANDSHAKING:
                         stranger = not_frontier(bytes(buf[pos:pos + 16]), self.our_side)
