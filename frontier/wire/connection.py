@@ -133,7 +133,9 @@ class Connection:
         self.state = ConnState.IDLE
         #: largest frame body accepted and sent; a client adopts the gateway's on ``Welcome``
         self.max_frame_size = max_frame_size
-        self._buf = bytearray()
+        #: bytes received and not yet consumed from ``_pos`` on: the bytes of the last
+        #: read as they came when nothing was left over (no copy), else a bytearray
+        self._buf: bytes | bytearray = b""
         self._pos = 0
         self._eof = False
         self._streams: dict[int, _Stream] = {}
@@ -157,12 +159,22 @@ class Connection:
 
     # -- bytes in, events out -------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Buffer bytes read from the peer; ``b""`` means the peer closed."""
         if data:
             if self._eof:
                 raise LocalProtocolError("data received after end of stream")
-            self._buf += data
+            buf, pos = self._buf, self._pos
+            if pos == len(buf):  # everything before was consumed: take these bytes as they are
+                self._buf = data if type(data) is bytes else bytes(data)
+                self._pos = 0
+            elif type(buf) is bytearray:
+                buf += data
+            else:  # the rest of a frame, then more: one growable buffer from here on
+                rest = bytearray(buf[pos:])
+                rest += data
+                self._buf = rest
+                self._pos = 0
         else:
             self._eof = True
 
@@ -180,8 +192,7 @@ class Connection:
             buf, pos = self._buf, self._pos
             avail = len(buf) - pos
             if avail >= HEADER_SIZE:
-                # the header, big-endian: compiled, four byte reads and no call
-                size: int = buf[pos] << 24 | buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3]
+                size: int = HEADER.unpack_from(buf, pos)[0]
                 if size > self.max_frame_size:
                     if self._state is ConnState.IDLE or self._state is ConnState.HANDSHAKING:
                         stranger = not_frontier(bytes(buf[pos:pos + 16]), self.our_side)
@@ -217,14 +228,12 @@ class Connection:
             return NEED_DATA
 
     def _consumed(self, end: int) -> None:
-        if end == len(self._buf):
-            if end > _COMPACT_AT:
-                self._buf = bytearray()
-            else:
-                self._buf.clear()
+        buf = self._buf
+        if end == len(buf):
+            self._buf = b""
             self._pos = 0
         elif end > _COMPACT_AT:
-            del self._buf[:end]
+            self._buf = buf[end:]  # the rest, copied: what was consumed is freed
             self._pos = 0
         else:
             self._pos = end

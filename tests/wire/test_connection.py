@@ -421,3 +421,24 @@ def test_garbage_frame_is_a_remote_protocol_error(data: bytes) -> None:
     with pytest.raises(RemoteProtocolError) as info:
         p.gateway.next_event()
     assert info.value.code == ErrorCode.PROTOCOL_ERROR
+
+
+# -- the receive buffer --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_received_buffers_are_not_shared_with_the_caller(kind) -> None:
+    """The machine keeps a read's bytes as they came when nothing was left over; a
+    caller's mutable buffer is copied, so reusing it cannot change frames not yet read."""
+    pings = [Ping(n) for n in range(1, 4)]
+    data = b"".join(encode_frame(p) for p in pings)
+    pair = open_pair()
+    events = []
+    for piece in (data[:5], data[5:len(data) - 4], data[len(data) - 4:]):  # frames split across reads
+        chunk = bytearray(piece)
+        pair.gateway.receive_data(bytes(chunk) if kind is bytes else kind(chunk))
+        chunk[:] = b"\xff" * len(chunk)  # the caller reuses its buffer at once
+        while (event := pair.gateway.next_event()) is not NEED_DATA:
+            events.append(event)
+    assert events == pings
+    assert pair.gateway.buffered == 0
