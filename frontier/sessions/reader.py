@@ -144,43 +144,40 @@ def _read_loop(session: Session, dispatch: Callable[[Session, Any], None]) -> No
     conn = session.conn
     sock, raw = session.sock, session.raw
     recv = sock.recv
-    next_event = conn.next_frame if session.lean else conn.next_event
+    take_frames = session.take_frames
     monotonic = time.monotonic
     turn_frames, turn_bytes = session.turn_frames, session.turn_bytes
     frames = nbytes = 0
     drained = False  # the last read emptied the kernel's buffer (it was short)
     while not session.closed:
-        event = next_event()
-        if event is NEED_DATA:
-            if nbytes >= turn_bytes:
-                _end_turn(session, frames, nbytes)
-                frames = nbytes = 0
-                continue
-            if drained and raw is not None:
-                # after a short read the kernel's buffer was empty, so a read at once
-                # would almost always fail: wait for readability first, on gevent's own
-                # read watcher of the socket (its ``recv`` waits on the same), which
-                # saves that syscall and the exception gevent's ``recv`` raises and
-                # catches for it (an edge with one frame in flight pays it every frame)
-                sock._wait(sock._read_event)
-                try:
-                    data = raw.recv(RECV_SIZE)
-                except BlockingIOError:  # readable, then not (no other reader exists): be safe
-                    data = recv(RECV_SIZE)
-            else:
-                data = recv(RECV_SIZE)
-            drained = len(data) < RECV_SIZE
-            session.last_rx = monotonic()
-            conn.receive_data(data)
-            nbytes += len(data)
-            continue
-        if type(event) is PeerClosed:
+        taken = take_frames(dispatch, turn_frames - frames)  # events, or field lists
+        if taken < 0:  # the peer closed
             return
-        dispatch(session, event)  # events, or field lists (lists are never PeerClosed)
-        frames += 1
-        if frames >= turn_frames:
+        frames += taken
+        if frames >= turn_frames or nbytes >= turn_bytes:
             _end_turn(session, frames, nbytes)
             frames = nbytes = 0
+            continue
+        if session.closed:
+            return
+        # the machine needs more bytes
+        if drained and raw is not None:
+            # after a short read the kernel's buffer was empty, so a read at once would
+            # almost always fail: wait for readability first, on gevent's own read
+            # watcher of the socket (its ``recv`` waits on the same), which saves that
+            # syscall and the exception gevent's ``recv`` raises and catches for it (an
+            # edge with one frame in flight pays it every frame)
+            sock._wait(sock._read_event)
+            try:
+                data = raw.recv(RECV_SIZE)
+            except BlockingIOError:  # readable, then not (no other reader exists): be safe
+                data = recv(RECV_SIZE)
+        else:
+            data = recv(RECV_SIZE)
+        drained = len(data) < RECV_SIZE
+        session.last_rx = monotonic()
+        conn.receive_data(data)
+        nbytes += len(data)
 
 
 def _end_turn(session: Session, frames: int, nbytes: int) -> None:
