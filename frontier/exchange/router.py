@@ -98,6 +98,10 @@ class Exchange:
         self.limits = limits
         #: largest body of a frame the gateway relays (it may grow by RELAY_RESERVE)
         self._relay_max = limits.max_frame_size - RELAY_RESERVE
+        # the limits every call reads, as native values (``limits`` is immutable)
+        self._max_inflight: int = limits.max_inflight
+        self._default_timeout = float(limits.default_call_timeout)
+        self._max_timeout = float(limits.max_call_timeout)
         #: role -> object whose ``authenticate(hello)`` checks credentials first
         #: (see :mod:`frontier.auth`); a role missing here is not authenticated
         self.authenticators = dict(authenticators or {})
@@ -363,7 +367,7 @@ class Exchange:
                 return self._refuse_call(s, False, origin_id, direction, ErrorCode.RPC_NOT_ONLINE, f"edge {f[5]} has no method {name!r}")
             edge_id = None
         calls_out = s.calls_out
-        if len(calls_out) >= self.limits.max_inflight or origin_id in calls_out:
+        if len(calls_out) >= self._max_inflight or origin_id in calls_out:
             return self._over_inflight(s, is_publish, origin_id, direction)
         if is_publish and type(target) is not Session:
             self._produce(s, f, target)
@@ -377,7 +381,7 @@ class Exchange:
         if link is None:
             return self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.STREAM_RESET, f"stream {f[6]} is not open")
         calls_out = s.calls_out
-        if len(calls_out) >= self.limits.max_inflight or origin_id in calls_out:
+        if len(calls_out) >= self._max_inflight or origin_id in calls_out:
             return self._over_inflight(s, is_publish, origin_id, direction)
         peer, peer_sid = link
         if type(peer) is not Session:  # the gateway's own end of a stream serves no calls
@@ -402,9 +406,9 @@ class Exchange:
         deadline is the caller's (``default_call_timeout`` when it sent none), cut to
         ``max_call_timeout``."""
         if timeout <= 0:
-            timeout = self.limits.default_call_timeout
-        elif timeout > self.limits.max_call_timeout:
-            timeout = self.limits.max_call_timeout
+            timeout = self._default_timeout
+        elif timeout > self._max_timeout:
+            timeout = self._max_timeout
         self._next_gid = gid = self._next_gid + 1
         if target.closed:
             code, why = (ErrorCode.EDGE_NOT_ONLINE if target.is_edge else ErrorCode.SERVICE_NOT_ONLINE), f"{target.role} {target.id} went offline"
