@@ -37,6 +37,7 @@ MODULES: tuple[str, ...] = (
     "frontier.wire.connection",
     "frontier.exchange.pending",
     "frontier.exchange.deadlines",
+    "frontier.exchange.hooks",
     "frontier.exchange.router",
     "frontier.sessions.session",
     "frontier.sessions.registry",
