@@ -23,7 +23,7 @@ from frontier.sessions.bans import Ban, EdgeBans
 from frontier.sessions.info import EdgeInfo, ServiceInfo, SessionObserver
 from frontier.sessions.registry import EdgeRegistry, ServiceRegistry
 from frontier.sessions.session import Session
-from frontier.wire.codec import fields_of
+from frontier.wire.codec import event_of, fields_of
 from frontier.wire.connection import RELAY_RESERVE
 from frontier.wire.errors import (
     ErrorCode, FrontierError, InvalidArgument, LimitExceeded, Refused, RemoteProtocolError, code_name,
@@ -50,6 +50,7 @@ _REQUEST: Final = Request.TYPE
 _RESPONSE: Final = Response.TYPE
 _PUBLISH: Final = Publish.TYPE
 _ACK: Final = Ack.TYPE
+_WELCOME: Final = Welcome.TYPE
 _CALL: Final = metrics.CALL
 _PUBLISHED: Final = metrics.PUBLISH
 _RESULT: Final[dict[int, str]] = {code: code_name(code) for code in ErrorCode}  # metric label per code
@@ -102,6 +103,8 @@ class Exchange:
         self._max_inflight: int = limits.max_inflight
         self._default_timeout = float(limits.default_call_timeout)
         self._max_timeout = float(limits.max_call_timeout)
+        #: what every ``Welcome`` says after the id
+        self._welcome_limits = (limits.max_frame_size, float(limits.heartbeat_interval), limits.stream_window, limits.max_inflight)
         #: role -> object whose ``authenticate(hello)`` checks credentials first
         #: (see :mod:`frontier.auth`); a role missing here is not authenticated
         self.authenticators = dict(authenticators or {})
@@ -170,9 +173,10 @@ class Exchange:
             metrics.CONNECTIONS_REFUSED.labels(role=session.role, reason=code_name(exc.code)).inc()
             session.close(exc.code, exc.message, retry_after=exc.retry_after)
 
-    def _welcome(self, session: Session) -> Welcome:
-        lim = self.limits
-        return Welcome(session.id, lim.max_frame_size, float(lim.heartbeat_interval), lim.stream_window, lim.max_inflight)
+    def _welcome(self, session: Session) -> Event:
+        """The ``Welcome`` for ``session`` (built by ``event_of``: no dataclass ``__init__``
+        per connect)."""
+        return event_of((_WELCOME, session.id, *self._welcome_limits))
 
     def _admit_service(self, session: Session, hello: Hello) -> None:
         unknown = set(hello.hooks) - set(HOOKS)
@@ -469,7 +473,7 @@ class Exchange:
         """Answer whoever is waiting for ``p``."""
         CallDeadlines.cancel(p.deadline, p.gid)
         if p.waiter is not None:
-            p.waiter.set(Response(0, code, data, message))
+            p.waiter.set(event_of((_RESPONSE, 0, code, data, message)))  # a hook's answer
             return
         origin = p.origin
         if origin is None:

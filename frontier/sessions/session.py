@@ -29,6 +29,10 @@ from frontier.wire.errors import ErrorCode, LocalProtocolError
 from frontier.wire.events import FRAME_TYPES, Event, PeerClosed
 
 log = logging.getLogger("frontier.session")
+_time: Final = time.time
+_monotonic: Final = time.monotonic
+_get_hub: Final = gevent.get_hub
+_PlainSocket: Final = socket.socket  #: gevent's socket without TLS
 
 
 class Closing(Exception):
@@ -83,8 +87,8 @@ class Session:
         self.rpcs: tuple[str, ...] | set[str] = ()
         self.topics: tuple[str, ...] | set[str] = ()
         self.hooks: tuple[str, ...] = ()
-        self.created_at = time.time()
-        self.last_rx = time.monotonic()
+        self.created_at = _time()
+        self.last_rx = _monotonic()
         #: requests/publishes the gateway sent to this peer, by the gateway's id
         self.pending: dict[int, Any] = {}
         #: requests/publishes this peer sent that are forwarded elsewhere, by the peer's id
@@ -100,7 +104,7 @@ class Session:
         self._writer: gevent.Greenlet | None = None
         self._max_out = max_out_bytes
         self._flush_pending = False
-        self._loop = gevent.get_hub().loop  #: the event loop of the hub this session runs on
+        self._loop = _get_hub().loop  #: the event loop of the hub this session runs on
         #: the greenlet reading this connection (set by ``reader.serve``)
         self.reader: gevent.Greenlet | None = None
         #: unix time the connection's credentials expire (0: never); see the gateway's reaper
@@ -111,7 +115,7 @@ class Session:
         #: (None for TLS, whose writes must go through the SSL object)
         # (exactly gevent's plain socket: its TLS socket is a subclass, and asking any
         # socket for a missing attribute costs an exception on every connect)
-        self.raw: Any = sock._sock if type(sock) is socket.socket else None
+        self.raw: Any = sock._sock if type(sock) is _PlainSocket else None
 
     def __repr__(self) -> str:
         return f"<{self.role} {self.id} {self.addr}>"

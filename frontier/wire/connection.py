@@ -45,6 +45,9 @@ class _NeedData:
 NEED_DATA: Final = _NeedData()
 
 _STREAM_EVENT_TYPES = frozenset(STREAM_EVENTS)
+_CLIENT: Final = Side.CLIENT
+_GATEWAY: Final = Side.GATEWAY
+_IDLE: Final = ConnState.IDLE
 _SEND: Final = Direction.SEND
 _RECV: Final = Direction.RECV
 _COMPACT_AT: Final = 1 << 16
@@ -65,6 +68,14 @@ LEAN_TYPES: Final = frozenset((Request.TYPE, Response.TYPE, Publish.TYPE, Ack.TY
 _LEAN_BY_STATE = {
     key: frozenset(cls.TYPE for cls, nxt in rules.items() if cls.TYPE in LEAN_TYPES and nxt is key[0])
     for key, rules in TRANSITIONS_BY_STATE.items()
+}
+#: (state, our side) -> what the machine looks up in that state: the rules of what we
+#: may send and of what the peer may send, and the lean frame types of each (one
+#: lookup per state change instead of four)
+_RULES_BY_STATE: Final = {
+    (state, side): (TRANSITIONS_BY_STATE[(state, side)], TRANSITIONS_BY_STATE[(state, side.other)],
+                    _LEAN_BY_STATE[(state, side)], _LEAN_BY_STATE[(state, side.other)])
+    for state in ConnState for side in Side
 }
 #: a frame body up to this size is copied out of the buffer to decode (cheaper than a
 #: memoryview for small frames); larger ones are decoded in place
@@ -129,8 +140,8 @@ class Connection:
         self.check_sends = check_sends
         #: the protocol version the peer's ``Hello`` named (frames are encoded for it)
         self.peer_version = PROTOCOL_VERSION
-        self._peer_side = our_side.other
-        self.state = ConnState.IDLE
+        self._peer_side = _GATEWAY if our_side is _CLIENT else _CLIENT
+        self.state = _IDLE
         #: largest frame body accepted and sent; a client adopts the gateway's on ``Welcome``
         self.max_frame_size = max_frame_size
         #: bytes received and not yet consumed from ``_pos`` on: the bytes of the last
@@ -140,7 +151,7 @@ class Connection:
         self._eof = False
         self._streams: dict[int, _Stream] = {}
         self._highest = [0, 0]  # highest stream id seen, by parity (0: gateway's, 1: client's)
-        self._next_stream_id = 1 if our_side is Side.CLIENT else 2
+        self._next_stream_id = 1 if our_side is _CLIENT else 2
         #: body size of the frame :meth:`next_event` returned last (relay checks read it)
         self.last_size = 0
 
@@ -152,10 +163,7 @@ class Connection:
     @state.setter
     def state(self, state: ConnState) -> None:
         self._state = state
-        self._send_rules = TRANSITIONS_BY_STATE[(state, self.our_side)]
-        self._recv_rules = TRANSITIONS_BY_STATE[(state, self._peer_side)]
-        self._lean_send = _LEAN_BY_STATE[(state, self.our_side)]
-        self._lean_recv = _LEAN_BY_STATE[(state, self._peer_side)]
+        self._send_rules, self._recv_rules, self._lean_send, self._lean_recv = _RULES_BY_STATE[(state, self.our_side)]
 
     # -- bytes in, events out -------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import fields
 
@@ -185,3 +186,18 @@ def _of_kind(kind: str) -> st.SearchStrategy:
         "l": st.lists(st.one_of(st.text(max_size=3), st.just(1)), max_size=3),
         "n": st.one_of(st.floats(allow_nan=True), st.integers(-2, 10)),
     }[kind]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(codec.FRAME_TYPES)), st.data())
+def test_event_of_builds_what_the_class_builds(type_number: int, data: st.DataObject) -> None:
+    """``event_of`` sets the slots itself (no dataclass ``__init__``): the same event,
+    equal and hashed alike, and still frozen."""
+    cls = codec.FRAME_TYPES[type_number]
+    values = [data.draw(_of_kind(k)) for k in cls.SCHEMA]
+    values = [tuple(v) if k == "l" else v for k, v in zip(cls.SCHEMA, values)]
+    built = codec.event_of([type_number, *values])
+    assert type(built) is cls
+    assert built == cls(*values) and hash(built) == hash(cls(*values))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.__setattr__(dataclasses.fields(cls)[0].name, None)
