@@ -51,6 +51,8 @@ _RESPONSE: Final = Response.TYPE
 _PUBLISH: Final = Publish.TYPE
 _ACK: Final = Ack.TYPE
 _WELCOME: Final = Welcome.TYPE
+#: packs hook payloads (one packer: the exchange runs on one hub, and ``packb`` makes one per call)
+_pack_payload: Final = msgpack.Packer().pack
 _CALL: Final = metrics.CALL
 _PUBLISHED: Final = metrics.PUBLISH
 _RESULT: Final[dict[int, str]] = {code: code_name(code) for code in ErrorCode}  # metric label per code
@@ -222,7 +224,7 @@ class Exchange:
 
     def _assign_edge_id(self, session: Session, hello: Hello) -> int:
         if self.services.by_hook.get(HOOK_GET_EDGE_ID):
-            payload = msgpack.packb({"meta": session.meta, "addr": session.addr})
+            payload = _pack_payload({"meta": session.meta, "addr": session.addr})
             target, answer = self._hook_one(HOOK_GET_EDGE_ID, payload, 0, session.ip)
             if target is None:
                 raise Refused(f"get_edge_id: {answer.message}")
@@ -248,7 +250,7 @@ class Exchange:
         targets = list(self.services.by_hook.get(HOOK_EDGE_ONLINE))
         if not targets:
             return
-        payload = msgpack.packb({"edge_id": session.id, "meta": session.meta, "addr": session.addr})
+        payload = _pack_payload({"edge_id": session.id, "meta": session.meta, "addr": session.addr})
         if self.edge_hooks == hooks.ONE:
             target, answer = self._hook_one(HOOK_EDGE_ONLINE, payload, session.id, session.ip)
             if target is not None and answer.code != OK:
@@ -354,7 +356,8 @@ class Exchange:
                 if not services and not sinks:
                     return self._refuse_call(s, True, origin_id, direction, ErrorCode.TOPIC_NOT_ONLINE,
                                              f"no service or MQ claims topic {name!r}")
-                target = self._pick(services + sinks if sinks else services, s.id, s.ip)
+                candidates = services + sinks if sinks else services
+                target = candidates[0] if len(candidates) == 1 else self._pick(candidates, s.id, s.ip)
             else:
                 if name.startswith(HOOK_METHOD_PREFIX):
                     return self._refuse_call(s, False, origin_id, direction, ErrorCode.INVALID_ARGUMENT, f"method {name!r} is reserved")
@@ -636,7 +639,7 @@ class Exchange:
     def _run_offline_hooks(self, info: EdgeInfo, ip: str) -> None:
         targets = self.services.by_hook.get(HOOK_EDGE_OFFLINE)
         if targets:
-            payload = msgpack.packb({"edge_id": info.edge_id, "meta": info.meta, "addr": info.addr})
+            payload = _pack_payload({"edge_id": info.edge_id, "meta": info.meta, "addr": info.addr})
             if self.edge_hooks == hooks.ONE:
                 hooks.notify_one(lambda: list(self.services.by_hook.get(HOOK_EDGE_OFFLINE)), self._pick,
                                  self._hook_call, "$" + HOOK_EDGE_OFFLINE, payload, info.edge_id, ip)

@@ -62,6 +62,8 @@ class EdgeBans:
 
     def get(self, edge_id: int) -> Ban | None:
         """The ban in force on ``edge_id``, if any."""
+        if not self._bans:  # (every connect asks)
+            return None
         ban = self._bans.get(edge_id)
         if ban is None:
             return None
