@@ -88,8 +88,14 @@ class _Schema:
         return True
 
 
-#: schema kinds as the small ints :func:`fits` switches on
-_KIND_CODES = {"u": 0, "o": 1, "b": 2, "s": 3, "l": 4, "n": 5}
+#: schema kinds as the small ints :func:`fits` switches on (``Final``: compiled, constants)
+_U: Final = 0
+_O: Final = 1
+_B: Final = 2
+_S: Final = 3
+_L: Final = 4
+_N: Final = 5
+_KIND_CODES = {"u": _U, "o": _O, "b": _B, "s": _S, "l": _L, "n": _N}
 
 
 def kind_codes(kinds: str) -> tuple[int, ...]:
@@ -111,25 +117,25 @@ def fits(f: list, codes: tuple[int, ...]) -> bool:
         i += 1
         v = f[i]
         t = type(v)
-        if code == 0:  # u
+        if code == _U:
             if t is not int or v < 0:
                 return False
-        elif code == 1:  # o
+        elif code == _O:
             if v is not None and (t is not int or v < 0):
                 return False
-        elif code == 2:  # b
+        elif code == _B:
             if t is not bytes:
                 return False
-        elif code == 3:  # s
+        elif code == _S:
             if t is not str:
                 return False
-        elif code == 4:  # l
+        elif code == _L:
             if t is not list:
                 return False
             for x in v:
                 if type(x) is not str:
                     return False
-        elif t is not int and t is not float or not v >= 0:  # n
+        elif t is not int and t is not float or not v >= 0:  # _N
             return False
     return True
 
