@@ -130,9 +130,9 @@ class Exchange:
         self._next_service_id = 0
         self._deadlines = CallDeadlines(self._expire, gevent.get_hub().loop.timer)
         self._stats = metrics.ROUTES
-        #: the counters of calls and of publishes, by direction
-        self._call_routes: dict[str, metrics.Route] = {}
-        self._publish_routes: dict[str, metrics.Route] = {}
+        #: the counters of calls and of publishes, by direction (the directions are known)
+        self._call_routes = {d: self._stats.route(_CALL, d) for d in (E2S, S2E)}
+        self._publish_routes = {d: self._stats.route(_PUBLISHED, d) for d in (E2S, S2E, E2MQ)}
         self._dispatch: dict[type, Callable[[Peer, Any], None]] = {
             Request: self._on_lean_event, Response: self._on_lean_event, Ack: self._on_lean_event,
             Publish: self._on_lean_event, Cancel: self._on_cancel, Register: self._on_register,
@@ -496,10 +496,7 @@ class Exchange:
     def _count(self, is_publish: bool, direction: str, code: int, latency: float | None = None) -> None:
         if direction != "hook":
             routes = self._publish_routes if is_publish else self._call_routes
-            route = routes.get(direction)
-            if route is None:
-                route = routes[direction] = self._stats.route(_PUBLISHED if is_publish else _CALL, direction)
-            route.count(_RESULT.get(code, "unknown"), latency if code == OK else None)
+            routes[direction].count(_RESULT.get(code, "unknown"), latency if code == OK else None)
 
     # -- external MQ ----------------------------------------------------------------------------
 
@@ -509,7 +506,7 @@ class Exchange:
         msg_id = f[1]
         marker = Pending(s, msg_id, None, 0, True, E2MQ, time.monotonic(), None)
         s.calls_out[msg_id] = marker
-        timeout = f[4] / 1000 or self.limits.default_call_timeout
+        timeout = f[4] / 1000 or self._default_timeout
         gevent.spawn(self._produce_one, s, msg_id, f[2], f[3], sink, timeout, marker)
 
     def _produce_one(self, s: Session, msg_id: int, topic: str, data: bytes, sink: Any, timeout: float, marker: Pending) -> None:
