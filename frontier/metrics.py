@@ -33,6 +33,8 @@ RELAY_REFUSED = Counter("frontier_relay_refused_total",
 MQ_PRODUCE = Counter("frontier_mq_produce_total", "Messages produced to external MQs", ["broker", "result"])
 
 CALL, PUBLISH, STREAM = "call", "publish", "stream"
+#: the result label of a success
+OK_RESULT: Final = "ok"
 
 # the HTTP ingress, per app (``app`` is an app id, or "-" for a request no app matched;
 # ``code`` the HTTP status sent); a request costs far more than these updates
@@ -58,15 +60,20 @@ class Route:
     counts by result, and the latency histogram of the successful ones."""
 
     def __init__(self) -> None:
-        self.results: dict[str, int] = {}
+        self.succeeded = 0  #: results ``ok``: one native increment on the hot path
+        self.failed: dict[str, int] = {}  #: the other results, by name
         #: observations per bucket of :data:`LATENCY_BUCKETS` (the last: above them all)
         self.buckets: list[int] = [0] * (len(LATENCY_BUCKETS) + 1)
         self.seconds = 0.0  #: the sum of the latencies observed
 
-    def count(self, result: str, seconds: float | None = None) -> None:
-        """One finished; ``seconds`` for a successful one."""
-        results = self.results
-        results[result] = results.get(result, 0) + 1
+    @property
+    def results(self) -> dict[str, int]:
+        """Counts by result name (``ok``, ``timeout``, ...), of those that happened."""
+        return {OK_RESULT: self.succeeded, **self.failed} if self.succeeded else dict(self.failed)
+
+    def ok(self, seconds: float | None = None) -> None:
+        """One succeeded, after ``seconds`` when timed."""
+        self.succeeded += 1
         if seconds is not None:
             i = 0
             last = len(LATENCY_BUCKETS)
@@ -74,6 +81,14 @@ class Route:
                 i += 1
             self.buckets[i] += 1
             self.seconds += seconds
+
+    def count(self, result: str, seconds: float | None = None) -> None:
+        """One finished with ``result``; ``seconds`` for a successful one."""
+        if result == OK_RESULT:
+            self.ok(seconds)
+        else:
+            failed = self.failed
+            failed[result] = failed.get(result, 0) + 1
 
 
 class RouteStats:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from frontier.sessions.session import Session
+from frontier.wire.events import WireId
 
 
 class Pending:
@@ -17,8 +18,8 @@ class Pending:
     __slots__ = ("origin", "origin_id", "target", "gid", "is_publish", "direction", "started", "deadline", "waiter")
 
     def __init__(
-        self, origin: Session | None, origin_id: int, target: Session | None, gid: int, is_publish: bool,
-        direction: str, started: float, deadline: dict[int, Session] | None, waiter: Any = None,
+        self, origin: Session | None, origin_id: WireId, target: Session | None, gid: WireId, is_publish: bool,
+        direction: str, started: float, deadline: dict[WireId, Session] | None, waiter: Any = None,
     ) -> None:
         self.origin = origin
         self.origin_id = origin_id

@@ -31,7 +31,7 @@ from frontier.wire.errors import (
 from frontier.wire.events import (
     EXPOSE_PREFIX, HOOK_EDGE_OFFLINE, HOOK_EDGE_ONLINE, HOOK_GET_EDGE_ID, HOOK_METHOD_PREFIX, HOOKS, ROLE_SERVICE, Ack, Cancel,
     Event, GoAway, Hello, Ping, Pong, Publish, Register, Request, Response, StreamAccept, StreamCredit,
-    StreamData, StreamEnd, StreamOpen, StreamReset, Welcome,
+    StreamData, StreamEnd, StreamOpen, StreamReset, Welcome, WireId,
 )
 from frontier.wire.state import StreamState
 
@@ -53,6 +53,7 @@ _ACK: Final = Ack.TYPE
 _WELCOME: Final = Welcome.TYPE
 #: packs hook payloads (one packer: the exchange runs on one hub, and ``packb`` makes one per call)
 _pack_payload: Final = msgpack.Packer().pack
+_monotonic: Final = time.monotonic
 _CALL: Final = metrics.CALL
 _PUBLISHED: Final = metrics.PUBLISH
 _RESULT: Final[dict[int, str]] = {code: code_name(code) for code in ErrorCode}  # metric label per code
@@ -397,7 +398,7 @@ class Exchange:
             return self._refuse_call(s, is_publish, origin_id, direction, code, why)
         self._send_to(s, origin_id, peer, f[2], f[3], f[4] / 1000, s.id if s.is_edge else None, peer_sid, direction, is_publish)
 
-    def _over_inflight(self, s: Session, is_publish: bool, origin_id: int, direction: str) -> None:
+    def _over_inflight(self, s: Session, is_publish: bool, origin_id: WireId, direction: str) -> None:
         """Answer BufferFull past ``max_inflight``; an id reused while its first use is
         in flight breaks the protocol (and would slip past the count)."""
         if origin_id in s.calls_out:
@@ -406,7 +407,7 @@ class Exchange:
         self._refuse_call(s, is_publish, origin_id, direction, ErrorCode.BUFFER_FULL, f"more than {self.limits.max_inflight} {kind} in flight")
 
     def _send_to(
-        self, origin: Session | None, origin_id: int, target: Session, name: str, data: bytes, timeout: float,
+        self, origin: Session | None, origin_id: WireId, target: Session, name: str, data: bytes, timeout: float,
         edge_id: int | None, stream_id: int, direction: str, is_publish: bool, waiter: AsyncResult | None = None,
     ) -> None:
         """Forward a call or publish to ``target`` and remember whom to answer. The
@@ -416,13 +417,14 @@ class Exchange:
             timeout = self._default_timeout
         elif timeout > self._max_timeout:
             timeout = self._max_timeout
-        self._next_gid = gid = self._next_gid + 1
+        self._next_gid += 1
+        gid: WireId = self._next_gid  # boxed once: the same object in the frame and every table
         if target.closed:
             code, why = (ErrorCode.EDGE_NOT_ONLINE if target.is_edge else ErrorCode.SERVICE_NOT_ONLINE), f"{target.role} {target.id} went offline"
         elif not target.relay_fields((_PUBLISH if is_publish else _REQUEST, gid, name, data, int(timeout * 1000), edge_id, stream_id)):
             code, why = ErrorCode.PAYLOAD_TOO_LARGE, f"the {'publish' if is_publish else 'call'} does not fit the frame limit once relayed"
         else:
-            started = time.monotonic()
+            started = _monotonic()
             p = Pending(origin, origin_id, target, gid, is_publish, direction, started,
                         self._deadlines.add(target, gid, started + timeout), waiter)
             target.pending[gid] = p
@@ -464,7 +466,7 @@ class Exchange:
                 target.send(Cancel(p.gid))
         self._count(p.is_publish, p.direction, ErrorCode.CANCELLED)
 
-    def _expire(self, target: Session, gid: int) -> None:
+    def _expire(self, target: Session, gid: WireId) -> None:
         p = target.pending.pop(gid, None)
         if p is None:
             return
@@ -487,16 +489,19 @@ class Exchange:
         if not origin.relay_fields(_answer(p.is_publish, p.origin_id, code, message, data)):
             code = ErrorCode.PAYLOAD_TOO_LARGE
             origin.relay_fields(_answer(p.is_publish, p.origin_id, code, "the answer does not fit the frame limit once relayed"))
-        self._count(p.is_publish, p.direction, code, time.monotonic() - p.started)
+        self._count(p.is_publish, p.direction, code, _monotonic() - p.started)
 
-    def _refuse_call(self, s: Session, is_publish: bool, origin_id: int, direction: str, code: int, message: str) -> None:
+    def _refuse_call(self, s: Session, is_publish: bool, origin_id: WireId, direction: str, code: int, message: str) -> None:
         s.relay_fields(_answer(is_publish, origin_id, code, message))
         self._count(is_publish, direction, code)
 
     def _count(self, is_publish: bool, direction: str, code: int, latency: float | None = None) -> None:
         if direction != "hook":
-            routes = self._publish_routes if is_publish else self._call_routes
-            routes[direction].count(_RESULT.get(code, "unknown"), latency if code == OK else None)
+            route = (self._publish_routes if is_publish else self._call_routes)[direction]
+            if code == OK:
+                route.ok(latency)
+            else:
+                route.count(_RESULT.get(code, "unknown"))
 
     # -- external MQ ----------------------------------------------------------------------------
 
@@ -504,12 +509,12 @@ class Exchange:
         """Hand an edge's message (a Publish's field list) to an MQ sink in its own
         greenlet; ack after the broker did."""
         msg_id = f[1]
-        marker = Pending(s, msg_id, None, 0, True, E2MQ, time.monotonic(), None)
+        marker = Pending(s, msg_id, None, 0, True, E2MQ, _monotonic(), None)
         s.calls_out[msg_id] = marker
         timeout = f[4] / 1000 or self._default_timeout
         gevent.spawn(self._produce_one, s, msg_id, f[2], f[3], sink, timeout, marker)
 
-    def _produce_one(self, s: Session, msg_id: int, topic: str, data: bytes, sink: Any, timeout: float, marker: Pending) -> None:
+    def _produce_one(self, s: Session, msg_id: WireId, topic: str, data: bytes, sink: Any, timeout: float, marker: Pending) -> None:
         code, message = OK, ""
         try:
             sink.produce(topic, data, edge_id=s.id, addr=s.addr, timeout=timeout)
@@ -522,7 +527,7 @@ class Exchange:
             return  # already answered (the drain deadline passed) or the edge is gone
         del s.calls_out[msg_id]
         s.send(Ack(msg_id, code, message))
-        self._count(True, E2MQ, code, time.monotonic() - marker.started)
+        self._count(True, E2MQ, code, _monotonic() - marker.started)
 
     # -- streams -----------------------------------------------------------------------------------
 
@@ -730,7 +735,7 @@ def service_info(s: Session) -> ServiceInfo:
     return ServiceInfo(s.id, s.name, s.addr, s.created_at, tuple(sorted(s.rpcs)), tuple(sorted(s.topics)))
 
 
-def _answer(is_publish: bool, origin_id: int, code: int, message: str, data: bytes = b"") -> tuple:
+def _answer(is_publish: bool, origin_id: WireId, code: int, message: str, data: bytes = b"") -> tuple:
     """The field tuple of the answer to a call (a Response) or a publish (an Ack)."""
     return (_ACK, origin_id, code, message) if is_publish else (_RESPONSE, origin_id, code, data, message)
 

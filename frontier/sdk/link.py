@@ -24,7 +24,7 @@ from typing import Any, Callable
 import msgpack
 
 from frontier.wire import NEED_DATA, Connection, Side
-from frontier.wire.codec import HEADER
+from frontier.wire.codec import pack_header, unpack_header_from
 from frontier.wire.errors import ConnectionClosed, FrontierError, Timeout, error_from_code
 from frontier.wire.events import Ack, Event, Hello, PeerClosed, Ping, Publish, Refuse, Request, Response, Welcome
 from frontier.wire.state import ConnState
@@ -36,8 +36,6 @@ log = logging.getLogger("frontier.sdk")
 
 _RECV_SIZE = 1 << 16
 _U64 = 2**64
-_pack_header = HEADER.pack
-_unpack_header = HEADER.unpack_from
 _monotonic = time.monotonic
 _unpackb = msgpack.unpackb
 _LIVE = (ConnState.OPEN, ConnState.DRAINING)  # Request/Publish/Response/Ack/Cancel are legal, state unchanged
@@ -320,7 +318,7 @@ class Link:
             self.send(frame(req_id, name, data, timeout_ms, edge_id, stream_id))
             return
         with self._write_lock:
-            self._sendall(_pack_header(len(body)) + body)
+            self._sendall(pack_header(len(body)) + body)
 
     def _sendall(self, frame: bytes) -> None:
         """Under the write lock: write ``frame`` whole; a failure closes the link."""
@@ -408,7 +406,7 @@ class Link:
         limit = self.conn.max_frame_size
         try:
             while end_of_data - pos >= 4:
-                size = _unpack_header(buf, pos)[0]
+                size = unpack_header_from(buf, pos)[0]
                 if size > limit:
                     self._reference(bytes(buf[pos:]))  # raises FrameTooLarge
                     raise AssertionError("the protocol machine accepted an oversized frame")

@@ -15,6 +15,7 @@ what is counted: past ``max_out_bytes`` it is disconnected (slow consumer).
 
 from __future__ import annotations
 
+import _socket
 import logging
 import time
 from typing import Any, Callable, ClassVar, Final
@@ -33,6 +34,9 @@ _time: Final = time.time
 _monotonic: Final = time.monotonic
 _get_hub: Final = gevent.get_hub
 _PlainSocket: Final = socket.socket  #: gevent's socket without TLS
+# unbound, so compiled code calls them without looking the method up on each flush
+_send_now: Final = _socket.socket.send
+_clear: Final = bytearray.clear
 
 
 class Closing(Exception):
@@ -218,14 +222,14 @@ class Session:
         sent = 0
         if self.raw is not None:
             try:
-                sent = self.raw.send(out)
+                sent = _send_now(self.raw, out)
             except BlockingIOError:
                 pass
             except OSError as exc:
                 self.close(ErrorCode.CONNECTION_CLOSED, f"write failed: {exc}", log_level=logging.DEBUG, flush=False)
                 return
         if sent == len(out):
-            out.clear()
+            _clear(out)
             return
         if sent:
             del out[:sent]

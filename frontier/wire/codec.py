@@ -11,7 +11,7 @@ import itertools
 import struct
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any, Callable, Final
+from typing import Any, Callable, Final, cast
 
 import msgpack
 
@@ -25,7 +25,10 @@ MAX_LENGTH = 2**32 - 1
 #: integers on the wire are unsigned 64-bit at most
 _U64 = 2**64
 
-_pack_header = HEADER.pack
+#: ``HEADER``'s methods, bound once (a method looked up on each call costs compiled
+#: code a few hundred instructions per frame)
+pack_header: Final = HEADER.pack
+unpack_header_from: Final = HEADER.unpack_from
 #: one packer reused for every lean frame: packing the plain types of a frame runs no
 #: Python code, so under the GIL no other thread can interleave with it
 _pack: Final = msgpack.Packer(autoreset=True).pack
@@ -118,10 +121,10 @@ def fits(f: list, codes: tuple[int, ...]) -> bool:
         v = f[i]
         t = type(v)
         if code == _U:
-            if t is not int or v < 0:
+            if t is not int or cast(int, v) < 0:  # (cast: compiled, a native comparison)
                 return False
         elif code == _O:
-            if v is not None and (t is not int or v < 0):
+            if v is not None and (t is not int or cast(int, v) < 0):
                 return False
         elif code == _B:
             if t is not bytes:
@@ -141,10 +144,13 @@ def fits(f: list, codes: tuple[int, ...]) -> bool:
 
 
 _SCHEMAS: dict[type[Event], _Schema] = {cls: _Schema(cls.SCHEMA) for cls in FRAME_TYPES.values()}
-#: type number -> (event class, its schema's kind codes for :func:`fits`)
-_RECV_CHECKS: Final[dict[int, tuple[type[Event], tuple[int, ...]]]] = {
-    cls.TYPE: (cls, kind_codes(cls.SCHEMA)) for cls in FRAME_TYPES.values()
-}
+#: indexed by type number: (event class, its schema's kind codes for :func:`fits`, has it
+#: string arrays), None for a number no frame has (a tuple: compiled, indexing it is a
+#: bounds check, where a dict lookup hashes and compares)
+_RECV_CHECKS: Final[tuple[tuple[type[Event], tuple[int, ...], bool] | None, ...]] = tuple(
+    (cls, kind_codes(cls.SCHEMA), "l" in cls.SCHEMA) if cls is not None else None
+    for cls in (FRAME_TYPES.get(t) for t in range(max(FRAME_TYPES) + 1))
+)
 #: type number -> (event class, the ``__set__`` of each of its fields' slots, in order)
 _BUILDERS: Final[dict[int, tuple[type[Event], tuple[Callable[[Event, Any], None], ...]]]] = {
     cls.TYPE: (cls, _slot_setters(cls)) for cls in FRAME_TYPES.values()
@@ -152,8 +158,6 @@ _BUILDERS: Final[dict[int, tuple[type[Event], tuple[Callable[[Event, Any], None]
 _new_object: Final = object.__new__
 #: frames whose version-1 form has fewer fields: that many, padded with the defaults
 _V1_SIZES: dict[type[Event], int] = {cls: len(cls.V1_SCHEMA) for cls in FRAME_TYPES.values() if cls.V1_SCHEMA}
-#: frames with string arrays (decoded to tuples)
-_HAS_LISTS: Final = frozenset(cls for cls in FRAME_TYPES.values() if "l" in cls.SCHEMA)
 
 
 def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
@@ -207,7 +211,7 @@ def encode_frame(event: Event, check: bool = True, version: int = PROTOCOL_VERSI
     """Pack an event into a whole frame: header and body (``check``, ``version``: see
     :func:`encode_body`)."""
     body = encode_body(event, check, version)
-    return _pack_header(len(body)) + body
+    return pack_header(len(body)) + body
 
 
 def decode_fields(body: bytes | bytearray | memoryview) -> list:
@@ -216,16 +220,18 @@ def decode_fields(body: bytes | bytearray | memoryview) -> list:
     :func:`decode_body` builds its event from, for a relay that needs no event object.
     Raise ``RemoteProtocolError`` on anything wrong."""
     try:
-        obj = _unpackb(body, raw=False, use_list=True, strict_map_key=True)
+        # (msgpack >= 1.0's defaults: str as str, arrays as lists, map keys str or bytes)
+        obj = _unpackb(body)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise RemoteProtocolError(f"undecodable frame: {exc.__class__.__name__}") from None
     if type(obj) is not list or not obj or type(obj[0]) is not int:
         raise RemoteProtocolError("a frame must be an array starting with its type")
-    known = _RECV_CHECKS.get(obj[0])
+    kind: int = obj[0]
+    known = _RECV_CHECKS[kind] if 0 <= kind < len(_RECV_CHECKS) else None
     if known is None:
-        raise RemoteProtocolError(f"unknown frame type {obj[0]}")
-    cls, codes = known
-    if cls not in _HAS_LISTS and fits(obj, codes):  # the usual frame: one check, done
+        raise RemoteProtocolError(f"unknown frame type {kind}")
+    cls, codes, has_lists = known
+    if not has_lists and fits(obj, codes):  # the usual frame: one check, done
         return obj
     if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] not in SUPPORTED_VERSIONS:
         # before the shape: a future version may carry other fields

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Final, cast
 
-from .codec import HEADER, HEADER_SIZE, decode_fields, encode_frame, event_of, pack_fields
+from .codec import HEADER_SIZE, decode_fields, encode_frame, event_of, pack_fields, pack_header, unpack_header_from
 from .errors import FrameTooLarge, LocalProtocolError, NotFrontier, ProtocolError, RemoteProtocolError, UnsupportedVersion
 from .events import (
     FRAME_TYPES, PROTOCOL_VERSION, ROLE_EDGE, ROLE_SERVICE, SUPPORTED_VERSIONS, Ack, Event, GoAway, Hello, PeerClosed, Publish,
@@ -200,7 +200,7 @@ class Connection:
             buf, pos = self._buf, self._pos
             avail = len(buf) - pos
             if avail >= HEADER_SIZE:
-                size: int = HEADER.unpack_from(buf, pos)[0]
+                size: int = unpack_header_from(buf, pos)[0]
                 if size > self.max_frame_size:
                     if self._state is ConnState.IDLE or self._state is ConnState.HANDSHAKING:
                         stranger = not_frontier(bytes(buf[pos:pos + 16]), self.our_side)
@@ -274,7 +274,7 @@ class Connection:
             raise LocalProtocolError(
                 f"{FRAME_TYPES[fields[0]].__name__} frame of {len(body)} bytes exceeds the maximum of {self.max_frame_size}"
             )
-        return HEADER.pack(len(body)) + body
+        return pack_header(len(body)) + body
 
     def close_frame(self, code: int, message: str = "", retry_after_ms: int | None = None) -> bytes:
         """The last frame the gateway sends before closing (``Refuse`` or ``GoAway``,

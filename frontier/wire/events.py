@@ -13,7 +13,7 @@ See ``sdk/PROTOCOL.md`` for the meaning of every field.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 #: the protocol version this code speaks (and sends in ``Hello``)
 PROTOCOL_VERSION = 2
@@ -39,6 +39,13 @@ HOOK_METHOD_PREFIX: Final = "$"
 #: ingress): the rest names a target the edge exposes (``Edge(..., expose=...)``).
 #: Service names may not start with ``$``, so no service can send one.
 EXPOSE_PREFIX = "$expose:"
+
+#: an id field (a call's, a publish's, the gateway's own for what it forwards) as the
+#: relay holds it: the int object the decoder made, passed along as it is. Annotated
+#: ``int``, compiled code (frontier/compiled.py) unboxes it into a machine word and
+#: makes a fresh int object at every dict key and frame field it goes into (up to six
+#: per routed call, each then found in a dict by value rather than by identity).
+WireId = Any
 
 
 class Event:

@@ -8,10 +8,8 @@ import gevent
 import pytest
 from gevent import socket
 
-from frontier.exchange.deadlines import CallDeadlines
+from frontier.exchange.deadlines import TICK, CallDeadlines
 from frontier.sessions.session import ROLE_SERVICE, Session
-
-TICK = CallDeadlines.tick
 
 
 @pytest.fixture
