@@ -29,8 +29,9 @@ _U64 = 2**64
 #: code a few hundred instructions per frame)
 pack_header: Final = HEADER.pack
 unpack_header_from: Final = HEADER.unpack_from
-#: one packer reused for every lean frame: packing the plain types of a frame runs no
-#: Python code, so under the GIL no other thread can interleave with it
+#: one packer reused for every frame (``packb`` makes one, with a 1 MiB buffer, per
+#: call): packing the plain types of a frame runs no Python code, so under the GIL no
+#: other thread can interleave with it
 _pack: Final = msgpack.Packer(autoreset=True).pack
 _unpackb: Final = msgpack.unpackb
 _VERSIONS = " and ".join(map(str, SUPPORTED_VERSIONS))
@@ -180,7 +181,7 @@ def encode_body(event: Event, check: bool = True, version: int = PROTOCOL_VERSIO
     if version == 1 and type(event) in _V1_SIZES:
         values = values[:_V1_SIZES[type(event)]]
     try:
-        return msgpack.packb((event.TYPE, *values))
+        return _pack((event.TYPE, *values))
     except (ValueError, TypeError, OverflowError) as exc:  # UnicodeEncodeError is a ValueError
         raise LocalProtocolError(f"{type(event).__name__} cannot be encoded: {exc}") from None
 
