@@ -17,10 +17,10 @@ In a cluster, ``ClusterService`` and ``ClusterEdge`` take a Frontlas address ins
 from .cluster import ClusterEdge, ClusterService
 from .edge import Edge
 from .errors import (
-    BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline, FrontierError,
-    Banned, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotFrontier, NotOnline, PayloadTooLarge, ProtocolError,
-    RateLimited, Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamRefused, StreamReset, Timeout,
-    TopicNotOnline, Unauthorized,
+    BackendUnreachable, Banned, BrokerUnavailable, BufferFull, Cancelled, ConnectionClosed, DuplicateEdge, EdgeNotOnline,
+    FrontierError, GoingAway, InvalidArgument, Kicked, LimitExceeded, NotExposed, NotFrontier, NotOnline,
+    PayloadTooLarge, ProtocolError, RateLimited, Refused, RemoteError, RpcNotOnline, ServiceNotOnline, StreamRefused,
+    StreamReset, Timeout, TopicNotOnline, Unauthorized,
 )
 from .message import Message, Request
 from .service import Service
@@ -31,5 +31,5 @@ __all__ = [
     "FrontierError", "NotOnline", "EdgeNotOnline", "ServiceNotOnline", "RpcNotOnline", "TopicNotOnline",
     "Timeout", "BufferFull", "Cancelled", "ConnectionClosed", "GoingAway", "Kicked", "DuplicateEdge", "Banned",
     "StreamReset", "StreamRefused", "RemoteError", "BrokerUnavailable", "Refused", "Unauthorized", "InvalidArgument",
-    "ProtocolError", "NotFrontier", "PayloadTooLarge", "RateLimited", "LimitExceeded",
+    "ProtocolError", "NotFrontier", "PayloadTooLarge", "RateLimited", "LimitExceeded", "NotExposed", "BackendUnreachable",
 ]
