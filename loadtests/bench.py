@@ -224,7 +224,9 @@ class Target:
                 "observability": {"addr": "127.0.0.1:0"},  # not 9091: runs may overlap
                 "log": {"level": "warn"},
                 "daemon": {"rlimit": {"enable": True, "nofile": nofile}, "frontier_id": "bench"},
-                "limits": {"heartbeat_interval": 3600},
+                # the per-edge byte budget (256 MiB/s by default) off: the stream rows
+                # measure the data path, as the relay (which has none) does
+                "limits": {"heartbeat_interval": 3600, "edge_bytes_per_second": 0},
                 # on by default, on 127.0.0.1:30010: only where a scenario reads it
                 "controlplane": {"enable": True, "listen": {"addr": f"127.0.0.1:{cport}"}} if cport else {"enable": False},
             }
