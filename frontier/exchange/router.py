@@ -16,7 +16,6 @@ from typing import Any, Callable, Collection, Final, Iterable, Mapping, Sequence
 
 import gevent
 import msgpack
-from gevent.event import AsyncResult
 
 from frontier import metrics
 from frontier.sessions.bans import Ban, EdgeBans
@@ -268,10 +267,11 @@ class Exchange:
         return hooks.call_one(lambda: list(self.services.by_hook.get(hook)), self._pick, self._hook_call,
                               "$" + hook, payload, edge_id, ip)
 
-    def _hook_call(self, target: Session, method: str, payload: bytes) -> AsyncResult:
-        """Send a hook request; the result (a ``Response``) always arrives by the hook
-        deadline, as a timeout if the service is silent."""
-        waiter = AsyncResult()
+    def _hook_call(self, target: Session, method: str, payload: bytes,
+                   callback: Callable[[Response], None] | None = None) -> hooks.HookAnswer:
+        """Send a hook request; the answer (a ``Response``) always arrives by the hook
+        deadline, as a timeout if the service is silent (to ``callback`` if given)."""
+        waiter = hooks.HookAnswer(callback)
         self._send_to(None, 0, target, method, payload, self.limits.hook_timeout, None, 0, "hook", False, waiter)
         return waiter
 
@@ -408,7 +408,7 @@ class Exchange:
 
     def _send_to(
         self, origin: Session | None, origin_id: WireId, target: Session, name: str, data: bytes, timeout: float,
-        edge_id: int | None, stream_id: int, direction: str, is_publish: bool, waiter: AsyncResult | None = None,
+        edge_id: int | None, stream_id: int, direction: str, is_publish: bool, waiter: hooks.HookAnswer | None = None,
     ) -> None:
         """Forward a call or publish to ``target`` and remember whom to answer. The
         deadline is the caller's (``default_call_timeout`` when it sent none), cut to

@@ -4,13 +4,18 @@ real SDK services and edges."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import defaultdict
 
 import pytest
+import requests
 
 from frontier.sdk import Edge, Refused, Service
+from frontier.wire.codec import HEADER, decode_body, encode_frame
+from frontier.wire.errors import ErrorCode
+from frontier.wire.events import PROTOCOL_VERSION, GoAway, Hello, Refuse
 from tests.e2e.proc_tools import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -96,3 +101,36 @@ def test_broadcast_is_an_explicit_option(gateway_factory, clients):
     Edge(gw.edge_addr, edge_id=8001, timeout=5.0).close()
     wait_until(lambda: sorted(heard["offline"][8001]) == ["a", "b"], 10, what="both heard it leave")
     assert sorted(heard["online"][8001]) == ["a", "b"]
+
+
+def test_an_edge_kicked_while_its_online_hook_runs_leaves_and_the_late_answer_harms_nobody(gateway_factory, clients):
+    """The edge's reader is interrupted while it waits for the hook's answer; the
+    answer that comes later finds nobody waiting and changes nothing for the others."""
+    gw = gateway_factory(control=True)
+    release = threading.Event()
+    (svc,), heard = _services(clients, gw, ["slow"], online=lambda name, edge_id: release.wait(10) if edge_id == 7100 else None)
+    bystander = clients(Edge, gw.edge_addr, edge_id=7101, timeout=5.0)
+    bystander.register("echo", lambda req: req.data)
+
+    raw = socket.create_connection(("127.0.0.1", gw.edge_port), timeout=5)
+    try:
+        raw.sendall(encode_frame(Hello(PROTOCOL_VERSION, "edge", edge_id=7100)))
+        wait_until(lambda: heard["online"][7100] == ["slow"], 10, what="the hook is running")
+        resp = requests.delete(f"http://{gw.control_addr}/v1/edges/7100", params={"reconnect": "false"}, timeout=5)
+        assert resp.status_code == 200, resp.text
+        raw.settimeout(5)
+        frames = b""
+        while chunk := raw.recv(65536):  # the goodbye, then the close: never a Welcome
+            frames += chunk
+        size = HEADER.unpack_from(frames)[0]
+        goodbye = decode_body(frames[HEADER.size:HEADER.size + size])
+        assert isinstance(goodbye, (Refuse, GoAway)) and goodbye.code == ErrorCode.KICKED, goodbye
+    finally:
+        raw.close()
+    release.set()  # the late answer
+    time.sleep(0.3)
+    assert svc.call(7101, "echo", b"still here", timeout=5) == b"still here"
+    with Edge(gw.edge_addr, edge_id=7102, timeout=5.0) as edge:
+        assert edge.edge_id == 7102
+    assert heard["online"][7102] == ["slow"]
+    assert "Traceback" not in gw.log(), gw.log()
