@@ -33,7 +33,7 @@ from frontier.listeners import GuardedStreamServer, close_now
 from frontier.process import naming_the_listener
 from frontier.sessions import reader
 from frontier.sessions.limits import REASONS as GUARD_REASONS, ConnectionGuard, ConnectionRate
-from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session
+from frontier.sessions.session import ROLE_EDGE, ROLE_SERVICE, Session, overdue
 from frontier.tls import ServerTLS, build_server_context
 from frontier.wire.errors import ErrorCode
 
@@ -338,9 +338,8 @@ class Gateway:
             gevent.sleep(min(self.reap_every, limit / 3))
             now = time.monotonic()
             self.guard.prune_if_due(now)
-            wall = time.time()
-            for session in self.exchange.sessions():
+            for session in overdue(self.exchange.sessions(), now - limit, time.time()):
                 if now - session.last_rx > limit:
                     session.close(ErrorCode.TIMEOUT, f"no heartbeat for {limit:.0f}s")
-                elif session.expires and wall >= session.expires:
+                else:
                     session.close(ErrorCode.UNAUTHORIZED, "the edge token expired")
