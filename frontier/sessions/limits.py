@@ -38,9 +38,12 @@ def ip_key(ip: str) -> str:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
         return ip
-    if addr.version == 6 and addr.ipv4_mapped is None:
-        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
-    return str(addr.ipv4_mapped or addr)
+    if isinstance(addr, ipaddress.IPv6Address):
+        mapped = addr.ipv4_mapped
+        if mapped is None:
+            return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+        return str(mapped)
+    return str(addr)
 
 
 class ConnectionGuard:
