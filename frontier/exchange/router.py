@@ -262,15 +262,15 @@ class Exchange:
             if answer.code != OK:
                 raise Refused(f"edge_online of service {target.name or target.id} refused edge {session.id}: {answer.message or code_name(answer.code)}")
 
-    def _hook_one(self, hook: str, payload: bytes, edge_id: int, ip: str) -> tuple[Session | None, Response]:
+    def _hook_one(self, hook: str, payload: bytes, edge_id: int, ip: str) -> tuple[Session | None, hooks.HookAnswer]:
         """Ask one service registered for ``hook`` (see :func:`hooks.call_one`)."""
         return hooks.call_one(lambda: list(self.services.by_hook.get(hook)), self._pick, self._hook_call,
                               "$" + hook, payload, edge_id, ip)
 
     def _hook_call(self, target: Session, method: str, payload: bytes,
-                   callback: Callable[[Response], None] | None = None) -> hooks.HookAnswer:
-        """Send a hook request; the answer (a ``Response``) always arrives by the hook
-        deadline, as a timeout if the service is silent (to ``callback`` if given)."""
+                   callback: Callable[[hooks.HookAnswer], None] | None = None) -> hooks.HookAnswer:
+        """Send a hook request; the answer always arrives by the hook deadline, as a
+        timeout if the service is silent (to ``callback`` if given)."""
         waiter = hooks.HookAnswer(callback)
         self._send_to(None, 0, target, method, payload, self.limits.hook_timeout, None, 0, "hook", False, waiter)
         return waiter
@@ -432,7 +432,7 @@ class Exchange:
                 origin.calls_out[origin_id] = p
             return
         if waiter is not None:
-            waiter.set(Response(0, code, b"", why))
+            waiter.set(code, why)
         elif origin is not None:
             self._refuse_call(origin, is_publish, origin_id, direction, code, why)
 
@@ -478,7 +478,7 @@ class Exchange:
         """Answer whoever is waiting for ``p``."""
         CallDeadlines.cancel(p.deadline, p.gid)
         if p.waiter is not None:
-            p.waiter.set(event_of((_RESPONSE, 0, code, data, message)))  # a hook's answer
+            p.waiter.set(code, message, data)  # a hook's answer
             return
         origin = p.origin
         if origin is None:

@@ -19,6 +19,8 @@ import logging
 import time
 from typing import Any
 
+from frontier.wire.events import ROLE_EDGE
+
 log = logging.getLogger("frontier.limits")
 
 #: refusal reasons (metric label values)
@@ -194,8 +196,10 @@ class ConnectionRate:
     @classmethod
     def for_role(cls, limits: Any, role: str, now: float) -> "ConnectionRate | None":
         """The limiter for a connection of ``role``, or None when both its rates are off."""
-        frames = getattr(limits, f"{role}_frames_per_second")
-        nbytes = getattr(limits, f"{role}_bytes_per_second")
+        if role == ROLE_EDGE:  # (plain attributes: a name built per connect cost more than the limiter)
+            frames, nbytes = limits.edge_frames_per_second, limits.edge_bytes_per_second
+        else:
+            frames, nbytes = limits.service_frames_per_second, limits.service_bytes_per_second
         if not frames and not nbytes:
             return None
         return cls(frames, nbytes, limits.rate_limit_grace, now)

@@ -34,6 +34,7 @@ _time: Final = time.time
 _monotonic: Final = time.monotonic
 _get_hub: Final = gevent.get_hub
 _PlainSocket: Final = socket.socket  #: gevent's socket without TLS
+_GATEWAY: Final = Side.GATEWAY
 # unbound, so compiled code calls them without looking the method up on each flush
 _send_now: Final = _socket.socket.send
 _clear: Final = bytearray.clear
@@ -79,7 +80,7 @@ class Session:
         #: reference path the lean one must match byte for byte
         self.lean = lean
         # what the gateway sends is built from frames it already checked and its own ids
-        self.conn = Connection(Side.GATEWAY, max_frame_size=max_frame_size, check_sends=False)
+        self.conn = Connection(_GATEWAY, max_frame_size=max_frame_size, check_sends=False)
         self.role = role
         #: True for an edge connection, False for a service
         self.is_edge = role == ROLE_EDGE
