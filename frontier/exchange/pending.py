@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from frontier.sessions.session import Session
 from frontier.wire.events import WireId
+
+from .hooks import HookAnswer
 
 
 class Pending:
@@ -19,7 +19,7 @@ class Pending:
 
     def __init__(
         self, origin: Session | None, origin_id: WireId, target: Session | None, gid: WireId, is_publish: bool,
-        direction: str, started: float, deadline: dict[WireId, Session] | None, waiter: Any = None,
+        direction: str, started: float, deadline: dict[WireId, Session] | None, waiter: HookAnswer | None = None,
     ) -> None:
         self.origin = origin
         self.origin_id = origin_id
