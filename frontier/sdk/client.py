@@ -25,7 +25,8 @@ does), so the child's primitives are the ones it runs on.
 Reconnection: a lost connection is re-established with jittered backoff and the
 client's methods, topics and hooks are replayed. When the gateway says when to come
 back (``retry_after``: an operator's kick, by default about 3 s, or a ban, for its
-duration), the client waits that long, raising the reason (``Kicked``, ``Banned``)
+duration, asking again every :attr:`Client.ban_recheck` seconds in case it was
+lifted), the client waits that long, raising the reason (``Kicked``, ``Banned``)
 from calls made meanwhile, then reconnects as usual. A client kicked for good (an
 operator's kick with ``reconnect=false``, or a newer connection that took its edge
 id) does not reconnect: its calls raise ``Kicked`` (``DuplicateEdge``) from then on. When a gateway drains
@@ -147,6 +148,11 @@ class Client(Registrations):
     #: most seconds of random delay before reconnecting after ``GoAway(GOING_AWAY)``,
     #: so the clients of a draining gateway do not all land on the next one at once
     go_away_jitter = 0.5
+
+    #: most seconds a banned client waits before asking again (the gateway refuses it
+    #: with the time left while the ban lasts): a ban an operator lifts early lets the
+    #: client back within this, not at the ban's original end
+    ban_recheck = 60.0
 
     def __init__(
         self, addr: Address | Sequence[Address], *, timeout: float = 30.0, reconnect: bool = True,
@@ -312,7 +318,10 @@ class Client(Registrations):
     def _stay_away(self, error: FrontierError) -> None:
         """Under ``_cond``: no connection attempt before ``error.retry_after`` seconds."""
         self._away = error
-        self._away_until = time.monotonic() + min(error.retry_after or 0.0, MAX_RETRY_AFTER)
+        wait = min(error.retry_after or 0.0, MAX_RETRY_AFTER)
+        if isinstance(error, Banned):
+            wait = min(wait, self.ban_recheck)
+        self._away_until = time.monotonic() + wait
         log.info("frontier %s: the gateway said to come back in %.1fs (%s)", self.role, error.retry_after, error)
 
     def _should_reconnect(self) -> bool:

@@ -3,7 +3,8 @@
 A ban is an explicit action with a duration (the control plane's ``BanEdge``),
 separate from a kick. It is checked once the edge's id is known, before any
 ``edge_online`` hook runs, and refused with ``BANNED`` plus the time left, which
-the SDK waits out before trying again. Bans live in this gateway's memory: they do
+the SDK waits out, asking again once a minute in case an operator lifted the ban
+(``Client.ban_recheck``). Bans live in this gateway's memory: they do
 not survive a restart and do not reach the other frontiers of a cluster.
 """
 

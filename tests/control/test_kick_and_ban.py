@@ -187,6 +187,29 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
+def test_a_banned_client_asks_again_and_comes_back_soon_after_a_lift(gw, stub):
+    """A 600 s ban: the SDK asks again every ``ban_recheck`` seconds (refused while the
+    ban lasts), so once an operator lifts it the edge is back within that, not in 10 minutes."""
+    edge = Edge(gw.edge_addr, timeout=5.0)
+    edge.ban_recheck = 1.0
+    edge_id = edge.edge_id
+    try:
+        stub.BanEdge(pb.BanEdgeRequest(edge_id=edge_id, duration=600, reason="checked"))
+        wait_until(lambda: not edge.connected, 5, what="the ban lands")
+        time.sleep(2.5)  # two rechecks, both refused: the ban holds
+        assert not edge.connected
+        with pytest.raises(Banned):
+            edge.call("x", b"", timeout=1)
+        lifted_at = time.monotonic()
+        assert stub.LiftBan(pb.LiftBanRequest(edge_id=edge_id)).lifted is True
+        wait_until(lambda: edge.connected, 5, what="the edge back after the lift")
+        assert time.monotonic() - lifted_at < 2.5
+        assert edge.edge_id == edge_id
+    finally:
+        stub.LiftBan(pb.LiftBanRequest(edge_id=edge_id))
+        edge.close()
+
+
 def test_closing_a_client_that_waits_out_a_ban_ends_its_wait(gw, stub):
     edge = Edge(gw.edge_addr, timeout=5.0)
     edge_id = edge.edge_id
