@@ -145,17 +145,16 @@ def fits(f: list, codes: tuple[int, ...]) -> bool:
 
 
 _SCHEMAS: dict[type[Event], _Schema] = {cls: _Schema(cls.SCHEMA) for cls in FRAME_TYPES.values()}
-#: indexed by type number: (event class, its schema's kind codes for :func:`fits`, has it
-#: string arrays), None for a number no frame has (a tuple: compiled, indexing it is a
-#: bounds check, where a dict lookup hashes and compares)
-_RECV_CHECKS: Final[tuple[tuple[type[Event], tuple[int, ...], bool] | None, ...]] = tuple(
-    (cls, kind_codes(cls.SCHEMA), "l" in cls.SCHEMA) if cls is not None else None
+#: a frame type's entry in :data:`_FRAMES`: its event class, its schema's kind codes for
+#: :func:`fits`, whether it has string arrays, and the ``__set__`` of each of its
+#: fields' slots in order (for :func:`event_of`)
+_Frame = tuple[type[Event], tuple[int, ...], bool, tuple[Callable[[Event, Any], None], ...]]
+#: indexed by type number, None for a number no frame has (a tuple: compiled, indexing
+#: it is a bounds check, where a dict lookup hashes and compares)
+_FRAMES: Final[tuple[_Frame | None, ...]] = tuple(
+    (cls, kind_codes(cls.SCHEMA), "l" in cls.SCHEMA, _slot_setters(cls)) if cls is not None else None
     for cls in (FRAME_TYPES.get(t) for t in range(max(FRAME_TYPES) + 1))
 )
-#: type number -> (event class, the ``__set__`` of each of its fields' slots, in order)
-_BUILDERS: Final[dict[int, tuple[type[Event], tuple[Callable[[Event, Any], None], ...]]]] = {
-    cls.TYPE: (cls, _slot_setters(cls)) for cls in FRAME_TYPES.values()
-}
 _new_object: Final = object.__new__
 #: frames whose version-1 form has fewer fields: that many, padded with the defaults
 _V1_SIZES: dict[type[Event], int] = {cls: len(cls.V1_SCHEMA) for cls in FRAME_TYPES.values() if cls.V1_SCHEMA}
@@ -228,10 +227,10 @@ def decode_fields(body: bytes | bytearray | memoryview) -> list:
     if type(obj) is not list or not obj or type(obj[0]) is not int:
         raise RemoteProtocolError("a frame must be an array starting with its type")
     kind: int = obj[0]
-    known = _RECV_CHECKS[kind] if 0 <= kind < len(_RECV_CHECKS) else None
+    known = _FRAMES[kind] if 0 <= kind < len(_FRAMES) else None
     if known is None:
         raise RemoteProtocolError(f"unknown frame type {kind}")
-    cls, codes, has_lists = known
+    cls, codes, has_lists, _ = known
     if not has_lists and fits(obj, codes):  # the usual frame: one check, done
         return obj
     if cls is Hello and len(obj) > 1 and type(obj[1]) is int and obj[1] not in SUPPORTED_VERSIONS:
@@ -262,7 +261,9 @@ def event_of(fields: list | tuple) -> Event:
     a Python-level ``object.__setattr__`` (a 9-field ``Hello`` cost 14,600
     instructions); here each slot is set through its member descriptor, as
     ``object.__setattr__`` does, from compiled code. The event is the same, and frozen."""
-    cls, setters = _BUILDERS[fields[0]]
+    frame = _FRAMES[fields[0]]
+    assert frame is not None, fields[0]  # (a checked field list: a known type)
+    cls, _, _, setters = frame
     if len(fields) != len(setters) + 1:  # fewer fields: the class fills in its defaults
         return cls(*fields[1:])
     event = _new_object(cls)

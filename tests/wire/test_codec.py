@@ -169,7 +169,7 @@ _DECODED_VALUES = st.one_of(
 def test_receive_checks_agree_with_the_schema(type_number: int, data: st.DataObject) -> None:
     """The decoder checks a frame with one compiled walk over its schema's kind codes;
     it must accept exactly the field lists the schema's type table accepts."""
-    cls, codes, _ = codec._RECV_CHECKS[type_number]
+    cls, codes, _, _ = codec._FRAMES[type_number]
     schema = codec._SCHEMAS[cls]
     size = data.draw(st.sampled_from([schema.size, schema.size - 1, schema.size + 1]))
     fields = [type_number, *data.draw(st.lists(_DECODED_VALUES, min_size=max(size, 0), max_size=max(size, 0)))]
