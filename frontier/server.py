@@ -338,8 +338,9 @@ class Gateway:
             gevent.sleep(min(self.reap_every, limit / 3))
             now = time.monotonic()
             self.guard.prune_if_due(now)
-            for session in overdue(self.exchange.sessions(), now - limit, time.time()):
-                if now - session.last_rx > limit:
+            heard_since = now - limit
+            for session in overdue(self.exchange.sessions(), heard_since, time.time()):
+                if session.last_rx < heard_since:  # (else: its credentials expired)
                     session.close(ErrorCode.TIMEOUT, f"no heartbeat for {limit:.0f}s")
                 else:
                     session.close(ErrorCode.UNAUTHORIZED, "the edge token expired")
