@@ -5,6 +5,7 @@ from __future__ import annotations
 from frontier.sessions.session import Session
 from frontier.wire.events import WireId
 
+from .deadlines import Bucket
 from .hooks import HookAnswer
 
 
@@ -19,7 +20,7 @@ class Pending:
 
     def __init__(
         self, origin: Session | None, origin_id: WireId, target: Session | None, gid: WireId, is_publish: bool,
-        direction: str, started: float, deadline: dict[WireId, Session] | None, waiter: HookAnswer | None = None,
+        direction: str, started: float, deadline: Bucket | None, waiter: HookAnswer | None = None,
     ) -> None:
         self.origin = origin
         self.origin_id = origin_id

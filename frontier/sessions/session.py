@@ -27,7 +27,7 @@ from frontier import metrics
 from frontier.wire import NEED_DATA, Connection, Side
 from frontier.wire.codec import event_of
 from frontier.wire.errors import ErrorCode, LocalProtocolError
-from frontier.wire.events import FRAME_TYPES, Event, PeerClosed
+from frontier.wire.events import FRAME_TYPES, Event, PeerClosed, WireId
 
 log = logging.getLogger("frontier.session")
 _time: Final = time.time
@@ -95,9 +95,9 @@ class Session:
         self.created_at = _time()
         self.last_rx = _monotonic()
         #: requests/publishes the gateway sent to this peer, by the gateway's id
-        self.pending: dict[int, Any] = {}
+        self.pending: dict[WireId, Any] = {}
         #: requests/publishes this peer sent that are forwarded elsewhere, by the peer's id
-        self.calls_out: dict[int, Any] = {}
+        self.calls_out: dict[WireId, Any] = {}
         #: our stream id -> (peer session or gateway stream, peer's stream id)
         self.streams: dict[int, tuple[Any, int]] = {}
         #: events (or lean field tuples) held while an edge's online hooks run (None: send at once)
